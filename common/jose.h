@@ -1,0 +1,77 @@
+/*
+ * jose.h - the JOSE pieces idgate needs: base64url (RFC 4648 §5, no
+ * padding), ES256 JWS (RFC 7515, RFC 7518 §3.4: the signature is the
+ * 64-byte R||S, not DER), P-256 JWKs (RFC 7517/7518 §6.2) and their
+ * RFC 7638 thumbprints.  Sans-I/O, no allocation on the verify path
+ * beyond jansson's parse of small JSON objects.
+ */
+#ifndef IG_JOSE_H
+#define IG_JOSE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "result.h"
+
+/* Base64url without padding.  encode returns the output length (no NUL
+ * written unless room: out must hold b64url_enc_len(n) + 1 and is
+ * NUL-terminated).  decode is strict: no padding, no characters outside the
+ * alphabet, no non-zero trailing bits, length % 4 != 1; returns the decoded
+ * length or IG_EPROTO. */
+#define b64url_enc_len(n) (((n) * 4 + 2) / 3)
+#define b64url_dec_max(n) (((n) * 3) / 4)
+size_t b64url_encode(const uint8_t *in, size_t n, char *out);
+int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
+struct p256_pub {
+	uint8_t x[32], y[32];
+};
+
+/* Parse a P-256 public JWK given as JSON text ({"kty":"EC","crv":"P-256",
+ * "x":..,"y":..}; other members ignored; "d" is refused since a device
+ * must never send its private key) and check the point is on the curve. */
+int jwk_parse_p256(const char *json, size_t len, struct p256_pub *out,
+		   const char **why);
+
+/* RFC 7638 thumbprint: base64url(SHA-256('{"crv":"P-256","kty":"EC","x":"..","y":".."}')),
+ * 43 characters + NUL into <out>. */
+void jwk_thumbprint_p256(const struct p256_pub *pub, char out[44]);
+
+/* Write {"kty":"EC","crv":"P-256","x":"..","y":".."} (+ optional extra
+ * members given as a JSON fragment like "\"kid\":\"..\",\"use\":\"sig\"")
+ * into <out>; returns the length or IG_ENOMEM if <cap> is too small. */
+int jwk_format_p256(const struct p256_pub *pub, const char *extra, char *out,
+		    size_t cap);
+
+/* Is (x, y) a valid point on P-256?  1 yes, 0 no. */
+int p256_point_valid(const struct p256_pub *pub);
+
+/* ES256 verify of <sig> (64 bytes R||S) over SHA-256(<msg>) with <pub>.
+ * Returns IG_OK or IG_EPROTO.  Thread-safe; no global state. */
+int es256_verify(const struct p256_pub *pub, const uint8_t *msg, size_t len,
+		 const uint8_t sig[64]);
+
+/* ES256 sign with the private scalar <d> (32 bytes): for clients (the load
+ * generator, tests).  The server signs only through the HSM.  <sig> gets
+ * R||S.  Returns IG_OK or IG_EINTERNAL. */
+int es256_sign(const uint8_t d[32], const uint8_t *msg, size_t len,
+	       uint8_t sig[64]);
+
+/* Generate a P-256 key pair (for clients and tests). */
+int p256_keygen(uint8_t d[32], struct p256_pub *pub);
+
+/* SHA-256 of <msg>. */
+void sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
+
+/* A compact JWS split into its three base64url segments (views into the
+ * caller's string).  Refuses anything but exactly two dots and non-empty
+ * header and payload. */
+struct jws_parts {
+	const char *hdr; size_t hdr_len;
+	const char *payload; size_t payload_len;
+	const char *sig; size_t sig_len;
+	size_t signing_input_len; /* hdr_len + 1 + payload_len */
+};
+int jws_split(const char *jws, size_t len, struct jws_parts *out,
+	      const char **why);
+
+#endif
