@@ -1,0 +1,108 @@
+# idgate - top-level build.  `make help` lists the targets.
+#
+# Dependencies: Debian packages (deps/packages.txt) plus mbedTLS 3.6 and
+# liburing 2.9 built here from Debian's source packages (deps/*.sh) into
+# build/, rebuilt only when their recipe changes.
+
+CC      ?= cc
+SAN     ?=
+B       := build
+MBED    := $(B)/mbedtls
+URING   := $(B)/liburing
+
+CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wno-unused-parameter -Werror -D_GNU_SOURCE \
+	   -I$(MBED)/include -I$(URING)/include -I/usr/include/p11-kit-1 \
+	   -DMBEDTLS_USER_CONFIG_FILE='"idgate_mbedtls_config.h"'
+LDLIBS  := $(MBED)/lib/libmbedtls.a $(MBED)/lib/libmbedx509.a \
+	   $(MBED)/lib/libmbedcrypto.a $(URING)/lib/liburing.a \
+	   -llmdb -linih -ljansson -ldl -lpthread -lm
+ifeq ($(SAN),1)
+  B_OBJ := $(B)/san
+  CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	    -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+else
+  B_OBJ := $(B)/obj
+endif
+BIN := bin$(if $(filter 1,$(SAN)),/san)
+
+COMMON_SRC := $(wildcard common/*.c)
+DP_SRC     := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
+HSM_SRC    := $(wildcard hsm/*.c)
+LIB_OBJ    := $(patsubst %.c,$(B_OBJ)/%.o,$(COMMON_SRC) $(DP_SRC) $(HSM_SRC))
+UNIT_SRC   := $(wildcard tests/unit/*_test.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BIN)/tests/%,$(UNIT_SRC))
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BIN)/tests/%-replay,$(FUZZ_SRC))
+DEPS_STAMP := $(B)/.deps-stamp
+
+.PHONY: all deps packages run test asan unit fuzz bench clean help
+all: $(BIN)/idgated $(UNIT_BIN) $(FUZZ_REPLAY)
+
+help:
+	@echo "make run      install packages, build, start bin/idgated on embedded defaults (state in ./var)"
+	@echo "make test     install packages, build, run every test (unit, fuzz corpora, integration)"
+	@echo "make asan     the same test suite under AddressSanitizer + UBSan (also: make test SAN=1)"
+	@echo "make all      build the server and the test programs"
+	@echo "make deps     build mbedTLS 3.6 and liburing 2.9 from Debian source packages into build/"
+	@echo "make packages install the Debian packages listed in deps/packages.txt"
+	@echo "make fuzz     build libFuzzer targets under bin/fuzz (clang)"
+	@echo "make bench    run the benchmarks under perf/ (minutes; results in perf/out)"
+	@echo "make clean    remove bin/ and build/obj (keeps the dependency builds)"
+
+packages:
+	@sh deps/install-packages.sh
+
+# Rebuild a dependency only when its recipe changes.
+$(MBED)/.stamp: deps/build-mbedtls.sh deps/mbedtls_user_config.h deps/fetch-source.sh
+	sh deps/build-mbedtls.sh
+	touch $@
+$(URING)/.stamp: deps/build-liburing.sh deps/fetch-source.sh
+	sh deps/build-liburing.sh
+	touch $@
+deps: $(MBED)/.stamp $(URING)/.stamp
+
+$(B_OBJ)/%.o: %.c $(MBED)/.stamp $(URING)/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B_OBJ)/libidgate.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/libidgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/tests/%: $(B_OBJ)/tests/unit/%.o $(B_OBJ)/libidgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fuzz targets replayed over their corpus by a plain driver (no clang needed).
+$(BIN)/tests/%-replay: $(B_OBJ)/tests/fuzz/%.o $(B_OBJ)/tests/fuzz/replay.o $(B_OBJ)/libidgate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: $(MBED)/.stamp $(URING)/.stamp
+	@mkdir -p bin/fuzz
+	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang $(filter-out -Wmissing-prototypes,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined \
+	    -o bin/fuzz/$$n $$f $(COMMON_SRC) $(DP_SRC) $(HSM_SRC) $(LDLIBS) || exit 1; done
+
+run: packages all
+	./$(BIN)/idgated
+
+test: packages all
+	@sh tests/run.sh $(BIN)
+
+asan:
+	$(MAKE) test SAN=1
+
+bench: packages all
+	@sh perf/run.sh
+
+clean:
+	rm -rf bin $(B)/obj $(B)/san
+
+-include $(shell find $(B_OBJ) -name '*.d' 2>/dev/null)
