@@ -1,0 +1,346 @@
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum ctype { C_STR, C_UINT, C_DOUBLE, C_BOOL, C_POLL, C_TLSVER, C_SIZE };
+
+struct setting {
+	const char *section, *name;
+	enum ctype type;
+	size_t off, size;
+	const char *def;
+	const char *help;
+};
+
+#define S(sec, nm, ty, field, def, help)                                       \
+	{ sec, nm, ty, offsetof(struct config, field),                         \
+	  sizeof(((struct config *)0)->field), def, help }
+
+static const struct setting settings[] = {
+	S("server", "state_dir", C_STR, state_dir, "./var",
+	  "state directory: SoftHSM token, TLS key and certificate, store, admin token"),
+	S("server", "workers", C_UINT, workers, "0",
+	  "dataplane worker threads, each pinned to a core; 0 = one per online core"),
+	S("server", "listen", C_STR, listen, "127.0.0.1:8443",
+	  "TLS listener for citizens' apps and relying services (host:port)"),
+	S("server", "admin_listen", C_STR, admin_listen, "127.0.0.1:9090",
+	  "plain-HTTP admin and metrics listener; keep it on a private network"),
+	S("server", "issuer", C_STR, issuer, "",
+	  "issuer URL (iss of access tokens); default https://<listen>"),
+	S("server", "poll", C_POLL, poll, "busy",
+	  "worker loop: busy (spin for lowest latency at peak) or adaptive (sleep when idle)"),
+	S("server", "max_conns", C_UINT, max_conns, "10000",
+	  "open connections per worker; further connections are closed at accept"),
+	S("server", "handshake_timeout_ms", C_UINT, handshake_timeout_ms, "10000",
+	  "time a client has to complete the TLS handshake"),
+	S("server", "header_timeout_ms", C_UINT, header_timeout_ms, "10000",
+	  "time a client has to send a whole request once it started one"),
+	S("server", "idle_timeout_ms", C_UINT, idle_timeout_ms, "60000",
+	  "keep-alive connection closed after this long without a request"),
+	S("server", "max_head", C_UINT, max_head, "8192",
+	  "largest request line + headers, bytes (larger: 400)"),
+	S("server", "max_body", C_UINT, max_body, "16384",
+	  "largest request body on the TLS listener, bytes (larger: 413)"),
+	S("server", "admin_max_body", C_UINT, admin_max_body, "67108864",
+	  "largest request body on the admin listener (bulk enrolment), bytes"),
+	S("server", "rate_limit", C_DOUBLE, rate_limit, "0",
+	  "requests/s allowed per source address (token bucket, 429 beyond); 0 = off"),
+	S("server", "rate_burst", C_DOUBLE, rate_burst, "20",
+	  "token bucket depth per source address"),
+	S("server", "verbose", C_BOOL, verbose, "false", "log debug messages"),
+	S("tls", "cert_file", C_STR, cert_file, "tls.crt",
+	  "PEM certificate chain (relative to state_dir); self-signed P-256 made on first start"),
+	S("tls", "key_file", C_STR, key_file, "tls.key",
+	  "PEM private key of the certificate, mode 0600 (relative to state_dir)"),
+	S("tls", "ticket_lifetime_s", C_UINT, ticket_lifetime_s, "3600",
+	  "session ticket lifetime; ticket keys rotate every such period"),
+	S("tls", "min_version", C_TLSVER, tls_min_version, "1.2",
+	  "lowest TLS version accepted: 1.2 or 1.3"),
+	S("hsm", "module", C_STR, hsm_module, "/usr/lib/softhsm/libsofthsm2.so",
+	  "PKCS#11 module (any vendor's); the default SoftHSM token is made in state_dir"),
+	S("hsm", "softhsm_state", C_BOOL, hsm_softhsm_state, "true",
+	  "keep a SoftHSM token in state_dir (SOFTHSM2_CONF), made with its issuer key on "
+	  "first start; set false for a real HSM"),
+	S("hsm", "token", C_STR, hsm_token, "idgate",
+	  "token label"),
+	S("hsm", "pin_file", C_STR, hsm_pin_file, "hsm.pin",
+	  "file holding the token's user PIN (relative to state_dir), mode 0600"),
+	S("hsm", "issuer_key", C_STR, hsm_issuer_key, "idgate-issuer",
+	  "CKA_LABEL of the ES256 key pair that signs access tokens"),
+	S("hsm", "threads", C_UINT, hsm_threads, "2",
+	  "PKCS#11 sessions, each with its own thread (operations in flight)"),
+	S("hsm", "queue", C_UINT, hsm_queue, "1024",
+	  "bounded queue of signing jobs; full = 503 with Retry-After"),
+	S("login", "token_lifetime_s", C_UINT, token_lifetime_s, "600",
+	  "access token lifetime (expires_in)"),
+	S("login", "assertion_max_lifetime_s", C_UINT, assertion_max_lifetime_s, "300",
+	  "device assertion exp at most this far ahead (RFC 7523 §3)"),
+	S("login", "clock_skew_s", C_UINT, clock_skew_s, "30",
+	  "tolerated difference between device and server clocks"),
+	S("login", "replay_slots", C_UINT, replay_slots, "1048576",
+	  "jti replay cache entries (8 bytes each); size for peak logins/s x (lifetime+skew)"),
+	S("store", "map_mb", C_SIZE, store_map_mb, "4096",
+	  "LMDB map size in MiB (address space; the file grows as needed)"),
+	S("admin", "token_file", C_STR, admin_token_file, "admin.token",
+	  "bearer token of the admin API (relative to state_dir); made on first start"),
+};
+
+static const struct setting *find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+		if (!strcmp(settings[i].section, section) &&
+		    !strcmp(settings[i].name, name))
+			return &settings[i];
+	return NULL;
+}
+
+static int apply(struct config *c, const struct setting *s, const char *v,
+		 char *err, size_t errlen)
+{
+	void *p = (char *)c + s->off;
+	char *end;
+
+	switch (s->type) {
+	case C_STR:
+		if (strlen(v) >= s->size)
+			goto bad;
+		strcpy(p, v);
+		return 0;
+	case C_UINT: {
+		unsigned long u;
+
+		errno = 0;
+		u = strtoul(v, &end, 10);
+		if (errno || end == v || *end || *v == '-' || u > 0xffffffffUL)
+			goto bad;
+		*(unsigned *)p = (unsigned)u;
+		return 0;
+	}
+	case C_SIZE: {
+		unsigned long long u;
+
+		errno = 0;
+		u = strtoull(v, &end, 10);
+		if (errno || end == v || *end || *v == '-')
+			goto bad;
+		*(size_t *)p = (size_t)u;
+		return 0;
+	}
+	case C_DOUBLE: {
+		double d;
+
+		errno = 0;
+		d = strtod(v, &end);
+		if (errno || end == v || *end || d < 0)
+			goto bad;
+		*(double *)p = d;
+		return 0;
+	}
+	case C_BOOL:
+		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+			*(int *)p = 1;
+		else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+			*(int *)p = 0;
+		else
+			goto bad;
+		return 0;
+	case C_POLL:
+		if (!strcmp(v, "busy"))
+			*(int *)p = POLL_BUSY;
+		else if (!strcmp(v, "adaptive"))
+			*(int *)p = POLL_ADAPTIVE;
+		else
+			goto bad;
+		return 0;
+	case C_TLSVER:
+		if (!strcmp(v, "1.2"))
+			*(int *)p = 12;
+		else if (!strcmp(v, "1.3"))
+			*(int *)p = 13;
+		else
+			goto bad;
+		return 0;
+	}
+bad:
+	snprintf(err, errlen, "bad value for %s.%s: \"%s\"", s->section, s->name, v);
+	return -1;
+}
+
+void config_defaults(struct config *c)
+{
+	char err[128];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+		if (apply(c, &settings[i], settings[i].def, err, sizeof(err)))
+			abort(); /* the table itself is wrong */
+}
+
+int config_set(struct config *c, const char *section, const char *name,
+	       const char *value, char *err, size_t errlen)
+{
+	const struct setting *s = find(section, name);
+
+	if (!s) {
+		snprintf(err, errlen, "unknown setting %s.%s", section, name);
+		return -1;
+	}
+	return apply(c, s, value, err, errlen);
+}
+
+struct load_ctx {
+	struct config *c;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int on_ini(void *arg, const char *section, const char *name,
+		  const char *value)
+{
+	struct load_ctx *l = arg;
+
+	if (l->failed)
+		return 0;
+	if (config_set(l->c, section, name, value, l->err, l->errlen)) {
+		l->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct load_ctx l = { c, err, errlen, 0 };
+	int rc = ini_parse(path, on_ini, &l);
+
+	if (rc == -1) {
+		snprintf(err, errlen, "cannot open config file %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	if (l.failed) {
+		size_t n = strlen(err);
+
+		snprintf(err + n, errlen - n, " (in %s, line %d)", path, rc);
+		return -1;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "syntax error in %s at line %d", path, rc);
+		return -1;
+	}
+	return 0;
+}
+
+int config_parse_hostport(const char *s, char *host, size_t hostlen,
+			  uint16_t *port)
+{
+	const char *colon;
+	unsigned long p;
+	char *end;
+	size_t hl;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':')
+			return -1;
+		hl = rb - s - 1;
+		s++;
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hl = colon - s;
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p == 0 || p > 65535)
+		return -1;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* Make <path> relative to the state dir unless it is absolute. */
+static int under_state(const struct config *c, char *path, size_t size)
+{
+	char tmp[512];
+
+	if (path[0] == '/')
+		return 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", c->state_dir, path) >= size)
+		return -1;
+	strcpy(path, tmp);
+	return 0;
+}
+
+int config_finish(struct config *c, char *err, size_t errlen)
+{
+	char host[64];
+	uint16_t port;
+
+	if (config_parse_hostport(c->listen, host, sizeof(host), &port) ||
+	    config_parse_hostport(c->admin_listen, host, sizeof(host), &port)) {
+		snprintf(err, errlen, "listen addresses must be host:port");
+		return -1;
+	}
+	if (under_state(c, c->cert_file, sizeof(c->cert_file)) ||
+	    under_state(c, c->key_file, sizeof(c->key_file)) ||
+	    under_state(c, c->hsm_pin_file, sizeof(c->hsm_pin_file)) ||
+	    under_state(c, c->admin_token_file, sizeof(c->admin_token_file))) {
+		snprintf(err, errlen, "path too long under state_dir");
+		return -1;
+	}
+	if (!c->issuer[0])
+		snprintf(c->issuer, sizeof(c->issuer), "https://%s", c->listen);
+	if (strncmp(c->issuer, "https://", 8) || strlen(c->issuer) > 200) {
+		snprintf(err, errlen, "issuer must be an https URL");
+		return -1;
+	}
+	snprintf(c->token_endpoint, sizeof(c->token_endpoint), "%s/oauth2/token",
+		 c->issuer);
+	if (c->max_head < 1024 || c->max_head > 65536 || c->max_body > (1u << 24)) {
+		snprintf(err, errlen, "max_head must be 1024..65536, max_body at most 16 MiB");
+		return -1;
+	}
+	if (c->hsm_threads == 0 || c->hsm_threads > 256 || c->hsm_queue < 2) {
+		snprintf(err, errlen, "hsm.threads must be 1..256 and hsm.queue at least 2");
+		return -1;
+	}
+	if (c->assertion_max_lifetime_s == 0 || c->token_lifetime_s == 0 ||
+	    c->ticket_lifetime_s < 60) {
+		snprintf(err, errlen, "lifetimes must be positive (tickets at least 60 s)");
+		return -1;
+	}
+	if (c->max_conns == 0 || c->replay_slots < 1024) {
+		snprintf(err, errlen, "max_conns must be positive and replay_slots at least 1024");
+		return -1;
+	}
+	return 0;
+}
+
+void config_print_help(void)
+{
+	const char *sec = "";
+
+	printf("Settings (INI file given with --config; any can also be set with --set section.name=value):\n");
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		const struct setting *s = &settings[i];
+
+		if (strcmp(sec, s->section)) {
+			sec = s->section;
+			printf("\n[%s]\n", sec);
+		}
+		printf("  %-26s default %s\n      %s\n", s->name,
+		       *s->def ? s->def : "(derived)", s->help);
+	}
+}

@@ -1,0 +1,71 @@
+/*
+ * config.h - idgated's settings: embedded defaults, an INI file
+ * (--config FILE, parsed with inih) and a few command-line flags.
+ * Every setting is described once, in the table in config.c, which also
+ * produces `idgated --help`.
+ */
+#ifndef IG_CONFIG_H
+#define IG_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum poll_mode { POLL_BUSY = 0, POLL_ADAPTIVE = 1 };
+
+struct config {
+	/* [server] */
+	char state_dir[256];
+	unsigned workers;              /* 0 = one per online core */
+	char listen[64];               /* host:port of the TLS listener */
+	char admin_listen[64];         /* host:port of the plain admin listener */
+	char issuer[256];              /* https URL; default from listen */
+	int poll;                      /* enum poll_mode */
+	unsigned max_conns;            /* per worker */
+	unsigned handshake_timeout_ms, header_timeout_ms, idle_timeout_ms;
+	unsigned max_body;             /* public listener, bytes */
+	unsigned admin_max_body;       /* admin listener (bulk enrolment) */
+	unsigned max_head;             /* request head, bytes */
+	double rate_limit;             /* requests/s per source address, 0 = off */
+	double rate_burst;
+	int verbose;
+	/* [tls] */
+	char cert_file[256], key_file[256];
+	unsigned ticket_lifetime_s;    /* also the rotation period */
+	int tls_min_version;           /* 12 or 13 */
+	/* [hsm] */
+	char hsm_module[256];
+	int hsm_softhsm_state;         /* SoftHSM token kept in state_dir */
+	char hsm_token[64];
+	char hsm_pin_file[256];
+	char hsm_issuer_key[64];
+	unsigned hsm_threads;
+	unsigned hsm_queue;
+	/* [login] */
+	unsigned token_lifetime_s;
+	unsigned assertion_max_lifetime_s;
+	unsigned clock_skew_s;
+	unsigned replay_slots;
+	/* [store] */
+	size_t store_map_mb;
+	/* [admin] */
+	char admin_token_file[256];
+	/* derived */
+	char token_endpoint[300];
+};
+
+/* Fill <c> with the embedded defaults. */
+void config_defaults(struct config *c);
+/* Apply an INI file; returns 0 or -1 with a message in <err>. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* Apply one "section.name=value" override (the --set flag). */
+int config_set(struct config *c, const char *section, const char *name,
+	       const char *value, char *err, size_t errlen);
+/* Resolve paths relative to the state dir and derived values. */
+int config_finish(struct config *c, char *err, size_t errlen);
+/* Print every setting with its default and meaning. */
+void config_print_help(void);
+
+/* Split "host:port" (IPv4 or [IPv6]); returns 0 or -1. */
+int config_parse_hostport(const char *s, char *host, size_t hostlen,
+			  uint16_t *port);
+
+#endif

@@ -1,0 +1,509 @@
+/*
+ * conn.c - the connection layer: TLS, HTTP/1.1 framing, timeouts and
+ * responses for one worker's connections.  Sans-I/O: the backend hands in
+ * received bytes (conn_input) and send completions (conn_sent) and takes
+ * bytes to send from c->out (io->flush).
+ *
+ * Keep-alive and pipelining: requests are answered strictly in order; while
+ * one waits for the HSM the rest stay buffered, and input is paused when too
+ * much is buffered.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "ratelimit.h"
+#include "server.h"
+
+/* Ciphertext buffered beyond what the plaintext buffer can take pauses
+ * receiving (pipelining clients); so does unsent output. */
+#define RAW_PAUSE (64u << 10)
+#define OUT_PAUSE (256u << 10)
+#define OUT_LIMIT (256u << 20)
+
+static void conn_pump(struct conn *c);
+
+/* ---- timers: one FIFO list per fixed timeout ----------------------------
+ * Every timeout of a kind has the same length, so appending at the tail
+ * keeps each list sorted by deadline: arming, disarming and expiring are
+ * O(1), which is all a timer wheel would give, with no tick granularity. */
+
+static void timer_unset(struct conn *c)
+{
+	if (c->t.kind < 0)
+		return;
+	c->t.prev->t.next = c->t.next;
+	c->t.next->t.prev = c->t.prev;
+	c->t.kind = -1;
+}
+
+/* The sentinel of list <k> is stored as a fake conn's timer: recover it. */
+#define SENTINEL(w, k) ((struct conn *)((char *)&(w)->tlist[k] - offsetof(struct conn, t)))
+
+static void timer_set(struct conn *c, enum timeout_kind k)
+{
+	struct worker *w = c->w;
+	struct conn *s = SENTINEL(w, k);
+
+	timer_unset(c);
+	c->t.kind = (int8_t)k;
+	c->t.deadline_ns = w->now_ns + w->timeout_ns[k];
+	c->t.next = s;
+	c->t.prev = s->t.prev;
+	s->t.prev->t.next = c;
+	s->t.prev = c;
+}
+
+void worker_clock(struct worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	w->now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	w->now_s = ts.tv_sec;
+	if (w->now_s != w->date_s) {
+		struct tm tm;
+		time_t t = w->now_s;
+
+		gmtime_r(&t, &tm);
+		strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		w->date_s = w->now_s;
+	}
+}
+
+uint64_t worker_next_deadline(struct worker *w)
+{
+	uint64_t d = UINT64_MAX;
+
+	for (int k = 0; k < TO_COUNT; k++) {
+		struct conn *first = w->tlist[k].next;
+
+		if (first != SENTINEL(w, k) && first->t.deadline_ns < d)
+			d = first->t.deadline_ns;
+	}
+	return d;
+}
+
+void worker_tick(struct worker *w)
+{
+	for (int k = 0; k < TO_COUNT; k++) {
+		struct conn *s = SENTINEL(w, k), *c;
+
+		while ((c = w->tlist[k].next) != s && c->t.deadline_ns <= w->now_ns) {
+			timer_unset(c);
+			M_INC(w->m.timeouts[k]);
+			if (k == TO_HEADER && (!c->tls_on || c->tls.handshake_done)) {
+				/* RFC 9110 §15.5.9: tell the client why. */
+				resp_error(c, EP_OTHER, w->now_ns, 408, "request_timeout",
+					   "request not received in time", NULL, 0);
+				io->flush(c);
+			}
+			conn_close(c);
+		}
+	}
+	if (!w->admin)
+		tls_server_tick(&w->tls, w->now_s);
+}
+
+/* ---- connection life ---------------------------------------------------- */
+
+static struct buf *wbuf(struct conn *c)
+{
+	return c->send_inflight ? &c->out_next : &c->out;
+}
+
+struct conn *conn_open(struct worker *w, int fd)
+{
+	struct conn *c;
+
+	if (w->nconns >= w->srv->cfg.max_conns) {
+		M_INC(w->m.conns_refused);
+		return NULL;
+	}
+	c = w->free_conns;
+	if (c) {
+		w->free_conns = c->next_free;
+	} else {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return NULL;
+		c->pend = malloc(sizeof(*c->pend));
+		if (!c->pend) {
+			free(c);
+			return NULL;
+		}
+		c->t.kind = -1;
+		c->next_all = w->all_conns;
+		w->all_conns = c;
+	}
+	c->w = w;
+	c->fd = fd;
+	c->refs = 0;
+	c->closing = c->close_after_send = c->waiting = 0;
+	c->recv_armed = c->send_inflight = c->recv_paused = c->peer_eof = 0;
+	c->gen++;
+	c->addr_len = 0;
+	c->raw.off = c->raw.len = 0;
+	c->in.off = c->in.len = 0;
+	c->out.off = c->out.len = 0;
+	c->out_next.off = c->out_next.len = 0;
+	c->tls_on = !w->admin;
+	if (c->tls_on && tls_conn_start(&w->tls, &c->tls, &c->raw, &c->out) < 0) {
+		c->next_free = w->free_conns;
+		w->free_conns = c;
+		return NULL;
+	}
+	w->nconns++;
+	M_INC(w->m.conns_accepted);
+	M_ADD(w->m.conns_open, 1);
+	timer_set(c, c->tls_on ? TO_HANDSHAKE : TO_IDLE);
+	return c;
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	timer_unset(c);
+	io->close(c);
+	conn_put(c);
+}
+
+void conn_put(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->refs || !c->closing)
+		return;
+	io->release(c);
+	w->nconns--;
+	M_ADD(w->m.conns_open, -1);
+	c->gen++;
+	/* Oversized buffers from a bulk request go back to the allocator. */
+	if (c->in.cap > (256u << 10))
+		buf_free(&c->in);
+	if (c->out.cap > (256u << 10))
+		buf_free(&c->out);
+	if (c->out_next.cap > (256u << 10))
+		buf_free(&c->out_next);
+	c->next_free = w->free_conns;
+	w->free_conns = c;
+}
+
+/* Send what is queued, or finish a close once everything is out. */
+static void conn_flush(struct conn *c)
+{
+	if (c->closing)
+		return;
+	if (!c->send_inflight && buf_avail(&c->out))
+		io->flush(c);
+	else if (!c->send_inflight && c->close_after_send)
+		conn_close(c);
+}
+
+void conn_sent(struct conn *c)
+{
+	struct buf tmp;
+
+	c->send_inflight = 0;
+	c->out.off = c->out.len = 0;
+	if (buf_avail(&c->out_next)) {
+		tmp = c->out;
+		c->out = c->out_next;
+		c->out_next = tmp;
+	}
+	if (c->closing)
+		return;
+	if (c->recv_paused || buf_avail(&c->in))
+		conn_pump(c);
+	conn_flush(c);
+}
+
+static int conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (c->tls_on) {
+		c->tls.out = wbuf(c);
+		return tls_conn_write(&c->tls, p, n);
+	}
+	return buf_append(wbuf(c), p, n, OUT_LIMIT);
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+void resp_send(struct conn *c, enum endpoint ep, uint64_t start_ns, int status,
+	       const char *ctype, const char *extra, const char *body,
+	       size_t len, int keep_alive)
+{
+	struct worker *w = c->w;
+	char head[1024];
+	int n;
+
+	if (c->closing)
+		return;
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%s"
+		     "Content-Length: %zu\r\n%s%s\r\n", status, reason(status),
+		     w->date, ctype ? "Content-Type: " : "", ctype ? ctype : "",
+		     ctype ? "\r\n" : "", len, keep_alive ? "" : "Connection: close\r\n",
+		     extra ? extra : "");
+	if (n >= (int)sizeof(head) || conn_write(c, head, (size_t)n) < 0 ||
+	    conn_write(c, body, len) < 0)
+		goto fail;
+	metrics_request(&w->m, ep, status, (w->now_ns - start_ns) / 1000);
+	if (!keep_alive) {
+		c->close_after_send = 1;
+		if (c->tls_on)
+			tls_conn_close_notify(&c->tls);
+	}
+	return;
+fail:
+	log_warn("cannot queue a %d response: out of memory", status);
+	conn_close(c);
+}
+
+void resp_error(struct conn *c, enum endpoint ep, uint64_t start_ns, int status,
+		const char *error, const char *desc, const char *extra,
+		int keep_alive)
+{
+	char body[512];
+	size_t n = (size_t)snprintf(body, sizeof(body),
+				    "{\"error\":\"%s\",\"error_description\":\"", error);
+
+	/* The reason may quote client input: escape it (RFC 8259 §7) and
+	 * keep it within RFC 6749's error_description characters. */
+	for (; desc && *desc && n < sizeof(body) - 8; desc++) {
+		unsigned char ch = (unsigned char)*desc;
+
+		if (ch == '"' || ch == '\\')
+			body[n++] = '\\';
+		body[n++] = (ch < 0x20 || ch > 0x7e) ? '?' : (char)ch;
+	}
+	body[n++] = '"';
+	body[n++] = '}';
+	resp_send(c, ep, start_ns, status, "application/json", extra, body, n,
+		  keep_alive);
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+static void process_requests(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct request r;
+	const char *why = NULL;
+
+	while (!c->waiting && !c->closing && !c->close_after_send) {
+		size_t avail = buf_avail(&c->in), need;
+		int rc;
+
+		if (!avail)
+			break;
+		rc = http_parse_request(buf_head(&c->in), avail, w->lim.max_head, &r.h, &why);
+		if (rc == HTTP_INCOMPLETE)
+			break;
+		r.start_ns = w->now_ns;
+		if (rc < 0) {
+			M_INC(w->m.bad_requests);
+			resp_error(c, EP_OTHER, r.start_ns, 400, "invalid_request", why, NULL, 0);
+			break;
+		}
+		if (r.h.content_length > w->lim.max_body) {
+			M_INC(w->m.bad_requests);
+			resp_error(c, EP_OTHER, r.start_ns, 413, "invalid_request",
+				   "request body too large", NULL, 0);
+			break;
+		}
+		need = (size_t)rc + (size_t)r.h.content_length;
+		if (avail < need) {
+			if (buf_reserve(&c->in, need - avail, w->lim.max_head + w->lim.max_body) < 0)
+				conn_close(c);
+			break;
+		}
+		r.body = buf_head(&c->in) + rc;
+		r.body_len = (size_t)r.h.content_length;
+		if (w->rl && !ratelimit_take(w->rl, c->addr, c->addr_len, w->now_ns)) {
+			M_INC(w->m.rate_limited);
+			resp_error(c, EP_OTHER, r.start_ns, 429, "slow_down",
+				   "too many requests from this address", "Retry-After: 1\r\n",
+				   r.h.keep_alive);
+		} else {
+			handle_request(c, &r);
+		}
+		buf_consume(&c->in, need);
+	}
+}
+
+/* Decrypt what TLS has buffered into c->in, serve complete requests, and
+ * repeat while progress is made. */
+static void conn_pump(struct conn *c)
+{
+	struct worker *w = c->w;
+	size_t in_limit = w->lim.max_head + w->lim.max_body;
+	const char *why = NULL;
+
+	if (c->tls_on && !c->tls.handshake_done) {
+		int rc;
+
+		c->tls.out = wbuf(c);
+		rc = tls_conn_handshake(&w->tls, &c->tls, &why);
+		if (rc == IG_EBLOCKED)
+			goto settle;
+		if (rc < 0) {
+			M_INC(w->m.handshake_errors);
+			log_debug("fd %d: %s", c->fd, why);
+			c->close_after_send = 1;
+			goto settle;
+		}
+		if (c->tls.resumed)
+			M_INC(w->m.handshakes_resumed);
+		else
+			M_INC(w->m.handshakes_full);
+		timer_set(c, TO_IDLE);
+	}
+	for (;;) {
+		size_t before;
+
+		while (c->tls_on && !c->waiting && !c->closing && buf_avail(&c->in) < in_limit) {
+			size_t room = in_limit - buf_avail(&c->in);
+			int n;
+
+			if (room > 16384)
+				room = 16384;
+			if (buf_reserve(&c->in, room, in_limit) < 0)
+				break;
+			c->tls.out = wbuf(c);
+			n = tls_conn_read(&c->tls, (uint8_t *)c->in.data + c->in.len, room);
+			if (n > 0) {
+				c->in.len += (size_t)n;
+				continue;
+			}
+			if (n == IG_ECLOSED)
+				c->peer_eof = 1;
+			else if (n == IG_EPROTO)
+				conn_close(c);
+			break;
+		}
+		if (c->closing)
+			return;
+		before = buf_avail(&c->in);
+		process_requests(c);
+		if (c->closing || c->waiting || c->close_after_send || !c->tls_on ||
+		    buf_avail(&c->in) == before)
+			break;
+		/* A request was served and made room: decrypt more. */
+	}
+settle:
+	if (c->closing)
+		return;
+	if (c->peer_eof && !c->waiting)
+		c->close_after_send = 1;
+	if (c->waiting || c->close_after_send) {
+		timer_unset(c);
+	} else if (c->tls_on && !c->tls.handshake_done) {
+		/* the handshake timer runs from accept */
+	} else if (buf_avail(&c->in)) {
+		/* A request has started: the header timer is not reset by
+		 * more bytes, so a slow drip cannot hold the connection. */
+		if (c->t.kind != TO_HEADER)
+			timer_set(c, TO_HEADER);
+	} else {
+		timer_set(c, TO_IDLE);
+	}
+	{
+		size_t buffered = (c->tls_on ? buf_avail(&c->raw) : buf_avail(&c->in));
+		size_t outq = buf_avail(&c->out) + buf_avail(&c->out_next);
+		int pause = (c->tls_on ? buffered > RAW_PAUSE : buffered >= in_limit) ||
+			    outq > OUT_PAUSE;
+
+		if (pause != c->recv_paused)
+			io->pause_recv(c, pause);
+	}
+}
+
+void conn_input(struct conn *c, const uint8_t *p, size_t n)
+{
+	struct worker *w = c->w;
+	struct buf *dst = c->tls_on ? &c->raw : &c->in;
+	size_t limit = c->tls_on ? RAW_PAUSE + (64u << 10)
+				 : w->lim.max_head + w->lim.max_body + (64u << 10);
+
+	if (c->closing)
+		return;
+	if (buf_append(dst, p, n, limit) < 0) {
+		/* More than the pause threshold arrived before the pause took
+		 * effect: a client that ignores flow control. */
+		conn_close(c);
+		return;
+	}
+	conn_pump(c);
+	conn_flush(c);
+}
+
+void conn_eof(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->peer_eof = 1;
+	if (!c->waiting)
+		c->close_after_send = 1;
+	conn_flush(c);
+}
+
+void conn_hsm_done(struct worker *w, struct hsm_job *job)
+{
+	struct conn *c = job->user;
+
+	c->refs--;
+	c->waiting = 0;
+	if (c->closing) {
+		conn_put(c);
+		return;
+	}
+	login_finish(c);
+	if (c->peer_eof)
+		c->close_after_send = 1;
+	conn_pump(c);
+	conn_flush(c);
+}
+
+void worker_free_conns(struct worker *w)
+{
+	struct conn *c = w->all_conns, *next;
+
+	for (; c; c = next) {
+		next = c->next_all;
+		if (c->fd >= 0)
+			io->release(c);
+		tls_conn_free(&c->tls);
+		buf_free(&c->raw);
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->out_next);
+		free(c->pend);
+		free(c);
+	}
+	w->all_conns = w->free_conns = NULL;
+}

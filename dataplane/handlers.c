@@ -1,0 +1,600 @@
+/*
+ * handlers.c - routes and the request handlers of both listeners.
+ *
+ * TLS listener (citizens' apps, relying services):
+ *   POST /oauth2/token                    RFC 7523 JWT-bearer grant
+ *   GET  /.well-known/openid-configuration
+ *   GET  /.well-known/jwks.json
+ * Admin listener (plain HTTP, private network):
+ *   GET  /healthz, /readyz                no token (load balancers)
+ *   GET  /metrics                         admin token
+ *   POST /v1/admin/citizens               admin token: enrol (one or bulk)
+ *   DELETE /v1/admin/credentials/{id}     admin token: revoke
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <mbedtls/md.h>
+
+#include "../common/jose.h"
+#include "../common/log.h"
+#include "assertion.h"
+#include "replay.h"
+#include "server.h"
+#include "store.h"
+
+#define JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define BULK_MAX 100000
+
+/* ---- login: OAuth 2.0 JWT-bearer grant (RFC 7523 §2.1) ----------------- */
+
+struct login_form {
+	struct http_str grant_type, assertion, client_id;
+	const char *dup;
+};
+
+static int on_form(void *arg, struct http_str name, struct http_str value,
+		   const char **why)
+{
+	struct login_form *f = arg;
+	struct http_str *slot = NULL;
+
+	if (http_str_eq(name, "grant_type"))
+		slot = &f->grant_type;
+	else if (http_str_eq(name, "assertion"))
+		slot = &f->assertion;
+	else if (http_str_eq(name, "client_id"))
+		slot = &f->client_id;
+	if (!slot)
+		return 0; /* RFC 6749 §3.2: unknown parameters are ignored */
+	if (slot->p) {
+		/* RFC 6749 §3.2: parameters MUST NOT be included more than once. */
+		*why = "a parameter is given more than once";
+		return 1;
+	}
+	*slot = value;
+	return 0;
+}
+
+static int client_id_ok(struct http_str s)
+{
+	if (s.len == 0 || s.len > 128)
+		return 0;
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char ch = (unsigned char)s.p[i];
+
+		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* The citizen's pairwise subject for one relying service (its "sector"):
+ * HMAC-SHA-256 keyed with a secret of the state dir, so services cannot
+ * correlate citizens and the same citizen stays stable for each. */
+static void pairwise_sub(const struct server *srv, const char *citizen,
+			 const char *sector, size_t sector_len, char out[44])
+{
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+	mbedtls_md_context_t ctx;
+	uint8_t mac[32];
+
+	mbedtls_md_init(&ctx);
+	mbedtls_md_setup(&ctx, md, 1);
+	mbedtls_md_hmac_starts(&ctx, srv->pairwise_key, sizeof(srv->pairwise_key));
+	mbedtls_md_hmac_update(&ctx, (const uint8_t *)"sub-v1", 7);
+	mbedtls_md_hmac_update(&ctx, (const uint8_t *)citizen, strlen(citizen) + 1);
+	mbedtls_md_hmac_update(&ctx, (const uint8_t *)sector, sector_len);
+	mbedtls_md_hmac_finish(&ctx, mac);
+	mbedtls_md_free(&ctx);
+	b64url_encode(mac, sizeof(mac), out);
+}
+
+static void login_error(struct conn *c, struct request *r, const char *err,
+			const char *why)
+{
+	resp_error(c, EP_TOKEN, r->start_ns, 400, err, why,
+		   "Cache-Control: no-store\r\n", r->h.keep_alive);
+}
+
+static void login(struct conn *c, struct request *r)
+{
+	struct worker *w = c->w;
+	struct server *srv = w->srv;
+	const struct config *cfg = &srv->cfg;
+	struct pending *p = c->pend;
+	struct login_form f = { 0 };
+	struct assertion a;
+	struct store_cred cred;
+	struct assertion_policy pol;
+	struct access_token_claims cl;
+	char sub[44], jti[24], client_id[129], replay_id[ASSERTION_ID_MAX * 2 + 2];
+	uint8_t rnd[16];
+	const char *why = NULL;
+	int rc, n;
+
+	if (!http_str_ieq(r->h.content_type, "application/x-www-form-urlencoded")) {
+		resp_error(c, EP_TOKEN, r->start_ns, 415, "invalid_request",
+			   "Content-Type must be application/x-www-form-urlencoded",
+			   NULL, r->h.keep_alive);
+		return;
+	}
+	if (http_parse_form(r->body, r->body_len, w->scratch, on_form, &f, &why) < 0)
+		return login_error(c, r, "invalid_request", why);
+	if (!f.grant_type.p)
+		return login_error(c, r, "invalid_request", "missing grant_type");
+	if (!http_str_eq(f.grant_type, JWT_BEARER))
+		return login_error(c, r, "unsupported_grant_type",
+				   "grant_type must be " JWT_BEARER);
+	if (!f.assertion.p || !f.assertion.len)
+		return login_error(c, r, "invalid_request", "missing assertion");
+	if (f.client_id.p && !client_id_ok(f.client_id))
+		return login_error(c, r, "invalid_request",
+				   "client_id must be 1-128 printable characters");
+	if (f.assertion.len > ASSERTION_MAX_LEN)
+		return login_error(c, r, "invalid_grant", "assertion too long");
+
+	/* RFC 7523 §3: every claim checked, then the signature. */
+	if (assertion_parse(f.assertion.p, f.assertion.len, &a, &why) < 0)
+		return login_error(c, r, "invalid_grant", why);
+	if (store_get_cred(srv->store, a.kid, strlen(a.kid), &cred, &why) < 0)
+		return login_error(c, r, "invalid_grant", "unknown credential");
+	if (cred.revoked)
+		return login_error(c, r, "invalid_grant", "credential revoked");
+	pol.audience = cfg->token_endpoint;
+	pol.now = w->now_s;
+	pol.max_lifetime = cfg->assertion_max_lifetime_s;
+	pol.skew = cfg->clock_skew_s;
+	if (assertion_verify(&a, &cred.device_key, &pol, &why) < 0)
+		return login_error(c, r, "invalid_grant", why);
+	/* RFC 7523 §3 item 7: a jti is used once within its validity. */
+	n = snprintf(replay_id, sizeof(replay_id), "%s %s", a.kid, a.jti);
+	rc = replay_check_and_insert(srv->replay, replay_id, (size_t)n,
+				     a.exp + cfg->clock_skew_s, w->now_s);
+	if (rc == IG_EPROTO)
+		return login_error(c, r, "invalid_grant", "assertion replayed: jti already used");
+	if (rc < 0) {
+		M_INC(w->m.shed_hsm_queue);
+		resp_error(c, EP_TOKEN, r->start_ns, 503, "temporarily_unavailable",
+			   "replay cache full, retry with a new assertion", "Retry-After: 1\r\n",
+			   r->h.keep_alive);
+		return;
+	}
+
+	if (f.client_id.p) {
+		memcpy(client_id, f.client_id.p, f.client_id.len);
+		client_id[f.client_id.len] = 0;
+		pairwise_sub(srv, cred.citizen_id, client_id, f.client_id.len, sub);
+	} else {
+		client_id[0] = 0;
+		pairwise_sub(srv, cred.citizen_id, cfg->issuer, strlen(cfg->issuer), sub);
+	}
+	mbedtls_ctr_drbg_random(&w->tls.drbg, rnd, sizeof(rnd));
+	b64url_encode(rnd, sizeof(rnd), jti);
+	cl.iss = cfg->issuer;
+	cl.sub = sub;
+	cl.aud = client_id[0] ? client_id : cfg->issuer;
+	cl.client_id = client_id[0] ? client_id : NULL;
+	cl.jti = jti;
+	cl.iat = w->now_s;
+	cl.exp = w->now_s + cfg->token_lifetime_s;
+	cl.kid = srv->issuer_kid;
+	n = access_token_begin(&cl, p->token, sizeof(p->token));
+	if (n < 0) {
+		resp_error(c, EP_TOKEN, r->start_ns, 500, "server_error",
+			   "access token too large", NULL, r->h.keep_alive);
+		return;
+	}
+	p->len = (uint16_t)n;
+	p->ep = EP_TOKEN;
+	p->start_ns = r->start_ns;
+	p->keep_alive = (uint8_t)r->h.keep_alive;
+	p->expires_in = cfg->token_lifetime_s;
+	memset(&p->job, 0, sizeof(p->job));
+	p->job.op = HSM_OP_SIGN_ES256;
+	p->job.key = HSM_KEY_ISSUER;
+	p->job.owner = (uint16_t)w->id;
+	p->job.user = c;
+	p->job.user_gen = c->gen;
+	sha256((const uint8_t *)p->token, (size_t)n, p->job.digest);
+	rc = hsm_submit(srv->hsm, &p->job);
+	if (rc < 0) {
+		/* Shed at once rather than queue without bound. */
+		M_INC(w->m.shed_hsm_queue);
+		resp_error(c, EP_TOKEN, r->start_ns, 503, "temporarily_unavailable",
+			   rc == IG_EBLOCKED ? "signing queue full" : "no HSM available",
+			   "Retry-After: 1\r\n", r->h.keep_alive);
+		return;
+	}
+	c->waiting = 1;
+	c->refs++;
+}
+
+void login_finish(struct conn *c)
+{
+	struct pending *p = c->pend;
+	char body[sizeof(p->token) + 100];
+	int len, n;
+
+	if (p->job.status != IG_OK) {
+		resp_error(c, p->ep, p->start_ns, 503, "temporarily_unavailable",
+			   "the HSM could not sign", "Retry-After: 1\r\n", p->keep_alive);
+		return;
+	}
+	len = access_token_finish(p->token, p->len, sizeof(p->token), p->job.sig);
+	if (len < 0) {
+		resp_error(c, p->ep, p->start_ns, 500, "server_error",
+			   "access token too large", NULL, p->keep_alive);
+		return;
+	}
+	n = snprintf(body, sizeof(body),
+		     "{\"access_token\":\"%.*s\",\"token_type\":\"Bearer\",\"expires_in\":%u}",
+		     len, p->token, p->expires_in);
+	/* RFC 6749 §5.1: tokens must not be cached. */
+	resp_send(c, p->ep, p->start_ns, 200, "application/json",
+		  "Cache-Control: no-store\r\nPragma: no-cache\r\n", body, (size_t)n,
+		  p->keep_alive);
+}
+
+/* ---- admin ------------------------------------------------------------- */
+
+/* Constant-time comparison of the presented admin token. */
+static int admin_authorized(const struct server *srv, const struct http_request *h)
+{
+	const struct http_str *a = &h->authorization;
+	unsigned char diff = 0;
+
+	if (a->len != 7 + srv->admin_token_len || strncasecmp(a->p, "Bearer ", 7))
+		return 0;
+	for (size_t i = 0; i < srv->admin_token_len; i++)
+		diff |= (unsigned char)(a->p[7 + i] ^ srv->admin_token[i]);
+	return diff == 0;
+}
+
+/* Parse one enrolment item {"citizen_id": .., "device_jwk": {..}}. */
+static int enrol_item(json_t *o, struct store_enrol *it, const char **why)
+{
+	const char *key;
+	json_t *v, *cid = NULL, *jwk = NULL;
+	char *text;
+	int rc;
+
+	if (!json_is_object(o)) {
+		*why = "each enrolment must be a JSON object";
+		return IG_EPROTO;
+	}
+	json_object_foreach(o, key, v) {
+		if (!strcmp(key, "citizen_id"))
+			cid = v;
+		else if (!strcmp(key, "device_jwk"))
+			jwk = v;
+		else {
+			*why = "unknown member in enrolment (allowed: citizen_id, device_jwk)";
+			return IG_EPROTO;
+		}
+	}
+	if (!json_is_string(cid)) {
+		*why = "citizen_id must be a string";
+		return IG_EPROTO;
+	}
+	if (!json_is_object(jwk)) {
+		*why = "device_jwk must be a JSON object";
+		return IG_EPROTO;
+	}
+	text = json_dumps(jwk, JSON_COMPACT);
+	if (!text) {
+		*why = "out of memory";
+		return IG_ENOMEM;
+	}
+	rc = jwk_parse_p256(text, strlen(text), &it->key, why);
+	free(text);
+	if (rc < 0)
+		return rc;
+	it->citizen_id = json_string_value(cid);
+	return IG_OK;
+}
+
+/* JSON-escape <s> into <b>. */
+static int put_json_str(struct buf *b, const char *s)
+{
+	IG_GUARD(buf_append(b, "\"", 1, 1u << 30));
+	for (; *s; s++) {
+		char esc[8];
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)ch;
+			IG_GUARD(buf_append(b, esc, 2, 1u << 30));
+		} else if (ch < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", ch);
+			IG_GUARD(buf_append(b, esc, 6, 1u << 30));
+		} else {
+			IG_GUARD(buf_append(b, s, 1, 1u << 30));
+		}
+	}
+	return buf_append(b, "\"", 1, 1u << 30);
+}
+
+static void enrol(struct conn *c, struct request *r)
+{
+	struct worker *w = c->w;
+	struct store_enrol *items = NULL;
+	json_t *doc = NULL, **docs = NULL;
+	json_error_t jerr;
+	size_t n = 0;
+	int bulk = 0, ndjson;
+	const char *why = NULL;
+	struct buf out = { 0 };
+	int rc;
+
+	ndjson = http_str_ieq(r->h.content_type, "application/x-ndjson") ||
+		 http_str_ieq(r->h.content_type, "application/jsonl");
+	if (!ndjson && !http_str_ieq(r->h.content_type, "application/json")) {
+		resp_error(c, EP_ENROL, r->start_ns, 415, "invalid_request",
+			   "Content-Type must be application/json or application/x-ndjson",
+			   NULL, r->h.keep_alive);
+		return;
+	}
+	if (ndjson) {
+		/* JSON lines: one enrolment object per line. */
+		size_t cap = 0, off = 0;
+
+		bulk = 1;
+		while (off < r->body_len) {
+			const char *nl = memchr(r->body + off, '\n', r->body_len - off);
+			size_t len = nl ? (size_t)(nl - (r->body + off)) : r->body_len - off;
+
+			if (len && !(len == 1 && r->body[off] == '\r')) {
+				if (n == BULK_MAX) {
+					why = "too many enrolments in one request (at most 100000)";
+					goto bad;
+				}
+				if (n == cap) {
+					cap = cap ? cap * 2 : 256;
+					json_t **d = realloc(docs, cap * sizeof(*docs));
+					if (!d)
+						goto oom;
+					docs = d;
+				}
+				docs[n] = json_loadb(r->body + off, len, JSON_REJECT_DUPLICATES, &jerr);
+				if (!docs[n]) {
+					why = "a line is not valid JSON";
+					goto bad;
+				}
+				n++;
+			}
+			off += len + 1;
+		}
+	} else {
+		doc = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!doc) {
+			why = "body is not valid JSON";
+			goto bad;
+		}
+		if (json_is_array(doc)) {
+			bulk = 1;
+			n = json_array_size(doc);
+			if (n > BULK_MAX) {
+				why = "too many enrolments in one request (at most 100000)";
+				goto bad;
+			}
+		} else {
+			n = 1;
+		}
+	}
+	if (n == 0) {
+		why = "no enrolment in the request";
+		goto bad;
+	}
+	items = calloc(n, sizeof(*items));
+	if (!items)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = ndjson ? docs[i] : bulk ? json_array_get(doc, i) : doc;
+
+		items[i].result = enrol_item(o, &items[i], &items[i].why);
+		if (!bulk && items[i].result < 0) {
+			why = items[i].why;
+			goto bad;
+		}
+	}
+	rc = store_enrol(w->srv->store, items, n, w->now_s);
+	if (rc < 0) {
+		log_err("enrolment commit failed: %s", ig_strerror(rc));
+		resp_error(c, EP_ENROL, r->start_ns, 500, "server_error",
+			   "the store could not commit the enrolment", NULL, r->h.keep_alive);
+		goto done;
+	}
+	if (!bulk) {
+		char body[160];
+		int len;
+
+		if (items[0].result < 0) {
+			int dup = items[0].why && strstr(items[0].why, "already enrolled");
+
+			resp_error(c, EP_ENROL, r->start_ns, dup ? 409 : 400,
+				   "invalid_request", items[0].why, NULL, r->h.keep_alive);
+			goto done;
+		}
+		len = snprintf(body, sizeof(body), "{\"credential_id\":\"%s\"}",
+			       items[0].cred_id_out);
+		log_info("enrolled credential %s", items[0].cred_id_out);
+		resp_send(c, EP_ENROL, r->start_ns, 201, "application/json", NULL, body,
+			  (size_t)len, r->h.keep_alive);
+		goto done;
+	}
+	{
+		char num[64];
+		int len = snprintf(num, sizeof(num), "{\"enrolled\":%d,\"failed\":%zu,\"results\":[",
+				   rc, n - (size_t)rc);
+
+		if (buf_append(&out, num, (size_t)len, 1u << 30) < 0)
+			goto oom;
+		for (size_t i = 0; i < n; i++) {
+			const char *sep = i ? "," : "";
+
+			if (items[i].result >= 0) {
+				len = snprintf(num, sizeof(num), "%s{\"credential_id\":\"%s\"}", sep,
+					       items[i].cred_id_out);
+				if (buf_append(&out, num, (size_t)len, 1u << 30) < 0)
+					goto oom;
+			} else if (buf_append(&out, sep, strlen(sep), 1u << 30) < 0 ||
+				   buf_append(&out, "{\"error\":", 9, 1u << 30) < 0 ||
+				   put_json_str(&out, items[i].why ? items[i].why : "failed") < 0 ||
+				   buf_append(&out, "}", 1, 1u << 30) < 0) {
+				goto oom;
+			}
+		}
+		if (buf_append(&out, "]}", 2, 1u << 30) < 0)
+			goto oom;
+		log_info("bulk enrolment: %d enrolled, %zu failed", rc, n - (size_t)rc);
+		resp_send(c, EP_ENROL, r->start_ns, 200, "application/json", NULL, out.data,
+			  out.len, r->h.keep_alive);
+	}
+	goto done;
+oom:
+	why = "out of memory";
+	resp_error(c, EP_ENROL, r->start_ns, 500, "server_error", why, NULL, r->h.keep_alive);
+	goto done;
+bad:
+	resp_error(c, EP_ENROL, r->start_ns, 400, "invalid_request", why, NULL,
+		   r->h.keep_alive);
+done:
+	for (size_t i = 0; docs && i < n; i++)
+		json_decref(docs[i]);
+	free(docs);
+	json_decref(doc);
+	free(items);
+	buf_free(&out);
+}
+
+static void revoke(struct conn *c, struct request *r, struct http_str id)
+{
+	const char *why = NULL;
+
+	if (store_revoke(c->w->srv->store, id.p, id.len, c->w->now_s, &why) < 0) {
+		resp_error(c, EP_REVOKE, r->start_ns, 404, "not_found",
+			   why ? why : "unknown credential", NULL, r->h.keep_alive);
+		return;
+	}
+	log_info("revoked credential %.*s", (int)id.len, id.p);
+	resp_send(c, EP_REVOKE, r->start_ns, 204, NULL, NULL, "", 0, r->h.keep_alive);
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+static void method_not_allowed(struct conn *c, struct request *r, enum endpoint ep,
+			       const char *allow)
+{
+	char extra[64];
+
+	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+	resp_error(c, ep, r->start_ns, 405, "invalid_request", "method not allowed", extra,
+		   r->h.keep_alive);
+}
+
+static void serve_static(struct conn *c, struct request *r, enum endpoint ep,
+			 const char *body, const char *extra)
+{
+	if (!http_str_eq(r->h.method, "GET"))
+		return method_not_allowed(c, r, ep, "GET");
+	resp_send(c, ep, r->start_ns, 200, "application/json", extra, body, strlen(body),
+		  r->h.keep_alive);
+}
+
+static void route_public(struct conn *c, struct request *r)
+{
+	struct server *srv = c->w->srv;
+	struct http_str path = r->h.path;
+
+	if (http_str_eq(path, "/oauth2/token")) {
+		if (!http_str_eq(r->h.method, "POST"))
+			return method_not_allowed(c, r, EP_TOKEN, "POST");
+		return login(c, r);
+	}
+	if (http_str_eq(path, "/.well-known/jwks.json"))
+		return serve_static(c, r, EP_JWKS, srv->jwks,
+				    "Cache-Control: public, max-age=300\r\n");
+	if (http_str_eq(path, "/.well-known/openid-configuration"))
+		return serve_static(c, r, EP_DISCOVERY, srv->discovery,
+				    "Cache-Control: public, max-age=3600\r\n");
+	resp_error(c, EP_OTHER, r->start_ns, 404, "not_found", "no such resource", NULL,
+		   r->h.keep_alive);
+}
+
+static void route_admin(struct conn *c, struct request *r)
+{
+	struct server *srv = c->w->srv;
+	struct http_str path = r->h.path;
+	static const char prefix[] = "/v1/admin/credentials/";
+	const size_t plen = sizeof(prefix) - 1;
+	enum endpoint ep = EP_OTHER;
+
+	if (http_str_eq(path, "/healthz")) {
+		if (!http_str_eq(r->h.method, "GET"))
+			return method_not_allowed(c, r, EP_HEALTHZ, "GET");
+		return resp_send(c, EP_HEALTHZ, r->start_ns, 200, "text/plain", NULL, "ok\n",
+				 3, r->h.keep_alive);
+	}
+	if (http_str_eq(path, "/readyz")) {
+		int ready = hsm_ready(srv->hsm);
+
+		if (!http_str_eq(r->h.method, "GET"))
+			return method_not_allowed(c, r, EP_READYZ, "GET");
+		return resp_send(c, EP_READYZ, r->start_ns, ready ? 200 : 503, "text/plain",
+				 NULL, ready ? "ready\n" : "not ready: no HSM answers\n",
+				 ready ? 6 : 26, r->h.keep_alive);
+	}
+	if (http_str_eq(path, "/metrics"))
+		ep = EP_METRICS;
+	else if (http_str_eq(path, "/v1/admin/citizens"))
+		ep = EP_ENROL;
+	else if (path.len > plen && !memcmp(path.p, prefix, plen))
+		ep = EP_REVOKE;
+	else
+		return resp_error(c, EP_OTHER, r->start_ns, 404, "not_found", "no such resource",
+				  NULL, r->h.keep_alive);
+	if (!admin_authorized(srv, &r->h))
+		return resp_error(c, ep, r->start_ns, 401, "invalid_token",
+				  "the admin token is missing or wrong",
+				  "WWW-Authenticate: Bearer realm=\"idgate-admin\"\r\n",
+				  r->h.keep_alive);
+	switch (ep) {
+	case EP_METRICS: {
+		struct buf out = { 0 };
+
+		if (!http_str_eq(r->h.method, "GET"))
+			return method_not_allowed(c, r, ep, "GET");
+		if (metrics_render(srv, &out) < 0)
+			resp_error(c, ep, r->start_ns, 500, "server_error", "out of memory", NULL,
+				   r->h.keep_alive);
+		else
+			resp_send(c, ep, r->start_ns, 200, "text/plain; version=0.0.4", NULL,
+				  out.data, out.len, r->h.keep_alive);
+		buf_free(&out);
+		return;
+	}
+	case EP_ENROL:
+		if (!http_str_eq(r->h.method, "POST"))
+			return method_not_allowed(c, r, ep, "POST");
+		return enrol(c, r);
+	default: {
+		struct http_str id = { path.p + plen, path.len - plen };
+
+		if (!http_str_eq(r->h.method, "DELETE"))
+			return method_not_allowed(c, r, ep, "DELETE");
+		return revoke(c, r, id);
+	}
+	}
+}
+
+void handle_request(struct conn *c, struct request *r)
+{
+	if (c->w->admin)
+		route_admin(c, r);
+	else
+		route_public(c, r);
+}

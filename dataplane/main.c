@@ -1,0 +1,450 @@
+/*
+ * main.c - idgated: read the settings, prepare the state dir on first start,
+ * start the HSM engine, one pinned dataplane worker per core and the admin
+ * worker, and stop them all cleanly on SIGINT or SIGTERM.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+#include <psa/crypto.h>
+
+#include "../common/jose.h"
+#include "../common/log.h"
+#include "ratelimit.h"
+#include "replay.h"
+#include "server.h"
+#include "store.h"
+
+const struct io_ops *io = &io_uring_ops;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: idgated [--config FILE] [--state DIR] [--workers N]\n"
+		"               [--poll busy|adaptive] [--set section.name=value]... [--verbose]\n"
+		"\n"
+		"idgate's authentication server.  With no options it runs on embedded defaults:\n"
+		"state in ./var (made on first start: a SoftHSM token with the issuer key, a\n"
+		"self-signed TLS certificate, the LMDB store and var/admin.token), TLS on\n"
+		"127.0.0.1:8443 and plain-HTTP admin/metrics on 127.0.0.1:9090.\n"
+		"\n"
+		"  --config FILE    INI file of settings (below); flags after it override it\n"
+		"  --state DIR      same as --set server.state_dir=DIR\n"
+		"  --workers N      same as --set server.workers=N\n"
+		"  --poll MODE      same as --set server.poll=MODE\n"
+		"  --set S.N=V      set one setting\n"
+		"  --verbose        log debug messages\n"
+		"  --help           this text\n\n");
+}
+
+/* Read a secret file, or make one of <n> random bytes (base64url when
+ * <text>) with mode 0600.  Secrets are never logged. */
+static int secret_file(const char *path, uint8_t *out, size_t n, int text,
+		       size_t *outlen, const char **why)
+{
+	char buf[256];
+	uint8_t rnd[64];
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		struct stat st;
+
+		if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+			log_warn("%s is readable by others: chmod 600 it", path);
+		r = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (r <= 0) {
+			*why = "cannot read a secret file";
+			return IG_EUSAGE;
+		}
+		while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
+			r--;
+		if (text) {
+			if ((size_t)r > n || r < 16) {
+				*why = "admin token must be 16 to 127 characters";
+				return IG_EUSAGE;
+			}
+			memcpy(out, buf, (size_t)r);
+			*outlen = (size_t)r;
+		} else {
+			if ((size_t)r != n) {
+				*why = "a secret key file has the wrong length";
+				return IG_EUSAGE;
+			}
+			memcpy(out, buf, n);
+		}
+		mbedtls_platform_zeroize(buf, sizeof(buf));
+		return IG_OK;
+	}
+	if (errno != ENOENT) {
+		*why = "cannot open a secret file";
+		return IG_EUSAGE;
+	}
+	if (getrandom(rnd, 32, 0) != 32) {
+		*why = "getrandom failed";
+		return IG_EINTERNAL;
+	}
+	if (text) {
+		*outlen = b64url_encode(rnd, 32, buf);
+		memcpy(out, buf, *outlen);
+		buf[*outlen] = '\n';
+		r = (ssize_t)*outlen + 1;
+	} else {
+		memcpy(out, rnd, n);
+		memcpy(buf, rnd, n);
+		r = (ssize_t)n;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, buf, (size_t)r) != r || fsync(fd) || close(fd)) {
+		*why = "cannot write a secret file in the state dir";
+		return IG_EUSAGE;
+	}
+	mbedtls_platform_zeroize(buf, sizeof(buf));
+	mbedtls_platform_zeroize(rnd, sizeof(rnd));
+	return IG_OK;
+}
+
+static int make_documents(struct server *srv, const char **why)
+{
+	const struct config *c = &srv->cfg;
+	struct p256_pub pub;
+	char extra[200], jwk[400];
+	size_t n;
+
+	if (hsm_public_key(srv->hsm, HSM_KEY_ISSUER, pub.x, pub.y) < 0) {
+		*why = "cannot read the issuer public key from the HSM";
+		return IG_EINTERNAL;
+	}
+	jwk_thumbprint_p256(&pub, srv->issuer_kid);
+	snprintf(extra, sizeof(extra), "\"kid\":\"%s\",\"use\":\"sig\",\"alg\":\"ES256\"",
+		 srv->issuer_kid);
+	if (jwk_format_p256(&pub, extra, jwk, sizeof(jwk)) < 0) {
+		*why = "formatting the JWKS";
+		return IG_EINTERNAL;
+	}
+	n = strlen(jwk) + 32;
+	srv->jwks = malloc(n);
+	if (!srv->jwks)
+		return IG_ENOMEM;
+	snprintf(srv->jwks, n, "{\"keys\":[%s]}", jwk);
+	n = 3 * strlen(c->issuer) + 600;
+	srv->discovery = malloc(n);
+	if (!srv->discovery)
+		return IG_ENOMEM;
+	snprintf(srv->discovery, n,
+		 "{\"issuer\":\"%s\",\"token_endpoint\":\"%s\",\"jwks_uri\":\"%s/.well-known/jwks.json\","
+		 "\"grant_types_supported\":[\"urn:ietf:params:oauth:grant-type:jwt-bearer\"],"
+		 "\"token_endpoint_auth_methods_supported\":[\"none\"],"
+		 "\"subject_types_supported\":[\"pairwise\"],"
+		 "\"access_token_signing_alg_values_supported\":[\"ES256\"],"
+		 "\"assertion_signing_alg_values_supported\":[\"ES256\"]}",
+		 c->issuer, c->token_endpoint, c->issuer);
+	return IG_OK;
+}
+
+struct start {
+	struct worker *w;
+	sem_t done;
+	int rc;
+	const char *why;
+};
+
+static void *worker_main(void *arg)
+{
+	struct start *st = arg;
+	struct worker *w = st->w;
+	struct server *srv = w->srv;
+	const struct config *c = &srv->cfg;
+	char tag[16];
+	int rc;
+
+	snprintf(tag, sizeof(tag), w->admin ? "admin" : "w%u", w->id);
+	log_set_thread(tag);
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	worker_clock(w);
+	rc = IG_ENOMEM;
+	st->why = "out of memory";
+	w->scratch = malloc(w->lim.max_body + 1);
+	if (!w->scratch)
+		goto fail;
+	if (!w->admin) {
+		rc = tls_server_init(&w->tls, c->cert_file, c->key_file, c->tls_min_version,
+				     srv->ticket_secret, c->ticket_lifetime_s, w->now_s, &st->why);
+		if (rc < 0)
+			goto fail;
+		if (c->rate_limit > 0) {
+			double share = c->rate_limit / srv->nworkers;
+
+			w->rl = ratelimit_new(65536, share, c->rate_burst);
+			if (!w->rl)
+				goto fail;
+		}
+	}
+	rc = io->init(w, &st->why);
+	if (rc < 0)
+		goto fail;
+	st->rc = IG_OK;
+	w->thread_ok = 1;
+	sem_post(&st->done);
+	io->run(w);
+	return NULL;
+fail:
+	st->rc = rc;
+	sem_post(&st->done);
+	return NULL;
+}
+
+static struct worker *worker_new(struct server *srv, unsigned id, int admin,
+				 int cpu)
+{
+	struct worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~(size_t)63);
+
+	if (!w)
+		return NULL;
+	memset(w, 0, sizeof(*w));
+	w->srv = srv;
+	w->id = id;
+	w->admin = admin;
+	w->cpu = cpu;
+	w->lim.max_head = srv->cfg.max_head;
+	w->lim.max_body = admin ? srv->cfg.admin_max_body : srv->cfg.max_body;
+	w->timeout_ns[TO_HANDSHAKE] = srv->cfg.handshake_timeout_ms * 1000000ull;
+	w->timeout_ns[TO_HEADER] = srv->cfg.header_timeout_ms * 1000000ull;
+	w->timeout_ns[TO_IDLE] = srv->cfg.idle_timeout_ms * 1000000ull;
+	for (int k = 0; k < TO_COUNT; k++) {
+		/* Each list's sentinel is its own predecessor and successor. */
+		struct conn *s = (struct conn *)((char *)&w->tlist[k] -
+						 offsetof(struct conn, t));
+		w->tlist[k].next = w->tlist[k].prev = s;
+	}
+	return w;
+}
+
+static void worker_destroy(struct worker *w)
+{
+	if (!w)
+		return;
+	worker_free_conns(w);
+	io->free(w);
+	if (!w->admin && w->tls.ticket_lifetime)
+		tls_server_free(&w->tls);
+	ratelimit_free(w->rl);
+	buf_free(&w->resp);
+	free(w->scratch);
+	free(w);
+}
+
+int main(int argc, char **argv)
+{
+	static struct server srv;
+	struct config *c = &srv.cfg;
+	pthread_t *threads = NULL;
+	char err[300], path[512];
+	const char *why = "";
+	struct hsm_config hc;
+	sigset_t sigs;
+	int rc = 1, sig;
+	unsigned started = 0;
+	long ncpu;
+
+	config_defaults(c);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = 0;
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			config_print_help();
+			return 0;
+		} else if (!strcmp(a, "--verbose")) {
+			c->verbose = 1;
+		} else if (!v) {
+			fprintf(stderr, "idgated: unknown option or missing value: %s\n", a);
+			return 2;
+		} else if (!strcmp(a, "--config")) {
+			bad = config_load(c, v, err, sizeof(err));
+			i++;
+		} else if (!strcmp(a, "--state")) {
+			bad = config_set(c, "server", "state_dir", v, err, sizeof(err));
+			i++;
+		} else if (!strcmp(a, "--workers")) {
+			bad = config_set(c, "server", "workers", v, err, sizeof(err));
+			i++;
+		} else if (!strcmp(a, "--poll")) {
+			bad = config_set(c, "server", "poll", v, err, sizeof(err));
+			i++;
+		} else if (!strcmp(a, "--set")) {
+			char sec[64], name[64];
+			const char *dot = strchr(v, '.'), *eq = strchr(v, '=');
+
+			if (!dot || !eq || dot > eq || dot - v >= 64 || eq - dot - 1 >= 64) {
+				snprintf(err, sizeof(err), "--set takes section.name=value");
+				bad = 1;
+			} else {
+				snprintf(sec, sizeof(sec), "%.*s", (int)(dot - v), v);
+				snprintf(name, sizeof(name), "%.*s", (int)(eq - dot - 1), dot + 1);
+				bad = config_set(c, sec, name, eq + 1, err, sizeof(err));
+			}
+			i++;
+		} else {
+			fprintf(stderr, "idgated: unknown option %s (see --help)\n", a);
+			return 2;
+		}
+		if (bad) {
+			fprintf(stderr, "idgated: %s\n", err);
+			return 2;
+		}
+	}
+	if (config_finish(c, err, sizeof(err))) {
+		fprintf(stderr, "idgated: %s\n", err);
+		return 2;
+	}
+	if (c->verbose)
+		log_verbosity = LOG_DEBUG;
+	umask(077);
+	if (mkdir(c->state_dir, 0700) && errno != EEXIST) {
+		log_err("cannot create state dir %s: %s", c->state_dir, strerror(errno));
+		return 1;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	srv.nworkers = c->workers ? c->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+	if (srv.nworkers > 256) {
+		log_err("at most 256 workers");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it */
+	if (psa_crypto_init() != PSA_SUCCESS) {
+		log_err("PSA crypto init failed");
+		return 1;
+	}
+
+	/* First start: state that the defaults need. */
+	if (c->hsm_softhsm_state &&
+	    hsm_provision_softhsm(c->state_dir, c->hsm_module, c->hsm_token,
+				  c->hsm_issuer_key, &why) < 0)
+		goto fail;
+	if (tls_make_self_signed(c->cert_file, c->key_file, "localhost", &why) < 0)
+		goto fail;
+	if (secret_file(c->admin_token_file, (uint8_t *)srv.admin_token,
+			sizeof(srv.admin_token) - 1, 1, &srv.admin_token_len, &why) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/pairwise.key", c->state_dir);
+	if (secret_file(path, srv.pairwise_key, sizeof(srv.pairwise_key), 0, NULL, &why) < 0)
+		goto fail;
+	if (getrandom(srv.ticket_secret, sizeof(srv.ticket_secret), 0) != 32) {
+		why = "getrandom failed";
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/store", c->state_dir);
+	if (store_open(&srv.store, path, c->store_map_mb << 20, &why) < 0)
+		goto fail;
+	srv.replay = replay_new(c->replay_slots);
+	if (!srv.replay) {
+		why = "out of memory for the replay cache";
+		goto fail;
+	}
+	memset(&hc, 0, sizeof(hc));
+	hc.module = c->hsm_module;
+	hc.token_label = c->hsm_token;
+	hc.pin_file = c->hsm_pin_file;
+	hc.issuer_key_label = c->hsm_issuer_key;
+	hc.threads = c->hsm_threads;
+	hc.queue_depth = c->hsm_queue;
+	hc.nworkers = srv.nworkers;
+	hc.completion_depth = 4096;
+	if (hsm_start(&srv.hsm, &hc, &why) < 0)
+		goto fail;
+	if (make_documents(&srv, &why) < 0)
+		goto fail;
+
+	srv.workers = calloc(srv.nworkers + 1, sizeof(*srv.workers));
+	threads = calloc(srv.nworkers + 1, sizeof(*threads));
+	if (!srv.workers || !threads) {
+		why = "out of memory";
+		goto fail;
+	}
+	for (unsigned i = 0; i <= srv.nworkers; i++) {
+		int admin = i == srv.nworkers;
+
+		srv.workers[i] = worker_new(&srv, i, admin,
+					    admin ? -1 : (int)(i % (unsigned)(ncpu > 0 ? ncpu : 1)));
+		if (!srv.workers[i]) {
+			why = "out of memory";
+			goto stop;
+		}
+	}
+	for (unsigned i = 0; i <= srv.nworkers; i++) {
+		struct start st = { .w = srv.workers[i], .rc = IG_EINTERNAL, .why = "" };
+
+		sem_init(&st.done, 0, 0);
+		if (pthread_create(&threads[i], NULL, worker_main, &st)) {
+			sem_destroy(&st.done);
+			why = "cannot start a worker thread";
+			goto stop;
+		}
+		started++;
+		sem_wait(&st.done);
+		sem_destroy(&st.done);
+		if (st.rc < 0) {
+			why = st.why;
+			goto stop;
+		}
+	}
+	log_info("idgated ready: %u workers (%s, %s poll), TLS on %s, admin on %s, issuer %s, "
+		 "issuer key kid %s", srv.nworkers, io->name,
+		 c->poll == POLL_BUSY ? "busy" : "adaptive", c->listen, c->admin_listen,
+		 c->issuer, srv.issuer_kid);
+	sigwait(&sigs, &sig);
+	log_info("signal %d: stopping", sig);
+	rc = 0;
+	why = NULL;
+stop:
+	srv.stopping = 1;
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	hsm_stop(srv.hsm);
+	for (unsigned i = 0; srv.workers && i <= srv.nworkers; i++)
+		worker_destroy(srv.workers[i]);
+	if (why) {
+		log_err("%s", why);
+		rc = 1;
+	}
+	goto out;
+fail:
+	log_err("%s", why);
+	hsm_stop(srv.hsm);
+out:
+	free(threads);
+	free(srv.workers);
+	free(srv.jwks);
+	free(srv.discovery);
+	replay_free(srv.replay);
+	store_close(srv.store);
+	mbedtls_psa_crypto_free();
+	mbedtls_platform_zeroize(srv.admin_token, sizeof(srv.admin_token));
+	mbedtls_platform_zeroize(srv.pairwise_key, sizeof(srv.pairwise_key));
+	mbedtls_platform_zeroize(srv.ticket_secret, sizeof(srv.ticket_secret));
+	return rc;
+}

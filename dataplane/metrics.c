@@ -1,0 +1,158 @@
+/*
+ * metrics.c - Prometheus text exposition of the workers', the HSM engine's
+ * and the store's counters.
+ */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "server.h"
+#include "store.h"
+
+const char *const endpoint_names[EP_COUNT] = {
+	"token", "jwks", "discovery", "enrol", "revoke", "healthz", "readyz",
+	"metrics", "other",
+};
+const uint16_t metrics_statuses[M_NSTATUS] = {
+	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 429, 503, 0,
+};
+const uint32_t metrics_bounds_us[M_NBUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+	250000, 500000, 1000000, 2500000, 10000000, UINT32_MAX,
+};
+
+void metrics_request(struct metrics *m, enum endpoint ep, int status,
+		     uint64_t latency_us)
+{
+	int s = M_NSTATUS - 1, b = 0;
+
+	for (int i = 0; i < M_NSTATUS - 1; i++)
+		if (metrics_statuses[i] == status) {
+			s = i;
+			break;
+		}
+	while (b < M_NBUCKETS - 1 && latency_us > metrics_bounds_us[b])
+		b++;
+	M_INC(m->requests[ep][s]);
+	M_INC(m->latency[ep][b]);
+	M_ADD(m->latency_sum_us[ep], latency_us);
+}
+
+static int put(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int put(struct buf *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof(line))
+		return IG_EINTERNAL;
+	return buf_append(b, line, (size_t)n, 16u << 20);
+}
+
+#define SUM(field)                                                             \
+	({                                                                     \
+		uint64_t s_ = 0;                                               \
+		for (unsigned i_ = 0; i_ <= srv->nworkers; i_++)               \
+			s_ += M_LOAD(srv->workers[i_]->m.field);               \
+		s_;                                                            \
+	})
+
+int metrics_render(struct server *srv, struct buf *out)
+{
+	struct hsm_stats hs;
+
+	IG_GUARD(put(out, "# HELP idgate_requests_total Requests by endpoint and status.\n"
+		 "# TYPE idgate_requests_total counter\n"));
+	for (int e = 0; e < EP_COUNT; e++)
+		for (int s = 0; s < M_NSTATUS; s++) {
+			uint64_t v = SUM(requests[e][s]);
+
+			if (v)
+				IG_GUARD(put(out, "idgate_requests_total{endpoint=\"%s\",status=\"%s%u\"} %llu\n",
+					     endpoint_names[e], metrics_statuses[s] ? "" : "other",
+					     metrics_statuses[s] ? metrics_statuses[s] : 0u,
+					     (unsigned long long)v));
+		}
+	IG_GUARD(put(out, "# HELP idgate_request_duration_seconds Time from a request's "
+		 "arrival to its response being queued.\n"
+		 "# TYPE idgate_request_duration_seconds histogram\n"));
+	for (int e = 0; e < EP_COUNT; e++) {
+		uint64_t cum = 0;
+
+		for (int b = 0; b < M_NBUCKETS; b++) {
+			cum += SUM(latency[e][b]);
+			if (b == M_NBUCKETS - 1)
+				IG_GUARD(put(out, "idgate_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
+					     endpoint_names[e], (unsigned long long)cum));
+			else
+				IG_GUARD(put(out, "idgate_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
+					     endpoint_names[e], metrics_bounds_us[b] / 1e6,
+					     (unsigned long long)cum));
+		}
+		IG_GUARD(put(out, "idgate_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n"
+			     "idgate_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+			     endpoint_names[e], SUM(latency_sum_us[e]) / 1e6, endpoint_names[e],
+			     (unsigned long long)cum));
+	}
+	IG_GUARD(put(out, "# TYPE idgate_tls_handshakes_total counter\n"
+		     "idgate_tls_handshakes_total{kind=\"full\"} %llu\n"
+		     "idgate_tls_handshakes_total{kind=\"resumed\"} %llu\n"
+		     "idgate_tls_handshakes_total{kind=\"failed\"} %llu\n",
+		     (unsigned long long)SUM(handshakes_full),
+		     (unsigned long long)SUM(handshakes_resumed),
+		     (unsigned long long)SUM(handshake_errors)));
+	IG_GUARD(put(out, "# TYPE idgate_connections_total counter\n"
+		     "idgate_connections_total{result=\"accepted\"} %llu\n"
+		     "idgate_connections_total{result=\"refused_limit\"} %llu\n"
+		     "# TYPE idgate_connections_open gauge\nidgate_connections_open %llu\n",
+		     (unsigned long long)SUM(conns_accepted),
+		     (unsigned long long)SUM(conns_refused),
+		     (unsigned long long)SUM(conns_open)));
+	IG_GUARD(put(out, "# TYPE idgate_timeouts_total counter\n"
+		     "idgate_timeouts_total{kind=\"handshake\"} %llu\n"
+		     "idgate_timeouts_total{kind=\"header\"} %llu\n"
+		     "idgate_timeouts_total{kind=\"idle\"} %llu\n",
+		     (unsigned long long)SUM(timeouts[TO_HANDSHAKE]),
+		     (unsigned long long)SUM(timeouts[TO_HEADER]),
+		     (unsigned long long)SUM(timeouts[TO_IDLE])));
+	IG_GUARD(put(out, "# HELP idgate_requests_shed_total Requests answered 503 at once "
+		     "because the signing queue was full or no HSM was up.\n"
+		     "# TYPE idgate_requests_shed_total counter\nidgate_requests_shed_total %llu\n"
+		     "# TYPE idgate_rate_limited_total counter\nidgate_rate_limited_total %llu\n"
+		     "# TYPE idgate_bad_requests_total counter\nidgate_bad_requests_total %llu\n",
+		     (unsigned long long)SUM(shed_hsm_queue),
+		     (unsigned long long)SUM(rate_limited),
+		     (unsigned long long)SUM(bad_requests)));
+
+	hsm_get_stats(srv->hsm, &hs);
+	IG_GUARD(put(out, "# TYPE idgate_hsm_operations_total counter\n"
+		     "idgate_hsm_operations_total{result=\"ok\"} %llu\n"
+		     "idgate_hsm_operations_total{result=\"error\"} %llu\n"
+		     "idgate_hsm_operations_total{result=\"rejected_queue_full\"} %llu\n"
+		     "# TYPE idgate_hsm_in_flight gauge\nidgate_hsm_in_flight %llu\n"
+		     "# TYPE idgate_hsm_queue_depth gauge\nidgate_hsm_queue_depth %llu\n"
+		     "# TYPE idgate_hsm_ready gauge\nidgate_hsm_ready %d\n",
+		     (unsigned long long)hs.completed_ok, (unsigned long long)hs.completed_err,
+		     (unsigned long long)hs.rejected_full, (unsigned long long)hs.in_flight,
+		     (unsigned long long)hs.queue_depth, hsm_ready(srv->hsm)));
+	IG_GUARD(put(out, "# TYPE idgate_hsm_latency_seconds histogram\n"));
+	for (int b = 0; b < 16; b++)
+		IG_GUARD(put(out, "idgate_hsm_latency_seconds_bucket{le=\"%g\"} %llu\n",
+			     HSM_LATENCY_BOUNDS_US[b] / 1e6,
+			     (unsigned long long)hs.latency_buckets[b]));
+	IG_GUARD(put(out, "idgate_hsm_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+		     "idgate_hsm_latency_seconds_sum %.6f\n"
+		     "idgate_hsm_latency_seconds_count %llu\n",
+		     (unsigned long long)(hs.completed_ok + hs.completed_err),
+		     hs.latency_us_sum / 1e6,
+		     (unsigned long long)(hs.completed_ok + hs.completed_err)));
+	IG_GUARD(put(out, "# TYPE idgate_credentials gauge\nidgate_credentials %llu\n",
+		     (unsigned long long)store_count(srv->store)));
+	return IG_OK;
+}

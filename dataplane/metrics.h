@@ -1,0 +1,49 @@
+/*
+ * metrics.h - per-worker counters, summed by the admin thread for
+ * GET /metrics (Prometheus text format 0.0.4).
+ *
+ * Each worker writes only its own struct metrics, with plain single-writer
+ * relaxed atomic stores (no lock prefix, no sharing of cache lines between
+ * workers); the admin thread reads them with relaxed loads.
+ */
+#ifndef IG_METRICS_H
+#define IG_METRICS_H
+#include <stdint.h>
+
+#include "../common/buf.h"
+
+enum endpoint {
+	EP_TOKEN, EP_JWKS, EP_DISCOVERY, EP_ENROL, EP_REVOKE, EP_HEALTHZ,
+	EP_READYZ, EP_METRICS, EP_OTHER, EP_COUNT
+};
+extern const char *const endpoint_names[EP_COUNT];
+
+#define M_NSTATUS 14
+extern const uint16_t metrics_statuses[M_NSTATUS]; /* last slot: other */
+#define M_NBUCKETS 16
+extern const uint32_t metrics_bounds_us[M_NBUCKETS]; /* last: +Inf */
+
+enum timeout_kind { TO_HANDSHAKE, TO_HEADER, TO_IDLE, TO_COUNT };
+
+struct metrics {
+	uint64_t requests[EP_COUNT][M_NSTATUS];
+	uint64_t latency[EP_COUNT][M_NBUCKETS]; /* per bucket, not cumulative */
+	uint64_t latency_sum_us[EP_COUNT];
+	uint64_t handshakes_full, handshakes_resumed, handshake_errors;
+	uint64_t conns_accepted, conns_refused, conns_open;
+	uint64_t timeouts[TO_COUNT];
+	uint64_t shed_hsm_queue, rate_limited, bad_requests;
+} __attribute__((aligned(64)));
+
+#define M_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
+#define M_INC(field) M_ADD(field, 1)
+#define M_LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+void metrics_request(struct metrics *m, enum endpoint ep, int status,
+		     uint64_t latency_us);
+
+struct server;
+/* Render every worker's metrics, the HSM's and the store's into <out>. */
+int metrics_render(struct server *srv, struct buf *out);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * server.h - the objects of a running idgated and who owns them.
+ *
+ *   struct server  - process-wide, read-only after start except where
+ *                    noted: config, HSM engine, store, replay cache, the
+ *                    precomputed JWKS and discovery documents, secrets.
+ *   struct worker  - one per core (plus one for the admin listener): its
+ *                    I/O backend (io_uring ring, listener, buffers), its
+ *                    TLS server objects, connections, timers, metrics.
+ *                    Touched only by its own thread.
+ *   struct conn    - one client connection, owned by its worker.
+ */
+#ifndef IG_SERVER_H
+#define IG_SERVER_H
+#include <stdint.h>
+
+#include "../common/buf.h"
+#include "../common/http.h"
+#include "../hsm/hsm.h"
+#include "config.h"
+#include "metrics.h"
+#include "tls.h"
+
+struct store;
+struct store_reader;
+struct replay_cache;
+struct ratelimit;
+struct worker;
+
+struct server {
+	struct config cfg;
+	unsigned nworkers;              /* dataplane workers; admin is extra */
+	struct worker **workers;        /* nworkers + 1; the last is admin */
+	struct hsm_engine *hsm;
+	struct store *store;
+	struct replay_cache *replay;
+	char admin_token[128];
+	size_t admin_token_len;
+	uint8_t pairwise_key[32];       /* secret behind pairwise subs */
+	uint8_t ticket_secret[32];
+	char issuer_kid[44];
+	char *jwks;                     /* GET /.well-known/jwks.json body */
+	char *discovery;                /* GET /.well-known/openid-configuration */
+	volatile int stopping;
+};
+
+/* A connection's position in its worker's timeout lists. */
+struct conn_timer {
+	struct conn *prev, *next;
+	uint64_t deadline_ns;
+	int8_t kind;                    /* enum timeout_kind, -1 when unlisted */
+};
+
+/* What a request in progress at the HSM needs to finish its response. */
+struct pending {
+	struct hsm_job job;
+	enum endpoint ep;
+	uint64_t start_ns;
+	uint32_t expires_in;
+	uint16_t len;                   /* signing input length in token[] */
+	uint8_t keep_alive;
+	char token[1200];               /* signing input, then the whole JWT */
+};
+
+struct conn {
+	struct worker *w;
+	int fd;
+	uint16_t refs;                  /* backend operations + HSM job in flight */
+	uint8_t tls_on;
+	uint8_t closing;                /* no more input processed */
+	uint8_t close_after_send;
+	uint8_t waiting;                /* a request is at the HSM */
+	uint8_t recv_armed, send_inflight, recv_paused, peer_eof;
+	uint64_t gen;                   /* changes at every reuse */
+	struct conn_timer t;
+	struct tls_conn tls;
+	struct buf raw;                 /* TLS: ciphertext received */
+	struct buf in;                  /* plaintext request bytes */
+	struct buf out;                 /* bytes being sent */
+	struct buf out_next;            /* bytes queued while a send is in flight */
+	uint8_t addr[16];               /* peer address (rate limiting) */
+	uint8_t addr_len;
+	struct pending *pend;           /* allocated once, kept across reuse */
+	struct conn *next_free;
+	struct conn *next_all;          /* every conn this worker allocated */
+};
+
+/* Input limits of a listener. */
+struct listener_limits {
+	size_t max_head, max_body;
+};
+
+struct worker {
+	struct server *srv;
+	unsigned id;                    /* dataplane index; nworkers for admin */
+	int admin;                      /* the admin listener's worker */
+	int cpu;                        /* pinned core, -1 = not pinned */
+	struct listener_limits lim;
+	struct tls_server tls;          /* unused by the admin worker */
+	struct store_reader *reader;
+	struct ratelimit *rl;
+	struct conn *free_conns;
+	struct conn *all_conns;
+	unsigned nconns;
+	struct conn_timer tlist[TO_COUNT]; /* sentinels of the timeout lists */
+	uint64_t timeout_ns[TO_COUNT];
+	uint64_t now_ns;                /* CLOCK_MONOTONIC, per loop turn */
+	int64_t now_s;                  /* CLOCK_REALTIME seconds */
+	struct metrics m;
+	struct buf resp;                /* scratch for building a response */
+	char *scratch;                  /* max_body bytes: decoded form fields */
+	char date[40];                  /* "Date: ...\r\n" of now_s */
+	int64_t date_s;
+	void *io;                       /* the I/O backend's per-worker state */
+	int thread_ok;
+};
+
+/* The I/O backend's operations (io_uring now; DPDK later): the layers
+ * above call these and nothing else of the backend. */
+struct io_ops {
+	const char *name;
+	int (*init)(struct worker *w, const char **why);
+	void (*run)(struct worker *w);       /* until srv->stopping */
+	void (*free)(struct worker *w);
+	void (*flush)(struct conn *c);       /* send what is in c->out */
+	void (*close)(struct conn *c);       /* stop I/O (ops complete soon) */
+	void (*release)(struct conn *c);     /* no op in flight: free the socket */
+	void (*pause_recv)(struct conn *c, int pause);
+};
+extern const struct io_ops io_uring_ops;
+extern const struct io_ops *io;
+
+/* conn.c: the connection layer, called by the backend. */
+struct conn *conn_open(struct worker *w, int fd);
+void conn_input(struct conn *c, const uint8_t *p, size_t n);
+void conn_eof(struct conn *c);
+void conn_sent(struct conn *c);          /* c->out fully sent */
+void conn_close(struct conn *c);         /* start closing now */
+void conn_put(struct conn *c);           /* an op finished: free if last */
+void conn_hsm_done(struct worker *w, struct hsm_job *job);
+void worker_tick(struct worker *w);      /* expire timers, rotate tickets */
+uint64_t worker_next_deadline(struct worker *w);
+void worker_clock(struct worker *w);
+void worker_free_conns(struct worker *w); /* at exit, after the HSM stopped */
+
+/* Responses (conn.c). <extra> holds whole header lines ending in CRLF. */
+void resp_send(struct conn *c, enum endpoint ep, uint64_t start_ns, int status,
+	       const char *ctype, const char *extra, const char *body,
+	       size_t len, int keep_alive);
+void resp_error(struct conn *c, enum endpoint ep, uint64_t start_ns, int status,
+		const char *error, const char *desc, const char *extra,
+		int keep_alive);
+
+/* handlers.c: route and serve one complete request. */
+struct request {
+	struct http_request h;
+	const char *body;
+	size_t body_len;
+	enum endpoint ep;
+	uint64_t start_ns;
+};
+void handle_request(struct conn *c, struct request *r);
+void login_finish(struct conn *c);
+
+#endif

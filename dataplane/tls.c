@@ -1,0 +1,408 @@
+/*
+ * tls.c - mbedTLS server glue without sockets (see tls.h).
+ */
+#include "tls.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
+
+#include "../common/result.h"
+
+/* Ciphertext buffers never need more than this: a few records in flight. */
+#define TLS_BUF_LIMIT (1u << 20)
+
+/* The BIO callbacks move bytes between mbedTLS and the connection's
+ * buffers; the owner moves them to and from the network. */
+static int bio_send(void *arg, const unsigned char *p, size_t n)
+{
+	struct tls_conn *tc = arg;
+
+	if (buf_append(tc->out, p, n, 64u << 20) < 0)
+		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+	return (int)n;
+}
+
+static int bio_recv(void *arg, unsigned char *p, size_t n)
+{
+	struct tls_conn *tc = arg;
+	size_t avail = buf_avail(tc->in);
+
+	if (avail == 0)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	if (n > avail)
+		n = avail;
+	memcpy(p, buf_head(tc->in), n);
+	buf_consume(tc->in, n);
+	return (int)n;
+}
+
+/* Ticket keys of period <p>: HMAC-SHA-256(secret, label || p), so every
+ * worker derives the same keys without talking to the others. */
+static void ticket_key(const uint8_t secret[32], uint64_t p, uint8_t name[4],
+		       uint8_t key[32])
+{
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+	uint8_t msg[16], mac[32];
+
+	memcpy(msg, "idgtktkey", 8);
+	for (int i = 0; i < 8; i++)
+		msg[8 + i] = (uint8_t)(p >> (56 - 8 * i));
+	mbedtls_md_hmac(md, secret, 32, msg, sizeof(msg), key);
+	memcpy(msg, "idgtknam", 8);
+	mbedtls_md_hmac(md, secret, 32, msg, sizeof(msg), mac);
+	memcpy(name, mac, 4);
+	mbedtls_platform_zeroize(mac, sizeof(mac));
+}
+
+static int ticket_rotate_to(struct tls_server *ts, uint64_t p)
+{
+	uint8_t name[4], key[32];
+	int rc;
+
+	ticket_key(ts->ticket_secret, p, name, key);
+	/* A key's lifetime in mbedTLS is also when it replaces the key by a
+	 * random one on its own; keep that past our own rotation. */
+	rc = mbedtls_ssl_ticket_rotate(&ts->ticket, name, sizeof(name), key,
+				       sizeof(key), ts->ticket_lifetime + 60);
+	mbedtls_platform_zeroize(key, sizeof(key));
+	if (rc == 0)
+		ts->ticket_period = p;
+	return rc;
+}
+
+void tls_server_tick(struct tls_server *ts, int64_t now)
+{
+	uint64_t p = (uint64_t)now / ts->ticket_lifetime;
+
+	if (p != ts->ticket_period)
+		(void)ticket_rotate_to(ts, p);
+}
+
+/* Count a resumption when a presented ticket decrypts and is accepted. */
+static int ticket_parse(void *arg, mbedtls_ssl_session *session,
+			unsigned char *p, size_t len)
+{
+	struct tls_server *ts = arg;
+	int rc = mbedtls_ssl_ticket_parse(&ts->ticket, session, p, len);
+
+	if (rc == 0 && ts->current)
+		ts->current->resumed = 1;
+	return rc;
+}
+
+static int ticket_write(void *arg, const mbedtls_ssl_session *session,
+			unsigned char *start, const unsigned char *end,
+			size_t *tlen, uint32_t *lifetime)
+{
+	struct tls_server *ts = arg;
+
+	return mbedtls_ssl_ticket_write(&ts->ticket, session, start, end, tlen,
+					lifetime);
+}
+
+static const char *mbed_why(int rc, const char *what)
+{
+	static __thread char msg[160];
+	char e[100];
+
+	mbedtls_strerror(rc, e, sizeof(e));
+	snprintf(msg, sizeof(msg), "%s: %s", what, e);
+	return msg;
+}
+
+int tls_server_init(struct tls_server *ts, const char *cert_file,
+		    const char *key_file, int min_version,
+		    const uint8_t ticket_secret[32], uint32_t ticket_lifetime,
+		    int64_t now, const char **why)
+{
+	static const char pers[] = "idgate tls";
+	int rc;
+
+	memset(ts, 0, sizeof(*ts));
+	mbedtls_ssl_config_init(&ts->conf);
+	mbedtls_entropy_init(&ts->entropy);
+	mbedtls_ctr_drbg_init(&ts->drbg);
+	mbedtls_x509_crt_init(&ts->cert);
+	mbedtls_pk_init(&ts->key);
+	mbedtls_ssl_ticket_init(&ts->ticket);
+	memcpy(ts->ticket_secret, ticket_secret, 32);
+	ts->ticket_lifetime = ticket_lifetime;
+
+	if ((rc = mbedtls_ctr_drbg_seed(&ts->drbg, mbedtls_entropy_func, &ts->entropy,
+					(const uint8_t *)pers, sizeof(pers) - 1))) {
+		*why = mbed_why(rc, "seeding the DRBG");
+		return IG_EINTERNAL;
+	}
+	if ((rc = mbedtls_x509_crt_parse_file(&ts->cert, cert_file))) {
+		*why = mbed_why(rc, "reading the TLS certificate");
+		return IG_EUSAGE;
+	}
+	if ((rc = mbedtls_pk_parse_keyfile(&ts->key, key_file, NULL,
+					   mbedtls_ctr_drbg_random, &ts->drbg))) {
+		*why = mbed_why(rc, "reading the TLS key");
+		return IG_EUSAGE;
+	}
+	if ((rc = mbedtls_ssl_config_defaults(&ts->conf, MBEDTLS_SSL_IS_SERVER,
+					      MBEDTLS_SSL_TRANSPORT_STREAM,
+					      MBEDTLS_SSL_PRESET_DEFAULT))) {
+		*why = mbed_why(rc, "TLS defaults");
+		return IG_EINTERNAL;
+	}
+	mbedtls_ssl_conf_rng(&ts->conf, mbedtls_ctr_drbg_random, &ts->drbg);
+	mbedtls_ssl_conf_min_tls_version(&ts->conf, min_version == 13 ?
+					 MBEDTLS_SSL_VERSION_TLS1_3 :
+					 MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(&ts->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+	if ((rc = mbedtls_ssl_conf_own_cert(&ts->conf, &ts->cert, &ts->key))) {
+		*why = mbed_why(rc, "TLS certificate and key do not go together");
+		return IG_EUSAGE;
+	}
+	if ((rc = mbedtls_ssl_ticket_setup(&ts->ticket, mbedtls_ctr_drbg_random,
+					   &ts->drbg, MBEDTLS_CIPHER_AES_256_GCM,
+					   ticket_lifetime))) {
+		*why = mbed_why(rc, "session tickets");
+		return IG_EINTERNAL;
+	}
+	/* Previous and current period, so tickets issued just before the
+	 * last rotation still resume. */
+	uint64_t p = (uint64_t)now / ticket_lifetime;
+	if (ticket_rotate_to(ts, p - 1) || ticket_rotate_to(ts, p)) {
+		*why = "session ticket keys";
+		return IG_EINTERNAL;
+	}
+	mbedtls_ssl_conf_session_tickets_cb(&ts->conf, ticket_write, ticket_parse, ts);
+	return IG_OK;
+}
+
+void tls_server_free(struct tls_server *ts)
+{
+	mbedtls_ssl_ticket_free(&ts->ticket);
+	mbedtls_ssl_config_free(&ts->conf);
+	mbedtls_pk_free(&ts->key);
+	mbedtls_x509_crt_free(&ts->cert);
+	mbedtls_ctr_drbg_free(&ts->drbg);
+	mbedtls_entropy_free(&ts->entropy);
+	mbedtls_platform_zeroize(ts->ticket_secret, sizeof(ts->ticket_secret));
+}
+
+int tls_conn_start(struct tls_server *ts, struct tls_conn *tc, struct buf *in,
+		   struct buf *out)
+{
+	tc->in = in;
+	tc->out = out;
+	tc->handshake_done = 0;
+	tc->resumed = 0;
+	if (tc->setup && tc->owner != ts)
+		tls_conn_free(tc); /* set up for another server's config */
+	if (!tc->setup) {
+		mbedtls_ssl_init(&tc->ssl);
+		if (mbedtls_ssl_setup(&tc->ssl, &ts->conf)) {
+			mbedtls_ssl_free(&tc->ssl);
+			return IG_ENOMEM;
+		}
+		tc->setup = 1;
+		tc->owner = ts;
+	} else if (mbedtls_ssl_session_reset(&tc->ssl)) {
+		return IG_EINTERNAL;
+	}
+	mbedtls_ssl_set_bio(&tc->ssl, tc, bio_send, bio_recv, NULL);
+	return IG_OK;
+}
+
+void tls_conn_free(struct tls_conn *tc)
+{
+	if (tc->setup)
+		mbedtls_ssl_free(&tc->ssl);
+	tc->setup = 0;
+}
+
+int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
+		       const char **why)
+{
+	int rc;
+
+	ts->current = tc;
+	rc = mbedtls_ssl_handshake(&tc->ssl);
+	ts->current = NULL;
+	if (rc == 0) {
+		tc->handshake_done = 1;
+		return IG_OK;
+	}
+	if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return IG_EBLOCKED;
+	*why = mbed_why(rc, "TLS handshake failed");
+	return IG_EPROTO;
+}
+
+int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap)
+{
+	size_t left = buf_avail(tc->in);
+	int rc;
+
+	/* mbedTLS answers WANT_READ after a record that carried no
+	 * application data (a ticket, a CCS) even with more records
+	 * buffered: go on while it consumes input. */
+	for (;;) {
+		rc = mbedtls_ssl_read(&tc->ssl, dst, cap);
+		if (rc != MBEDTLS_ERR_SSL_WANT_READ || buf_avail(tc->in) == 0 ||
+		    buf_avail(tc->in) == left)
+			break;
+		left = buf_avail(tc->in);
+	}
+
+	if (rc > 0)
+		return rc;
+	switch (rc) {
+	case MBEDTLS_ERR_SSL_WANT_READ:
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return IG_EBLOCKED;
+	case 0:
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+		return IG_ECLOSED;
+	}
+	return IG_EPROTO;
+}
+
+int tls_conn_write(struct tls_conn *tc, const uint8_t *src, size_t len)
+{
+	while (len) {
+		int rc = mbedtls_ssl_write(&tc->ssl, src, len);
+
+		if (rc <= 0)
+			return IG_EINTERNAL;
+		src += rc;
+		len -= (size_t)rc;
+	}
+	return IG_OK;
+}
+
+void tls_conn_close_notify(struct tls_conn *tc)
+{
+	(void)mbedtls_ssl_close_notify(&tc->ssl);
+}
+
+const char *tls_conn_version(const struct tls_conn *tc)
+{
+	return mbedtls_ssl_get_version(&tc->ssl);
+}
+
+static int write_file(const char *path, const unsigned char *p, size_t n,
+		      mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	ssize_t w;
+
+	if (fd < 0)
+		return -1;
+	w = write(fd, p, n);
+	if (fchmod(fd, mode) || fsync(fd) || close(fd) || w != (ssize_t)n)
+		return -1;
+	return 0;
+}
+
+int tls_make_self_signed(const char *cert_file, const char *key_file,
+			 const char *cn, const char **why)
+{
+	static const unsigned char ip4[4] = { 127, 0, 0, 1 };
+	static const unsigned char ip6[16] = { [15] = 1 };
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_pk_context key;
+	mbedtls_x509write_cert crt;
+	mbedtls_x509_san_list san[3];
+	mbedtls_asn1_sequence eku;
+	unsigned char serial[16], pem[4096];
+	char subject[160], nb[16], na[16];
+	struct tm tm;
+	time_t t;
+	int rc = -1;
+
+	if (access(cert_file, F_OK) == 0 && access(key_file, F_OK) == 0)
+		return IG_OK;
+	if (access(cert_file, F_OK) == 0 || access(key_file, F_OK) == 0) {
+		*why = "only one of the TLS certificate and key exists";
+		return IG_EUSAGE;
+	}
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	mbedtls_pk_init(&key);
+	mbedtls_x509write_crt_init(&crt);
+	*why = "making the TLS certificate";
+	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) ||
+	    mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) ||
+	    mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
+				mbedtls_ctr_drbg_random, &drbg) ||
+	    mbedtls_ctr_drbg_random(&drbg, serial, sizeof(serial)))
+		goto out;
+	serial[0] &= 0x7f; /* a positive INTEGER */
+	serial[0] |= 0x40;
+	snprintf(subject, sizeof(subject), "CN=%s,O=idgate", cn);
+	t = time(NULL) - 3600;
+	gmtime_r(&t, &tm);
+	strftime(nb, sizeof(nb), "%Y%m%d%H%M%S", &tm);
+	t += 398LL * 86400; /* the longest validity browsers accept */
+	gmtime_r(&t, &tm);
+	strftime(na, sizeof(na), "%Y%m%d%H%M%S", &tm);
+
+	memset(san, 0, sizeof(san));
+	san[0].node.type = MBEDTLS_X509_SAN_DNS_NAME;
+	san[0].node.san.unstructured_name.p = (unsigned char *)"localhost";
+	san[0].node.san.unstructured_name.len = 9;
+	san[0].next = &san[1];
+	san[1].node.type = MBEDTLS_X509_SAN_IP_ADDRESS;
+	san[1].node.san.unstructured_name.p = (unsigned char *)ip4;
+	san[1].node.san.unstructured_name.len = 4;
+	san[1].next = &san[2];
+	san[2].node.type = MBEDTLS_X509_SAN_IP_ADDRESS;
+	san[2].node.san.unstructured_name.p = (unsigned char *)ip6;
+	san[2].node.san.unstructured_name.len = 16;
+	memset(&eku, 0, sizeof(eku));
+	eku.buf.tag = MBEDTLS_ASN1_OID;
+	eku.buf.p = (unsigned char *)MBEDTLS_OID_SERVER_AUTH;
+	eku.buf.len = MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
+
+	mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+	mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+	mbedtls_x509write_crt_set_subject_key(&crt, &key);
+	mbedtls_x509write_crt_set_issuer_key(&crt, &key);
+	if (mbedtls_x509write_crt_set_serial_raw(&crt, serial, sizeof(serial)) ||
+	    mbedtls_x509write_crt_set_subject_name(&crt, subject) ||
+	    mbedtls_x509write_crt_set_issuer_name(&crt, subject) ||
+	    mbedtls_x509write_crt_set_validity(&crt, nb, na) ||
+	    mbedtls_x509write_crt_set_basic_constraints(&crt, 0, -1) ||
+	    mbedtls_x509write_crt_set_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) ||
+	    mbedtls_x509write_crt_set_ext_key_usage(&crt, &eku) ||
+	    mbedtls_x509write_crt_set_subject_key_identifier(&crt) ||
+	    mbedtls_x509write_crt_set_subject_alternative_name(&crt, san))
+		goto out;
+	if (mbedtls_pk_write_key_pem(&key, pem, sizeof(pem)) ||
+	    write_file(key_file, pem, strlen((char *)pem), 0600)) {
+		*why = "writing the TLS key file";
+		goto out;
+	}
+	if (mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random,
+				      &drbg) ||
+	    write_file(cert_file, pem, strlen((char *)pem), 0644)) {
+		*why = "writing the TLS certificate file";
+		unlink(key_file);
+		goto out;
+	}
+	rc = IG_OK;
+out:
+	mbedtls_platform_zeroize(pem, sizeof(pem));
+	mbedtls_x509write_crt_free(&crt);
+	mbedtls_pk_free(&key);
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	return rc == IG_OK ? IG_OK : IG_EINTERNAL;
+}

@@ -1,0 +1,90 @@
+/*
+ * tls.h - mbedTLS glue, sans-I/O: a TLS connection takes ciphertext bytes
+ * from its owner and leaves ciphertext to send in its owner's buffers; it
+ * never touches a socket, so the io_uring and DPDK backends share it.
+ *
+ * Each worker owns a struct tls_server: its own ssl_config, DRBG,
+ * certificate and key objects (mbedTLS objects are not shared between
+ * threads) and a session-ticket context whose keys are derived from one
+ * process-wide secret and the current rotation period, so every worker
+ * accepts every worker's tickets and all rotate together.
+ */
+#ifndef IG_TLS_H
+#define IG_TLS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
+#include <mbedtls/x509_crt.h>
+
+#include "../common/buf.h"
+
+struct tls_server {
+	mbedtls_ssl_config conf;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_x509_crt cert;
+	mbedtls_pk_context key;
+	mbedtls_ssl_ticket_context ticket;
+	uint8_t ticket_secret[32];
+	uint32_t ticket_lifetime;
+	uint64_t ticket_period;        /* period whose key is active */
+	struct tls_conn *current;      /* connection in mbedtls_ssl_handshake */
+};
+
+struct tls_conn {
+	mbedtls_ssl_context ssl;
+	struct buf *in;   /* ciphertext received, consumed from the front */
+	struct buf *out;  /* where ciphertext to send is appended */
+	uint8_t handshake_done;
+	uint8_t resumed;  /* a session ticket was accepted */
+	uint8_t setup;    /* ssl was set up (kept across reuse) */
+	const struct tls_server *owner; /* whose ssl_config <ssl> uses */
+};
+
+/* Set up a worker's TLS server from PEM files.  <ticket_secret> is the
+ * process-wide secret the ticket keys derive from.  min_version 12 or 13. */
+int tls_server_init(struct tls_server *ts, const char *cert_file,
+		    const char *key_file, int min_version,
+		    const uint8_t ticket_secret[32], uint32_t ticket_lifetime,
+		    int64_t now, const char **why);
+void tls_server_free(struct tls_server *ts);
+/* Rotate ticket keys when a new period starts; call now and then. */
+void tls_server_tick(struct tls_server *ts, int64_t now);
+
+/* Prepare <tc> for a new connection (first use sets mbedtls up; reuse only
+ * resets it, keeping its buffers). */
+int tls_conn_start(struct tls_server *ts, struct tls_conn *tc, struct buf *in,
+		   struct buf *out);
+void tls_conn_free(struct tls_conn *tc);
+
+/*
+ * Advance the handshake with what is in tc->in.  Returns IG_OK when done,
+ * IG_EBLOCKED when it needs more input, IG_EPROTO on failure (an alert may
+ * have been queued in tc->out; send it, then close).
+ */
+int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
+		       const char **why);
+/* Decrypt application data into <dst>, up to <cap> bytes.  Returns bytes
+ * (> 0), IG_EBLOCKED (need more input), IG_ECLOSED (close_notify) or
+ * IG_EPROTO. */
+int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap);
+/* Encrypt all of <src> into tc->out.  IG_OK or IG_EINTERNAL. */
+int tls_conn_write(struct tls_conn *tc, const uint8_t *src, size_t len);
+/* Queue a close_notify alert. */
+void tls_conn_close_notify(struct tls_conn *tc);
+/* Version string of the negotiated protocol ("TLSv1.3"). */
+const char *tls_conn_version(const struct tls_conn *tc);
+
+/*
+ * First start: make a self-signed ECDSA P-256 certificate for
+ * CN=<cn> (SAN: DNS:localhost, IP:127.0.0.1, IP:::1) with its key, written
+ * as PEM to <cert_file> (0644) and <key_file> (0600) unless both exist.
+ */
+int tls_make_self_signed(const char *cert_file, const char *key_file,
+			 const char *cn, const char **why);
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * p11.c - loading a PKCS#11 module and the small steps the engine and the
+ * provisioning code share.  See p11.h for the contracts.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "p11.h"
+
+const uint8_t HSM_P11_P256_OID[10] = {
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+};
+
+/* Modules this process has loaded; only start-up and shutdown touch it. */
+static pthread_mutex_t hsm_p11_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hsm_p11_module *hsm_p11_modules;
+
+static __thread char hsm_p11_why_buf[256];
+
+const char *hsm_p11_why_str(const char *what, const char *detail)
+{
+	snprintf(hsm_p11_why_buf, sizeof(hsm_p11_why_buf), "%s: %s", what,
+		 detail);
+	return hsm_p11_why_buf;
+}
+
+const char *hsm_p11_why(const char *what, CK_RV rv)
+{
+	const char *name = hsm_p11_ckr_name(rv);
+
+	if (name)
+		return hsm_p11_why_str(what, name);
+	snprintf(hsm_p11_why_buf, sizeof(hsm_p11_why_buf), "%s: CKR 0x%lx",
+		 what, (unsigned long)rv);
+	return hsm_p11_why_buf;
+}
+
+static int hsm_p11_load(const char *path, struct hsm_p11_module *m,
+			const char **why)
+{
+	CK_C_GetFunctionList get_list;
+	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	CK_RV rv;
+
+	/* RTLD_NODELETE: a module that left memory behind at C_Finalize keeps
+	 * its symbols, so leak reports name it instead of "<unknown module>";
+	 * and modules linked with OpenSSL do not all survive dlclose. */
+	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (!m->dl) {
+		const char *err = dlerror();
+
+		*why = hsm_p11_why_str("cannot load the PKCS#11 module",
+				       err ? err : path);
+		return IG_EUSAGE;
+	}
+	get_list = (CK_C_GetFunctionList)dlsym(m->dl, "C_GetFunctionList");
+	if (!get_list) {
+		*why = "not a PKCS#11 module: no C_GetFunctionList";
+		goto fail_usage;
+	}
+	rv = get_list(&m->f);
+	if (rv != CKR_OK || !m->f) {
+		*why = hsm_p11_why("C_GetFunctionList", rv);
+		goto fail_usage;
+	}
+	/* §5.4: CKF_OS_LOCKING_OK lets the module lock with the OS's
+	 * primitives; our HSM threads call it concurrently. */
+	rv = m->f->C_Initialize(&args);
+	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		/* Someone else in this process (not us: we would have found
+		 * it in the list) initialized it; leave finalizing to them. */
+		m->finalize = 0;
+	} else if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_Initialize", rv);
+		dlclose(m->dl);
+		return IG_EINTERNAL;
+	} else {
+		m->finalize = 1;
+	}
+	return IG_OK;
+
+fail_usage:
+	dlclose(m->dl);
+	return IG_EUSAGE;
+}
+
+int hsm_p11_module_get(const char *path, struct hsm_p11_module **out,
+		       const char **why)
+{
+	struct hsm_p11_module *m, fresh = { 0 };
+	int rc;
+
+	*out = NULL;
+	IG_ENSURE(path && *path, IG_EUSAGE, why, "no PKCS#11 module path");
+	pthread_mutex_lock(&hsm_p11_lock);
+	rc = hsm_p11_load(path, &fresh, why);
+	if (rc < 0)
+		goto out;
+	/* dlopen returns the same handle for the same library however it
+	 * is named, so the handle identifies the module. */
+	for (m = hsm_p11_modules; m; m = m->next) {
+		if (m->dl == fresh.dl) {
+			dlclose(fresh.dl); /* drop dlopen's extra reference */
+			m->refs++;
+			*out = m;
+			goto out;
+		}
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		if (fresh.finalize)
+			fresh.f->C_Finalize(NULL);
+		dlclose(fresh.dl);
+		*why = "out of memory";
+		rc = IG_ENOMEM;
+		goto out;
+	}
+	*m = fresh;
+	m->refs = 1;
+	m->next = hsm_p11_modules;
+	hsm_p11_modules = m;
+	*out = m;
+out:
+	pthread_mutex_unlock(&hsm_p11_lock);
+	return rc;
+}
+
+void hsm_p11_module_put(struct hsm_p11_module *m)
+{
+	struct hsm_p11_module **pp;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&hsm_p11_lock);
+	if (--m->refs == 0) {
+		for (pp = &hsm_p11_modules; *pp; pp = &(*pp)->next) {
+			if (*pp == m) {
+				*pp = m->next;
+				break;
+			}
+		}
+		if (m->finalize)
+			m->f->C_Finalize(NULL);
+		dlclose(m->dl);
+		free(m);
+	}
+	pthread_mutex_unlock(&hsm_p11_lock);
+}
+
+const char *hsm_p11_ckr_name(CK_RV rv)
+{
+#define HSM_CKR(n) { n, #n }
+	static const struct {
+		CK_RV rv;
+		const char *name;
+	} names[] = {
+		HSM_CKR(CKR_OK), HSM_CKR(CKR_CANCEL), HSM_CKR(CKR_HOST_MEMORY),
+		HSM_CKR(CKR_SLOT_ID_INVALID), HSM_CKR(CKR_GENERAL_ERROR),
+		HSM_CKR(CKR_FUNCTION_FAILED), HSM_CKR(CKR_ARGUMENTS_BAD),
+		HSM_CKR(CKR_NEED_TO_CREATE_THREADS), HSM_CKR(CKR_CANT_LOCK),
+		HSM_CKR(CKR_ATTRIBUTE_READ_ONLY),
+		HSM_CKR(CKR_ATTRIBUTE_SENSITIVE),
+		HSM_CKR(CKR_ATTRIBUTE_TYPE_INVALID),
+		HSM_CKR(CKR_ATTRIBUTE_VALUE_INVALID),
+		HSM_CKR(CKR_ACTION_PROHIBITED), HSM_CKR(CKR_DATA_INVALID),
+		HSM_CKR(CKR_DATA_LEN_RANGE), HSM_CKR(CKR_DEVICE_ERROR),
+		HSM_CKR(CKR_DEVICE_MEMORY), HSM_CKR(CKR_DEVICE_REMOVED),
+		HSM_CKR(CKR_FUNCTION_CANCELED),
+		HSM_CKR(CKR_FUNCTION_NOT_SUPPORTED),
+		HSM_CKR(CKR_KEY_HANDLE_INVALID),
+		HSM_CKR(CKR_KEY_TYPE_INCONSISTENT),
+		HSM_CKR(CKR_KEY_FUNCTION_NOT_PERMITTED),
+		HSM_CKR(CKR_MECHANISM_INVALID),
+		HSM_CKR(CKR_MECHANISM_PARAM_INVALID),
+		HSM_CKR(CKR_OBJECT_HANDLE_INVALID),
+		HSM_CKR(CKR_OPERATION_ACTIVE),
+		HSM_CKR(CKR_OPERATION_NOT_INITIALIZED),
+		HSM_CKR(CKR_PIN_INCORRECT), HSM_CKR(CKR_PIN_INVALID),
+		HSM_CKR(CKR_PIN_LEN_RANGE), HSM_CKR(CKR_PIN_EXPIRED),
+		HSM_CKR(CKR_PIN_LOCKED), HSM_CKR(CKR_SESSION_CLOSED),
+		HSM_CKR(CKR_SESSION_COUNT), HSM_CKR(CKR_SESSION_HANDLE_INVALID),
+		HSM_CKR(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+		HSM_CKR(CKR_SESSION_READ_ONLY), HSM_CKR(CKR_SESSION_EXISTS),
+		HSM_CKR(CKR_SESSION_READ_ONLY_EXISTS),
+		HSM_CKR(CKR_SESSION_READ_WRITE_SO_EXISTS),
+		HSM_CKR(CKR_SIGNATURE_INVALID), HSM_CKR(CKR_SIGNATURE_LEN_RANGE),
+		HSM_CKR(CKR_TEMPLATE_INCOMPLETE),
+		HSM_CKR(CKR_TEMPLATE_INCONSISTENT),
+		HSM_CKR(CKR_TOKEN_NOT_PRESENT),
+		HSM_CKR(CKR_TOKEN_NOT_RECOGNIZED),
+		HSM_CKR(CKR_TOKEN_WRITE_PROTECTED),
+		HSM_CKR(CKR_USER_ALREADY_LOGGED_IN),
+		HSM_CKR(CKR_USER_NOT_LOGGED_IN),
+		HSM_CKR(CKR_USER_PIN_NOT_INITIALIZED),
+		HSM_CKR(CKR_USER_TYPE_INVALID),
+		HSM_CKR(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+		HSM_CKR(CKR_USER_TOO_MANY_TYPES),
+		HSM_CKR(CKR_RANDOM_NO_RNG), HSM_CKR(CKR_DOMAIN_PARAMS_INVALID),
+		HSM_CKR(CKR_CURVE_NOT_SUPPORTED), HSM_CKR(CKR_BUFFER_TOO_SMALL),
+		HSM_CKR(CKR_CRYPTOKI_NOT_INITIALIZED),
+		HSM_CKR(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+		HSM_CKR(CKR_MUTEX_BAD), HSM_CKR(CKR_MUTEX_NOT_LOCKED),
+		HSM_CKR(CKR_FIPS_SELF_TEST_FAILED),
+		HSM_CKR(CKR_LIBRARY_LOAD_FAILED), HSM_CKR(CKR_PIN_TOO_WEAK),
+		HSM_CKR(CKR_PUBLIC_KEY_INVALID), HSM_CKR(CKR_FUNCTION_REJECTED),
+	};
+#undef HSM_CKR
+	for (size_t i = 0; i < IG_ARRAY_LEN(names); i++)
+		if (names[i].rv == rv)
+			return names[i].name;
+	return NULL;
+}
+
+int hsm_p11_session_lost(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
+	       rv == CKR_USER_NOT_LOGGED_IN;
+}
+
+int hsm_p11_job_error(CK_RV rv)
+{
+	/* Only these can come from what a job carries; everything else says
+	 * the device, the session or the key is in trouble. */
+	return rv == CKR_DATA_INVALID || rv == CKR_DATA_LEN_RANGE ||
+	       rv == CKR_ARGUMENTS_BAD;
+}
+
+int hsm_p11_pad_label(const char *label, unsigned char out[32])
+{
+	size_t n = label ? strlen(label) : 0;
+
+	if (n == 0 || n > 32)
+		return IG_EUSAGE;
+	memset(out, ' ', 32);
+	memcpy(out, label, n);
+	return IG_OK;
+}
+
+/* C_GetSlotList(tokenPresent) into a malloc'd array (§5.5: ask for the
+ * count, then fill; the count can grow in between). */
+static CK_RV hsm_p11_slots(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID **out,
+			   CK_ULONG *n)
+{
+	CK_SLOT_ID *slots = NULL;
+	CK_RV rv;
+
+	for (;;) {
+		CK_SLOT_ID *grown;
+
+		rv = f->C_GetSlotList(CK_TRUE, NULL, n);
+		if (rv != CKR_OK)
+			break;
+		grown = realloc(slots, (*n ? *n : 1) * sizeof(*slots));
+		if (!grown) {
+			rv = CKR_HOST_MEMORY;
+			break;
+		}
+		slots = grown;
+		rv = f->C_GetSlotList(CK_TRUE, slots, n);
+		if (rv != CKR_BUFFER_TOO_SMALL)
+			break;
+	}
+	if (rv != CKR_OK) {
+		free(slots);
+		slots = NULL;
+		*n = 0;
+	}
+	*out = slots;
+	return rv;
+}
+
+int hsm_p11_find_token(CK_FUNCTION_LIST_PTR f, const char *label,
+		       CK_SLOT_ID *slot, const char **why)
+{
+	unsigned char want[32];
+	CK_SLOT_ID *slots;
+	CK_ULONG n, found = 0;
+	CK_RV rv;
+
+	IG_ENSURE(hsm_p11_pad_label(label, want) == IG_OK, IG_EUSAGE, why,
+		  "token label must be 1 to 32 bytes");
+	rv = hsm_p11_slots(f, &slots, &n);
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_GetSlotList", rv);
+		return IG_EINTERNAL;
+	}
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue; /* removed meanwhile: not ours */
+		if (!(ti.flags & CKF_TOKEN_INITIALIZED) ||
+		    memcmp(ti.label, want, sizeof(want)) != 0)
+			continue;
+		*slot = slots[i];
+		found++;
+	}
+	free(slots);
+	IG_ENSURE(found > 0, IG_EUSAGE, why,
+		  "no initialized token with that token_label");
+	IG_ENSURE(found == 1, IG_EUSAGE, why,
+		  "more than one token has that token_label");
+	return IG_OK;
+}
+
+int hsm_p11_read_pin(const char *path, char *pin, size_t cap, const char **why)
+{
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	IG_ENSURE(path && *path, IG_EUSAGE, why, "no pin_file configured");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		*why = hsm_p11_why_str("cannot open pin_file", strerror(errno));
+		return IG_EUSAGE;
+	}
+	/* Read one byte more than fits so an oversized file is noticed. */
+	while (len < cap) {
+		n = read(fd, pin + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len >= cap) {
+		mbedtls_platform_zeroize(pin, cap);
+		*why = "pin_file is too long";
+		return IG_EUSAGE;
+	}
+	if (len > 0 && pin[len - 1] == '\n')
+		len--;
+	if (len > 0 && pin[len - 1] == '\r')
+		len--;
+	pin[len] = '\0';
+	IG_ENSURE(len > 0, IG_EUSAGE, why, "pin_file is empty");
+	return (int)len;
+}
+
+int hsm_p11_login(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		  CK_USER_TYPE user, const char *pin_file, CK_RV *rv,
+		  const char **why)
+{
+	char pin[256];
+	int len;
+
+	*rv = CKR_GENERAL_ERROR;
+	len = hsm_p11_read_pin(pin_file, pin, sizeof(pin), why);
+	if (len < 0)
+		return len;
+	*rv = f->C_Login(s, user, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)len);
+	mbedtls_platform_zeroize(pin, sizeof(pin));
+	if (*rv == CKR_USER_ALREADY_LOGGED_IN)
+		*rv = CKR_OK;
+	if (*rv != CKR_OK) {
+		*why = hsm_p11_why("C_Login with the PIN in pin_file", *rv);
+		return *rv == CKR_PIN_INCORRECT || *rv == CKR_PIN_LEN_RANGE ||
+		       *rv == CKR_PIN_LOCKED || *rv == CKR_PIN_EXPIRED
+		       ? IG_EUSAGE : IG_EINTERNAL;
+	}
+	return IG_OK;
+}
+
+int hsm_p11_find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+			CK_OBJECT_CLASS cls, const char *label,
+			CK_OBJECT_HANDLE *h, const char **why)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)label, label ? strlen(label) : 0 },
+	};
+	CK_OBJECT_HANDLE found[2];
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	*h = CK_INVALID_HANDLE;
+	IG_ENSURE(label && *label, IG_EUSAGE, why, "empty key label");
+	/* §5.7: Init, then FindObjects; ask for two to notice duplicates. */
+	rv = f->C_FindObjectsInit(s, tmpl, IG_ARRAY_LEN(tmpl));
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_FindObjectsInit", rv);
+		return IG_EINTERNAL;
+	}
+	rv = f->C_FindObjects(s, found, IG_ARRAY_LEN(found), &n);
+	f->C_FindObjectsFinal(s);
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_FindObjects", rv);
+		return IG_EINTERNAL;
+	}
+	IG_ENSURE(n > 0, IG_EUSAGE, why, cls == CKO_PRIVATE_KEY
+		  ? "no private key with that key label on the token"
+		  : "no public key with that key label on the token");
+	IG_ENSURE(n == 1, IG_EUSAGE, why,
+		  "more than one key object has that key label");
+	*h = found[0];
+	return IG_OK;
+}
+
+int hsm_p11_ec_point_xy(const uint8_t *der, size_t len, uint8_t x[32],
+			uint8_t y[32])
+{
+	/* OCTET STRING (04), short length 65 (41), uncompressed point (04). */
+	if (!der || len != 67 || der[0] != 0x04 || der[1] != 0x41 ||
+	    der[2] != 0x04)
+		return IG_EPROTO;
+	memcpy(x, der + 3, 32);
+	memcpy(y, der + 35, 32);
+	return IG_OK;
+}
+
+int hsm_p11_read_p256_public(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+			     CK_OBJECT_HANDLE h, uint8_t x[32], uint8_t y[32],
+			     const char **why)
+{
+	CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
+	uint8_t params[16], point[80];
+	CK_ATTRIBUTE attrs[] = {
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_EC_PARAMS, params, sizeof(params) },
+		{ CKA_EC_POINT, point, sizeof(point) },
+	};
+	CK_RV rv = f->C_GetAttributeValue(s, h, attrs, IG_ARRAY_LEN(attrs));
+
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_GetAttributeValue of the public key", rv);
+		return IG_EINTERNAL;
+	}
+	IG_ENSURE(kt == CKK_EC, IG_EUSAGE, why, "the key is not an EC key");
+	IG_ENSURE(attrs[1].ulValueLen == sizeof(HSM_P11_P256_OID) &&
+		  memcmp(params, HSM_P11_P256_OID, sizeof(HSM_P11_P256_OID)) == 0,
+		  IG_EUSAGE, why, "the key's curve is not P-256 (prime256v1)");
+	IG_ENSURE(hsm_p11_ec_point_xy(point, attrs[2].ulValueLen, x, y) == 0,
+		  IG_EUSAGE, why,
+		  "CKA_EC_POINT is not a DER OCTET STRING of 04||X||Y");
+	return IG_OK;
+}
