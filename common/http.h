@@ -64,15 +64,28 @@ struct http_response {
  * start of <buf>[0..<len>).  Returns the head's length in bytes (> 0) on
  * success, HTTP_INCOMPLETE when the head is not complete yet, or HTTP_BAD
  * with <*why> set to a static, specific reason ("bad request line",
- * "header name has whitespace before colon", "duplicate Content-Length",
+ * "whitespace before colon in header", "duplicate Content-Length",
  * "too many headers", ...).  The views in <req> point into <buf> and live as
- * long as it does.  A head longer than <max_head> bytes is HTTP_BAD
- * ("request head too large") even while incomplete.
+ * long as it does; absent content_type/authorization/host are empty (never
+ * NULL).  <req> is only meaningful after a success.  A head longer than
+ * <max_head> bytes is HTTP_BAD ("request head too large") even while
+ * incomplete.  Every prefix of a good head is HTTP_INCOMPLETE; the parser
+ * never reads past <len>.  Up to 4 empty lines before the request line are
+ * skipped (RFC 9112 §2.2) and counted in the returned length.
+ * Beyond syntax, these are refused: a target not in origin-form or with bad
+ * percent-encoding; any Transfer-Encoding; HTTP/1.1 without a Host line;
+ * two Host, Content-Length, Content-Type or Authorization lines; a Host
+ * value with characters outside RFC 3986's host and port.
  */
 int http_parse_request(const char *buf, size_t len, size_t max_head,
 		       struct http_request *req, const char **why);
 
-/* Same for a response head (status line + header fields + empty line). */
+/*
+ * Same for a response head (status line + header fields + empty line).
+ * Transfer-Encoding is allowed: chunked is set when chunked is the final
+ * coding; a response with Transfer-Encoding and Content-Length is refused
+ * (RFC 9112 §6.3); keep_alive is cleared when the body runs to the close.
+ */
 int http_parse_response(const char *buf, size_t len, size_t max_head,
 			struct http_response *resp, const char **why);
 

@@ -2,8 +2,9 @@
  * jose.h - the JOSE pieces idgate needs: base64url (RFC 4648 §5, no
  * padding), ES256 JWS (RFC 7515, RFC 7518 §3.4: the signature is the
  * 64-byte R||S, not DER), P-256 JWKs (RFC 7517/7518 §6.2) and their
- * RFC 7638 thumbprints.  Sans-I/O, no allocation on the verify path
- * beyond jansson's parse of small JSON objects.
+ * RFC 7638 thumbprints.  Sans-I/O and stateless: every function may be
+ * called from any thread.  No allocation on the verify path beyond jansson's
+ * parse of small JSON objects and mbedTLS's own bignum temporaries.
  */
 #ifndef IG_JOSE_H
 #define IG_JOSE_H
@@ -16,7 +17,8 @@
  * written unless room: out must hold b64url_enc_len(n) + 1 and is
  * NUL-terminated).  decode is strict: no padding, no characters outside the
  * alphabet, no non-zero trailing bits, length % 4 != 1; returns the decoded
- * length or IG_EPROTO. */
+ * length or IG_EPROTO (also when the result would exceed <cap>: the input
+ * is then longer than the caller accepts). */
 #define b64url_enc_len(n) (((n) * 4 + 2) / 3)
 #define b64url_dec_max(n) (((n) * 3) / 4)
 size_t b64url_encode(const uint8_t *in, size_t n, char *out);
@@ -37,8 +39,9 @@ int jwk_parse_p256(const char *json, size_t len, struct p256_pub *out,
 void jwk_thumbprint_p256(const struct p256_pub *pub, char out[44]);
 
 /* Write {"kty":"EC","crv":"P-256","x":"..","y":".."} (+ optional extra
- * members given as a JSON fragment like "\"kid\":\"..\",\"use\":\"sig\"")
- * into <out>; returns the length or IG_ENOMEM if <cap> is too small. */
+ * members given as a JSON fragment like "\"kid\":\"..\",\"use\":\"sig\"",
+ * NULL or "" for none; the caller escapes it) into <out>, NUL-terminated;
+ * returns the length or IG_ENOMEM if <cap> is too small. */
 int jwk_format_p256(const struct p256_pub *pub, const char *extra, char *out,
 		    size_t cap);
 
@@ -56,7 +59,8 @@ int es256_verify(const struct p256_pub *pub, const uint8_t *msg, size_t len,
 int es256_sign(const uint8_t d[32], const uint8_t *msg, size_t len,
 	       uint8_t sig[64]);
 
-/* Generate a P-256 key pair (for clients and tests). */
+/* Generate a P-256 key pair (for clients and tests).  IG_OK or
+ * IG_EINTERNAL.  Randomness comes from getrandom(2). */
 int p256_keygen(uint8_t d[32], struct p256_pub *pub);
 
 /* SHA-256 of <msg>. */
@@ -64,7 +68,8 @@ void sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
 
 /* A compact JWS split into its three base64url segments (views into the
  * caller's string).  Refuses anything but exactly two dots and non-empty
- * header and payload. */
+ * header and payload (the signature segment may be empty: the caller's alg
+ * check refuses that case).  Segments are not decoded here. */
 struct jws_parts {
 	const char *hdr; size_t hdr_len;
 	const char *payload; size_t payload_len;

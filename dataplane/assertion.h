@@ -24,9 +24,9 @@ struct assertion {
 	char iss[ASSERTION_ID_MAX + 1];
 	char sub[ASSERTION_ID_MAX + 1];
 	char jti[ASSERTION_ID_MAX + 1];
-	char aud[512];                    /* a single string, or the matching
-					     member of an array (see parse) */
-	int aud_is_array;
+	char aud[512];                    /* the aud value(s), see parse */
+	int aud_is_array;                 /* aud was a JSON array */
+	unsigned aud_count;               /* strings packed in aud[] */
 	int64_t iat, exp, nbf;            /* nbf = 0 when absent */
 	uint8_t sig[64];
 };
@@ -39,12 +39,22 @@ struct assertion_policy {
 };
 
 /*
- * Parse <jws>: exactly three segments; header is a JSON object with
- * "alg":"ES256" (anything else, "none" in particular, is refused), a string
- * "kid", optional "typ" ("JWT"), no "crit"; payload is a JSON object with
- * string iss, sub, jti, aud (string or array of strings), and integer iat,
- * exp (optional integer nbf).  Returns IG_OK or IG_EPROTO with a specific
- * <*why> ("assertion header alg must be ES256", "assertion lacks exp", ...).
+ * Parse <jws> (at most ASSERTION_MAX_LEN bytes, need not be NUL-terminated):
+ * exactly three segments; header is a JSON object with "alg":"ES256"
+ * (anything else, "none" in particular, is refused), a string "kid",
+ * optional "typ" ("JWT", case-insensitive), no "crit"; payload is a JSON
+ * object with string iss, sub, jti, aud (string or non-empty array of
+ * strings), and integer iat, exp (optional integer nbf); the signature
+ * segment decodes to exactly 64 bytes.  Both JSON objects refuse duplicate
+ * members; other members are ignored.  kid, iss, sub and jti are at most
+ * ASSERTION_ID_MAX bytes of printable ASCII (0x20-0x7e); kid, iss and sub
+ * are non-empty (an empty jti is refused by assertion_verify, RFC 7523 §3
+ * item 7).  aud[] receives every aud string, each NUL-terminated, one after
+ * the other (aud_count of them, at most sizeof(aud) bytes in all), so a
+ * single-string aud is simply the C string aud.  <a> keeps views into <jws>
+ * (a->parts), which must outlive it.  Returns IG_OK or IG_EPROTO with a
+ * specific <*why> ("assertion alg must be ES256", "assertion lacks exp",
+ * ...); IG_EUSAGE for NULL arguments.
  */
 int assertion_parse(const char *jws, size_t len, struct assertion *a,
 		    const char **why);
@@ -70,15 +80,19 @@ struct access_token_claims {
 
 /*
  * Write the JWS signing input "b64url(header).b64url(claims)" of an access
- * token (header {"typ":"at+jwt","alg":"ES256","kid":..}) into <out>;
- * returns its length, or IG_ENOMEM if <cap> is too small.  The caller gets
- * SHA-256 of it signed by the HSM and appends it with access_token_finish.
- * String claims are JSON-escaped.
+ * token (header {"typ":"at+jwt","alg":"ES256","kid":..}, claims
+ * {"iss","sub","aud","exp","iat","jti","client_id"} in that order,
+ * client_id left out when NULL) into <out>, NUL-terminated; returns its
+ * length, or IG_ENOMEM if <cap> is too small, IG_EUSAGE if a string other
+ * than client_id is NULL.  The caller gets SHA-256 of it signed by the HSM
+ * and appends it with access_token_finish.  String claims are JSON-escaped;
+ * they must be UTF-8 (bytes >= 0x80 are copied as they are).  Allocates
+ * nothing.
  */
 int access_token_begin(const struct access_token_claims *c, char *out,
 		       size_t cap);
-/* Append "." b64url(sig) to the signing input of length <len>; returns the
- * token's total length or IG_ENOMEM. */
+/* Append "." b64url(sig) (87 bytes) and a NUL to the signing input of
+ * length <len>; returns the token's total length or IG_ENOMEM. */
 int access_token_finish(char *out, size_t len, size_t cap,
 			const uint8_t sig[64]);
 

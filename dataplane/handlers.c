@@ -139,7 +139,7 @@ static void login(struct conn *c, struct request *r)
 	/* RFC 7523 §3: every claim checked, then the signature. */
 	if (assertion_parse(f.assertion.p, f.assertion.len, &a, &why) < 0)
 		return login_error(c, r, "invalid_grant", why);
-	if (store_get_cred(srv->store, a.kid, strlen(a.kid), &cred, &why) < 0)
+	if (store_reader_get_cred(w->reader, a.kid, strlen(a.kid), &cred, &why) < 0)
 		return login_error(c, r, "invalid_grant", "unknown credential");
 	if (cred.revoked)
 		return login_error(c, r, "invalid_grant", "credential revoked");

@@ -190,6 +190,10 @@ static void *worker_main(void *arg)
 				     srv->ticket_secret, c->ticket_lifetime_s, w->now_s, &st->why);
 		if (rc < 0)
 			goto fail;
+		w->reader = store_reader_new(srv->store);
+		st->why = "no LMDB reader slot for a worker";
+		if (!w->reader)
+			goto fail;
 		if (c->rate_limit > 0) {
 			double share = c->rate_limit / srv->nworkers;
 
@@ -207,7 +211,7 @@ static void *worker_main(void *arg)
 	io->run(w);
 	return NULL;
 fail:
-	st->rc = rc;
+	st->rc = rc < 0 ? rc : IG_EINTERNAL;
 	sem_post(&st->done);
 	return NULL;
 }
@@ -247,6 +251,8 @@ static void worker_destroy(struct worker *w)
 	if (!w->admin && w->tls.ticket_lifetime)
 		tls_server_free(&w->tls);
 	ratelimit_free(w->rl);
+	if (w->reader)
+		store_reader_free(w->reader);
 	buf_free(&w->resp);
 	free(w->scratch);
 	free(w);

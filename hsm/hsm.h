@@ -3,9 +3,9 @@
  *
  * Dataplane workers never call PKCS#11.  A worker fills a struct hsm_job and
  * submits it; HSM threads (one PKCS#11 session each, logged in once, key
- * handles found once at start) take jobs from a bounded lock-free queue, run
- * them, and push each finished job onto its owner worker's completion queue,
- * then signal that worker's eventfd.  The worker polls the eventfd in its
+ * handles found at start and after a recovery) take jobs from a bounded
+ * lock-free queue, run them, and push each finished job onto its owner
+ * worker's completion queue, then signal that worker's eventfd.  The worker polls the eventfd in its
  * event loop and reaps finished jobs.  Submission never blocks: a full queue
  * answers IG_EBLOCKED at once so the worker can shed load (HTTP 503).
  *
@@ -13,6 +13,20 @@
  * SoftHSM2 stands in for a real HSM in tests.  The engine is built so a pool
  * of several HSMs with failover fits behind the same interface: jobs name a
  * logical key (HSM_KEY_*), not an object handle.
+ *
+ * When an operation fails with CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED
+ * or CKR_USER_NOT_LOGGED_IN (or CKR_KEY/OBJECT_HANDLE_INVALID, which is what
+ * SoftHSM answers for a private key in a logged-out session), the device
+ * reopens its sessions, logs in again (re-reading pin_file), finds its keys
+ * again and retries the job once.  It reopens all of its sessions, not only
+ * the failed one, after C_CloseAllSessions: PKCS#11 lets a module reuse a
+ * closed session's handle number, so a stale handle could otherwise name
+ * another thread's new session.  The engine therefore assumes it is the only
+ * user of its token's slot in this process while it runs.
+ *
+ * The <*why> of hsm_start and hsm_provision_softhsm is a static string or a
+ * thread-local buffer (it names the failing CKR_ value), valid until the
+ * next call of either function in the same thread.
  */
 #ifndef IG_HSM_H
 #define IG_HSM_H
@@ -44,7 +58,7 @@ struct hsm_job {
 	uint64_t submit_ns;    /* CLOCK_MONOTONIC, set by hsm_submit */
 	/* Filled by the engine before completion. */
 	int status;            /* IG_OK, IG_EINTERNAL (HSM failed), IG_ECLOSED (engine stopping) */
-	unsigned long ckr;     /* last PKCS#11 return value */
+	unsigned long ckr;     /* last PKCS#11 return value (CKR_OK for IG_ECLOSED) */
 	uint8_t sig[64];       /* r||s, big-endian, 32 bytes each */
 	uint64_t done_ns;      /* CLOCK_MONOTONIC */
 };
@@ -52,54 +66,101 @@ struct hsm_job {
 struct hsm_config {
 	const char *module;     /* path of the PKCS#11 module (.so) */
 	const char *token_label;
-	const char *pin_file;   /* user PIN, read once at start; never logged */
+	const char *pin_file;   /* user PIN, read at each login (start, recovery),
+				 * wiped after use; never logged */
 	const char *issuer_key_label; /* CKA_LABEL of the ES256 issuer key pair */
-	unsigned threads;       /* PKCS#11 sessions / HSM threads, >= 1 */
-	unsigned queue_depth;   /* bounded job queue, power of two */
-	unsigned nworkers;      /* dataplane workers that submit and reap */
-	unsigned completion_depth; /* per-worker completion queue, power of two */
+	unsigned threads;       /* PKCS#11 sessions / HSM threads, 1..256 */
+	unsigned queue_depth;   /* bounded job queue, power of two >= 2 */
+	unsigned nworkers;      /* dataplane workers that submit and reap, 1..65536 */
+	unsigned completion_depth; /* per-worker completion queue, power of two >= 2;
+				    * also the most jobs a worker can have
+				    * submitted and not yet reaped */
 };
 
 /*
  * Start the engine: load the module, C_Initialize, find the token, open one
- * session per thread and log in, find every key's handle, start threads.
- * On failure returns a negative IG_E* and sets <*why> to a specific message.
+ * session per thread and log in, find every key's handle and public key,
+ * sign a self-test digest and verify it against the public key, start the
+ * threads.  On failure returns a negative IG_E* (IG_EUSAGE for a bad
+ * configuration: bad path, unknown label, wrong PIN; IG_EINTERNAL when the
+ * module fails) and sets <*why> to a specific message (see above).
  */
 int hsm_start(struct hsm_engine **out, const struct hsm_config *cfg,
 	      const char **why);
 
-/* Stop threads (queued jobs complete with IG_ECLOSED), log out, finalize. */
+/*
+ * Stop accepting jobs (hsm_submit answers IG_ECLOSED, hsm_ready 0), let each
+ * HSM thread finish its current job, complete every job still queued with
+ * IG_ECLOSED onto its owner's completion queue (eventfd signalled), log out,
+ * close the sessions and finalize the module.  The engine stays allocated:
+ * workers can still hsm_reap, hsm_completion_fd and hsm_get_stats.  Safe
+ * while workers submit; idempotent.  Called from a control thread.
+ */
+void hsm_close(struct hsm_engine *e);
+
+/* hsm_close if not done, then free the engine and close the eventfds.  Jobs
+ * still unreaped are simply forgotten (they are the caller's memory).  No
+ * worker may use <e> any more.  NULL is a no-op. */
 void hsm_stop(struct hsm_engine *e);
 
 /*
  * Queue <job> (owned by the caller until it comes back from hsm_reap).
  * Lock-free and non-blocking.  Returns IG_OK, or IG_EBLOCKED when the queue
- * is full (answer 503 with Retry-After), or IG_ECLOSED when no HSM is up.
+ * is full or worker <job->owner> already has completion_depth jobs not yet
+ * reaped (answer 503 with Retry-After), or IG_ECLOSED after hsm_close, or
+ * IG_EUSAGE for a bad op, key or owner.
  */
 IG_MUST_CHECK int hsm_submit(struct hsm_engine *e, struct hsm_job *job);
 
-/* The eventfd that becomes readable when worker <w> has completions. */
+/*
+ * The eventfd (EFD_NONBLOCK) that becomes readable when worker <w> has
+ * completions; IG_EUSAGE for a bad <w>.  The worker consumes its counter
+ * (read(2) or an io_uring read) and then calls hsm_reap until it returns
+ * fewer than <max>: completions that arrive after a hsm_reap call has
+ * started make the eventfd readable again, earlier ones are in the queue.
+ * The engine writes the eventfd at most once between two hsm_reap calls.
+ */
 int hsm_completion_fd(struct hsm_engine *e, unsigned w);
 
-/* Take up to <max> finished jobs of worker <w>; returns how many.  Only
- * worker <w> calls this. */
+/* Take up to <max> finished jobs of worker <w> into <out>; returns how
+ * many.  Only worker <w> calls this. */
 size_t hsm_reap(struct hsm_engine *e, unsigned w, struct hsm_job **out,
 		size_t max);
 
-/* The public key of <key> as an uncompressed P-256 point's coordinates. */
+/* The public key of <key> as an uncompressed P-256 point's coordinates;
+ * IG_EUSAGE for an unknown key. */
 int hsm_public_key(struct hsm_engine *e, enum hsm_key key, uint8_t x[32],
 		   uint8_t y[32]);
 
-/* 1 while the HSM answers (the last operation or probe succeeded). */
+/*
+ * 1 while the HSM answers: set at start and after each successful
+ * operation, cleared after an operation that failed for a device-level
+ * reason (anything but CKR_DATA_INVALID/DATA_LEN_RANGE/ARGUMENTS_BAD) and by
+ * hsm_close.  While it is 0, an HSM thread that has no work probes the
+ * device once a second (recovering sessions and signing a test digest), so
+ * readiness comes back even when no traffic arrives (a load balancer stops
+ * sending any once /readyz fails).
+ */
 int hsm_ready(const struct hsm_engine *e);
 
+/*
+ * Counters since hsm_start, updated with relaxed atomics: a snapshot, not a
+ * transaction.  completed_err includes jobs completed with IG_ECLOSED.
+ * Latency is done_ns - submit_ns (queueing + HSM time) of every completed
+ * job.  latency_buckets are cumulative, Prometheus "le" style:
+ * latency_buckets[i] counts jobs that took <= HSM_LATENCY_BOUNDS_US[i]
+ * microseconds; the "+Inf" bucket is completed_ok + completed_err.
+ */
 struct hsm_stats {
 	uint64_t submitted, completed_ok, completed_err, rejected_full;
 	uint64_t in_flight;     /* submitted and not yet completed */
 	uint64_t queue_depth;   /* waiting for an HSM thread */
 	uint64_t latency_us_sum;
 	uint64_t latency_buckets[16]; /* cumulative counts at HSM_LATENCY_BOUNDS_US */
+	uint64_t session_reopens; /* recoveries after a lost session or login */
+	uint64_t probes;        /* readiness probes run while not ready */
 };
+/* 100 us doubling up to 3.2768 s. */
 extern const uint32_t HSM_LATENCY_BOUNDS_US[16];
 void hsm_get_stats(const struct hsm_engine *e, struct hsm_stats *st);
 
@@ -111,6 +172,13 @@ void hsm_get_stats(const struct hsm_engine *e, struct hsm_stats *st);
  * !CKA_EXTRACTABLE, CKA_SIGN).  Idempotent: reuses what already exists.
  * Sets SOFTHSM2_CONF for this process.  PINs never reach a command line or
  * a log.
+ *
+ * Files in <state_dir> (created with mode 0700 if missing): softhsm2.conf,
+ * tokens/ (0700), hsm-so.pin and hsm.pin (0600, created O_EXCL: a PIN file
+ * without its token is an error to resolve by hand, never overwritten).
+ * Must run before hsm_start in the process (it initializes and finalizes
+ * the module).  Returns IG_OK, IG_EUSAGE (bad argument, unusable state
+ * dir, stale PIN files) or IG_EINTERNAL (the module failed), with <*why>.
  */
 int hsm_provision_softhsm(const char *state_dir, const char *module,
 			  const char *label, const char *key_label,

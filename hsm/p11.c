@@ -221,8 +221,12 @@ const char *hsm_p11_ckr_name(CK_RV rv)
 
 int hsm_p11_session_lost(CK_RV rv)
 {
+	/* The key handles count too: SoftHSM answers C_SignInit in a
+	 * logged-out session with CKR_OBJECT_HANDLE_INVALID (the private key
+	 * is invisible), and handles need not survive a token reset. */
 	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-	       rv == CKR_USER_NOT_LOGGED_IN;
+	       rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_KEY_HANDLE_INVALID ||
+	       rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
 int hsm_p11_job_error(CK_RV rv)
@@ -304,10 +308,34 @@ int hsm_p11_find_token(CK_FUNCTION_LIST_PTR f, const char *label,
 		found++;
 	}
 	free(slots);
-	IG_ENSURE(found > 0, IG_EUSAGE, why,
-		  "no initialized token with that token_label");
-	IG_ENSURE(found == 1, IG_EUSAGE, why,
-		  "more than one token has that token_label");
+	return found > 2 ? 2 : (int)found;
+}
+
+int hsm_p11_free_slot(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID *slot,
+		      const char **why)
+{
+	CK_SLOT_ID *slots;
+	CK_ULONG n;
+	CK_RV rv;
+	int found = 0;
+
+	rv = hsm_p11_slots(f, &slots, &n);
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_GetSlotList", rv);
+		return IG_EINTERNAL;
+	}
+	for (CK_ULONG i = 0; i < n && !found; i++) {
+		CK_TOKEN_INFO ti;
+
+		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    !(ti.flags & CKF_TOKEN_INITIALIZED)) {
+			*slot = slots[i];
+			found = 1;
+		}
+	}
+	free(slots);
+	IG_ENSURE(found, IG_EINTERNAL, why,
+		  "no slot with an uninitialized token for a new token");
 	return IG_OK;
 }
 
@@ -385,6 +413,7 @@ int hsm_p11_find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 
 	*h = CK_INVALID_HANDLE;
 	IG_ENSURE(label && *label, IG_EUSAGE, why, "empty key label");
+	IG_ENSURE(strlen(label) <= 255, IG_EUSAGE, why, "key label too long");
 	/* §5.7: Init, then FindObjects; ask for two to notice duplicates. */
 	rv = f->C_FindObjectsInit(s, tmpl, IG_ARRAY_LEN(tmpl));
 	if (rv != CKR_OK) {
@@ -397,13 +426,9 @@ int hsm_p11_find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 		*why = hsm_p11_why("C_FindObjects", rv);
 		return IG_EINTERNAL;
 	}
-	IG_ENSURE(n > 0, IG_EUSAGE, why, cls == CKO_PRIVATE_KEY
-		  ? "no private key with that key label on the token"
-		  : "no public key with that key label on the token");
-	IG_ENSURE(n == 1, IG_EUSAGE, why,
-		  "more than one key object has that key label");
-	*h = found[0];
-	return IG_OK;
+	if (n > 0)
+		*h = found[0];
+	return (int)n;
 }
 
 int hsm_p11_ec_point_xy(const uint8_t *der, size_t len, uint8_t x[32],
@@ -423,23 +448,32 @@ int hsm_p11_read_p256_public(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 			     const char **why)
 {
 	CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
-	uint8_t params[16], point[80];
-	CK_ATTRIBUTE attrs[] = {
-		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+	CK_ATTRIBUTE type = { CKA_KEY_TYPE, &kt, sizeof(kt) };
+	/* Room for any named curve, so another curve gets its own reason
+	 * rather than CKR_BUFFER_TOO_SMALL. */
+	uint8_t params[32], point[160];
+	CK_ATTRIBUTE ec[] = {
 		{ CKA_EC_PARAMS, params, sizeof(params) },
 		{ CKA_EC_POINT, point, sizeof(point) },
 	};
-	CK_RV rv = f->C_GetAttributeValue(s, h, attrs, IG_ARRAY_LEN(attrs));
+	CK_RV rv;
 
+	/* The type first: an RSA key has no CKA_EC_* to ask for. */
+	rv = f->C_GetAttributeValue(s, h, &type, 1);
 	if (rv != CKR_OK) {
 		*why = hsm_p11_why("C_GetAttributeValue of the public key", rv);
 		return IG_EINTERNAL;
 	}
 	IG_ENSURE(kt == CKK_EC, IG_EUSAGE, why, "the key is not an EC key");
-	IG_ENSURE(attrs[1].ulValueLen == sizeof(HSM_P11_P256_OID) &&
+	rv = f->C_GetAttributeValue(s, h, ec, IG_ARRAY_LEN(ec));
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_GetAttributeValue of the public key", rv);
+		return IG_EINTERNAL;
+	}
+	IG_ENSURE(ec[0].ulValueLen == sizeof(HSM_P11_P256_OID) &&
 		  memcmp(params, HSM_P11_P256_OID, sizeof(HSM_P11_P256_OID)) == 0,
 		  IG_EUSAGE, why, "the key's curve is not P-256 (prime256v1)");
-	IG_ENSURE(hsm_p11_ec_point_xy(point, attrs[2].ulValueLen, x, y) == 0,
+	IG_ENSURE(hsm_p11_ec_point_xy(point, ec[1].ulValueLen, x, y) == 0,
 		  IG_EUSAGE, why,
 		  "CKA_EC_POINT is not a DER OCTET STRING of 04||X||Y");
 	return IG_OK;

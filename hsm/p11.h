@@ -55,7 +55,8 @@ const char *hsm_p11_why(const char *what, CK_RV rv);
 /* "<what>: <detail>" in the same thread-local buffer. */
 const char *hsm_p11_why_str(const char *what, const char *detail);
 
-/* The session is gone or logged out: reopen, log in, retry (§5.6). */
+/* The session is gone or logged out, or the key handle no longer works:
+ * reopen, log in, find the keys again, retry (§5.6). */
 int hsm_p11_session_lost(CK_RV rv);
 
 /* The error concerns one request (bad data), not the device's health. */
@@ -66,12 +67,17 @@ int hsm_p11_job_error(CK_RV rv);
 int hsm_p11_pad_label(const char *label, unsigned char out[32]);
 
 /*
- * Find the slot whose token is initialized and labelled <label>.  Returns
- * IG_OK, IG_EUSAGE when no token or more than one has that label, or
- * IG_EINTERNAL when the module fails; sets <*why> on failure.
+ * Count the initialized tokens labelled <label> (0, 1, or 2 meaning "more
+ * than one"); <*slot> gets the last one found.  Negative IG_E* with <*why>
+ * when the label is invalid or the module fails.
  */
 int hsm_p11_find_token(CK_FUNCTION_LIST_PTR f, const char *label,
 		       CK_SLOT_ID *slot, const char **why);
+
+/* A slot whose token is present but not initialized (SoftHSM always keeps
+ * one); IG_EINTERNAL with <*why> when there is none. */
+int hsm_p11_free_slot(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID *slot,
+		      const char **why);
 
 /* Read the PIN in <path> into <pin> (at most <cap> - 1 bytes, NUL ended),
  * dropping one trailing newline.  Returns the length or IG_EUSAGE. */
@@ -88,9 +94,9 @@ int hsm_p11_login(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 		  const char **why);
 
 /*
- * Find the one object of <cls> whose CKA_LABEL is <label>.  Returns IG_OK,
- * IG_EUSAGE when there is none (*h = CK_INVALID_HANDLE) or more than one,
- * IG_EINTERNAL when the module fails.
+ * Count the objects of <cls> whose CKA_LABEL is <label> (0, 1, or 2 meaning
+ * "more than one"); <*h> gets the first one or CK_INVALID_HANDLE.  Negative
+ * IG_E* with <*why> when the label is invalid or the module fails.
  */
 int hsm_p11_find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 			CK_OBJECT_CLASS cls, const char *label,

@@ -1,0 +1,312 @@
+/*
+ * replay.c - the lock-free jti cache (RFC 7523 §3 item 7).
+ *
+ * A word of the table:
+ *
+ *   63            33   32   31             0
+ *   +---------------+----+----------------+
+ *   | tag (31 bits) | P  | exp (seconds)  |
+ *   +---------------+----+----------------+
+ *
+ * - 0 is an empty slot.  Words never become 0 again, so an empty slot ends
+ *   every probe sequence that reached it (see replay_claim()).
+ * - tag is 31 bits of the id's keyed hash, never 0 (a 0 hash is mapped to
+ *   1); the slot index comes from the low bits of the same hash.
+ * - P ("pending") marks an entry whose inserter has not yet settled with
+ *   concurrent inserters of the same id (see replay_settle()).
+ * - A "dead" word has tag 0 and keeps its exp: an entry that lost the
+ *   settling.  It matches no id and, like any entry, its slot is reused
+ *   only once its exp has passed.
+ * - An entry is live while now < exp; the empty word (exp 0) never is.
+ *
+ * Every access is __ATOMIC_SEQ_CST, not merely acquire/release: settling
+ * is a store-buffering pattern (each thread writes its own slot, then reads
+ * the other's), which acquire/release alone lets both threads miss.  On
+ * x86-64 the CAS is a locked instruction and a seq_cst load a plain load,
+ * so this costs nothing there.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../common/result.h"
+#include "replay.h"
+
+#define W_PENDING (UINT64_C(1) << 32)
+#define W_TAG_SHIFT 33
+#define W_EXP_MASK UINT64_C(0xffffffff)
+
+struct replay_cache {
+	uint64_t *slot;
+	size_t mask;
+	uint8_t key[16];
+};
+
+/* --- SipHash-2-4, from the paper's description ------------------------- */
+
+static inline uint64_t rotl64(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static inline void sip_round(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = rotl64(v[1], 13); v[1] ^= v[0]; v[0] = rotl64(v[0], 32);
+	v[2] += v[3]; v[3] = rotl64(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = rotl64(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = rotl64(v[1], 17); v[1] ^= v[2]; v[2] = rotl64(v[2], 32);
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t x = 0;
+
+	for (int i = 7; i >= 0; i--)
+		x = x << 8 | p[i];
+	return x;
+}
+
+static inline void sip_compress(uint64_t v[4], uint64_t m)
+{
+	v[3] ^= m;
+	sip_round(v);
+	sip_round(v);
+	v[0] ^= m;
+}
+
+uint64_t replay_siphash24(const uint8_t key[16], const void *msg, size_t len)
+{
+	const uint8_t *p = msg;
+	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
+	uint64_t v[4] = {
+		k0 ^ UINT64_C(0x736f6d6570736575), k1 ^ UINT64_C(0x646f72616e646f6d),
+		k0 ^ UINT64_C(0x6c7967656e657261), k1 ^ UINT64_C(0x7465646279746573),
+	};
+	uint64_t last = (uint64_t)len << 56;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8)
+		sip_compress(v, load_le64(p + i));
+	for (size_t j = 0; i + j < len; j++)
+		last |= (uint64_t)p[i + j] << (8 * j);
+	sip_compress(v, last);
+	v[2] ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* --- the table ------------------------------------------------------------ */
+
+struct replay_cache *replay_new(size_t slots)
+{
+	struct replay_cache *c;
+	size_t n = REPLAY_WINDOW;
+
+	while (n < slots) {
+		if (n > SIZE_MAX / 2 / sizeof(uint64_t))
+			return NULL;
+		n <<= 1;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	/* The key keeps ids' slots and tags unpredictable, so a client cannot
+	 * pick jtis that pile into one window and fill it. */
+	if (getrandom(c->key, sizeof(c->key), 0) != (ssize_t)sizeof(c->key)) {
+		free(c);
+		return NULL;
+	}
+	c->slot = calloc(n, sizeof(uint64_t));
+	if (!c->slot) {
+		free(c);
+		return NULL;
+	}
+	c->mask = n - 1;
+	return c;
+}
+
+void replay_set_key(struct replay_cache *c, const uint8_t key[16])
+{
+	memcpy(c->key, key, sizeof(c->key));
+}
+
+void replay_free(struct replay_cache *c)
+{
+	if (!c)
+		return;
+	free(c->slot);
+	memset(c->key, 0, sizeof(c->key));
+	free(c);
+}
+
+static inline uint32_t w_tag(uint64_t w)
+{
+	return (uint32_t)(w >> W_TAG_SHIFT);
+}
+
+static inline int w_live(uint64_t w, uint32_t now)
+{
+	return (uint32_t)(w & W_EXP_MASK) > now;
+}
+
+static inline uint64_t *slot_at(struct replay_cache *c, size_t home, int i)
+{
+	return &c->slot[(home + (size_t)i) & c->mask];
+}
+
+static inline uint64_t load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+static inline int cas(uint64_t *p, uint64_t *expect, uint64_t want)
+{
+	return __atomic_compare_exchange_n(p, expect, want, 0, __ATOMIC_SEQ_CST,
+					   __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Look for a live entry of <tag> in the window at <home>; if there is none,
+ * claim the first slot that holds no live entry with the pending word
+ * <mine>.  Returns the claimed position in the window (0..REPLAY_WINDOW-1),
+ * IG_EPROTO if a live entry of <tag> exists (committed or still pending:
+ * either way some other insert of this id is, or will be, the one that
+ * succeeded), IG_EBLOCKED if every slot of the window is live.
+ *
+ * The scan stops at the first empty slot: an entry is always written at
+ * the first non-live slot its inserter saw, every slot before it was
+ * non-empty then, and words never return to empty, so no entry of this
+ * window lies beyond an empty slot... except one written by a concurrent
+ * inserter, which replay_settle() deals with.
+ */
+static int replay_claim(struct replay_cache *c, size_t home, uint32_t tag,
+			uint64_t mine, uint32_t now)
+{
+	for (;;) {
+		uint64_t old = 0, w;
+		int pos = -1;
+
+		for (int i = 0; i < REPLAY_WINDOW; i++) {
+			w = load(slot_at(c, home, i));
+			if (w_live(w, now)) {
+				if (w_tag(w) == tag)
+					return IG_EPROTO;
+				continue;
+			}
+			if (pos < 0) {
+				pos = i;
+				old = w;
+			}
+			if (w == 0)
+				break;
+		}
+		if (pos < 0)
+			return IG_EBLOCKED;
+		/* Claim from the exact word we judged free: if anyone changed
+		 * it since, the CAS fails and we look again (someone else made
+		 * progress, so this loop is lock-free). */
+		if (cas(slot_at(c, home, pos), &old, mine))
+			return pos;
+	}
+}
+
+/*
+ * Two inserts of one id normally meet on the same slot and one CAS fails.
+ * They can claim different slots when their clocks disagree about whether
+ * some other entry has expired: the thread with the later <now> reuses that
+ * slot while the other skips it.  Reads alone cannot settle who was first
+ * (two threads each writing its own word and reading the other's cannot
+ * agree by reads: the consensus number of a register is 1), so settling
+ * uses a CAS on one shared word, the pending entry of the later position:
+ *
+ * After claiming position <pos> with a pending word, scan the window up to
+ * its first empty slot for other live entries of the same tag ("twins"):
+ *  - a committed twin, or a pending twin at a lower position: it has
+ *    precedence; withdraw our entry (make it dead) and answer IG_EPROTO;
+ *  - a pending twin at a higher position: we have precedence; kill it by
+ *    CAS from its pending word to dead.  If that CAS fails the word changed
+ *    (committed, withdrawn, killed): look at it again.
+ * Then commit our own entry by CAS from our pending word to the committed
+ * one; if that fails, a twin of lower position killed it: IG_EPROTO.
+ *
+ * At most one IG_OK: let A (position a) and B (position b > a) both commit.
+ * All operations are in one total order (seq_cst).  Each thread's scan lies
+ * between its claim and its commit.  If A's scan read slot b after B's
+ * claim, A saw B pending (then A killed it, or the kill failed because B
+ * had committed or withdrawn; B could not commit after a kill, and A
+ * would not commit after seeing B committed) or saw B committed (A loses):
+ * contradiction.  Otherwise A's read of b came before B's claim, so B's
+ * claim, and B's scan, came after A's claim: B saw A pending at a lower
+ * position, or committed, and withdrew: contradiction.
+ *
+ * Stopping at an empty slot e loses nothing: if one of them, X, stops at e
+ * before the other's position, the other's pre-scan saw e non-empty, so it
+ * read e after X did and claimed after X's claim; its scan then reaches X's
+ * slot (every slot before a claimed one stays non-empty) after X's claim,
+ * which is one of the two cases above.
+ *
+ * At least one IG_OK: the entry of lowest position among those claimed for
+ * the id can be killed only by a lower one, so the lowest ever claimed
+ * commits unless it saw a committed twin.  A thread that answered
+ * IG_EPROTO in replay_claim() saw a live twin, so such a lowest one exists.
+ *
+ * ABA: a CAS from a pending word P could wrongly succeed only if P's slot
+ * were killed or withdrawn and then claimed again with an identical word.
+ * A dead slot is reused only once now >= its exp, and a new entry needs
+ * exp > now, so the new word's exp differs from P's.
+ */
+static int replay_settle(struct replay_cache *c, size_t home, uint32_t tag,
+			 int pos, uint64_t mine, uint32_t now)
+{
+	uint64_t *own = slot_at(c, home, pos), expect;
+
+	for (int i = 0; i < REPLAY_WINDOW; i++) {
+		uint64_t *p = slot_at(c, home, i);
+		uint64_t w = load(p);
+
+		if (w == 0)
+			break;
+		if (i == pos)
+			continue;
+		while (w_live(w, now) && w_tag(w) == tag) {
+			if (!(w & W_PENDING) || i < pos) {
+				expect = mine;
+				cas(own, &expect, mine & W_EXP_MASK);
+				return IG_EPROTO;
+			}
+			if (cas(p, &w, w & W_EXP_MASK))
+				break;
+		}
+	}
+	expect = mine;
+	if (cas(own, &expect, mine & ~W_PENDING))
+		return IG_OK;
+	return IG_EPROTO;
+}
+
+int replay_check_and_insert(struct replay_cache *c, const void *id,
+			    size_t len, int64_t exp, int64_t now)
+{
+	uint64_t h, mine;
+	uint32_t tag;
+	size_t home;
+	int pos;
+
+	if (!c || (!id && len) || now < 0 || now >= (int64_t)UINT32_MAX ||
+	    exp <= now)
+		return IG_EUSAGE;
+	if (exp > (int64_t)UINT32_MAX)
+		exp = UINT32_MAX;
+	h = replay_siphash24(c->key, id, len);
+	tag = (uint32_t)(h >> W_TAG_SHIFT);
+	if (!tag)
+		tag = 1;        /* tag 0 marks dead words */
+	home = (size_t)h & c->mask;
+	mine = (uint64_t)tag << W_TAG_SHIFT | W_PENDING | (uint64_t)exp;
+
+	pos = replay_claim(c, home, tag, mine, (uint32_t)now);
+	if (pos < 0)
+		return pos;
+	return replay_settle(c, home, tag, pos, mine, (uint32_t)now);
+}

@@ -1,0 +1,622 @@
+/*
+ * store.c - citizens' device credentials in LMDB.
+ *
+ * Three databases in one environment (see store.h): "cred" (id -> record),
+ * "devkey" (x || y -> id) and "citizen" (citizen id '\0' cred id -> empty).
+ * The environment is opened with MDB_NOTLS so that a reader slot belongs to
+ * a read transaction, not to a thread: a worker's store_reader keeps its
+ * transaction across lookups (reset/renew), and the convenience lookups may
+ * run on any thread beside it.  MDB_NORDAHEAD because lookups are random
+ * and the map can outgrow memory.
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "../common/result.h"
+#include "store.h"
+
+struct store {
+	MDB_env *env;
+	MDB_dbi cred, devkey, citizen;
+};
+
+struct store_reader {
+	struct store *s;
+	MDB_txn *txn;           /* reset between lookups */
+};
+
+#define SET_WHY(whyp, msg)                                                     \
+	do {                                                                   \
+		if (whyp)                                                      \
+			*(whyp) = (msg);                                       \
+	} while (0)
+
+static const char W_UNKNOWN[] = "unknown credential";
+static const char W_CORRUPT[] = "corrupt credential record";
+static const char W_READ[] = "store read failed";
+static const char W_CITIZEN[] = "bad citizen_id";
+
+/* An LMDB failure of a write, as our error vocabulary. */
+static int store_write_err(int rc, const char **why)
+{
+	if (rc == MDB_MAP_FULL) {
+		SET_WHY(why, "store map full: raise the store map size");
+		return IG_ENOMEM;
+	}
+	if (rc == MDB_TXN_FULL) {
+		SET_WHY(why, "store transaction full: enrol in smaller batches");
+		return IG_ENOMEM;
+	}
+	SET_WHY(why, "store write failed");
+	return IG_EINTERNAL;
+}
+
+/* --- the credential record ------------------------------------------------
+ *
+ * Version 1, big-endian, fixed layout:
+ *   0  version (1)         1  created (8)       9  revoked (8)
+ *  17  x (32)             49  y (32)           81  citizen id length (1)
+ *  82  citizen id (1..64 bytes)
+ */
+#define REC_V1 1
+#define REC_HDR 82
+#define REC_MAX (REC_HDR + STORE_CITIZEN_MAX)
+
+static void put_be64(uint8_t *p, int64_t v)
+{
+	for (int i = 7; i >= 0; i--, v = (int64_t)((uint64_t)v >> 8))
+		p[i] = (uint8_t)v;
+}
+
+static int64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return (int64_t)v;
+}
+
+static int citizen_ok(const char *id, size_t len)
+{
+	if (len < 1 || len > STORE_CITIZEN_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static size_t rec_encode(uint8_t rec[REC_MAX], const struct store_cred *c)
+{
+	size_t clen = strlen(c->citizen_id);
+
+	rec[0] = REC_V1;
+	put_be64(rec + 1, c->created);
+	put_be64(rec + 9, c->revoked);
+	memcpy(rec + 17, c->device_key.x, 32);
+	memcpy(rec + 49, c->device_key.y, 32);
+	rec[81] = (uint8_t)clen;
+	memcpy(rec + REC_HDR, c->citizen_id, clen);
+	return REC_HDR + clen;
+}
+
+/* Decode and check everything a record promises: a store written by a
+ * future version, or damaged, must not pass for a credential. */
+static int rec_decode(const MDB_val *key, const MDB_val *val,
+		      struct store_cred *out)
+{
+	const uint8_t *rec = val->mv_data;
+	size_t clen;
+
+	if (key->mv_size != STORE_CRED_ID_LEN || val->mv_size <= REC_HDR ||
+	    val->mv_size > REC_MAX || rec[0] != REC_V1)
+		return IG_EINTERNAL;
+	clen = rec[81];
+	if (val->mv_size != REC_HDR + clen ||
+	    !citizen_ok((const char *)rec + REC_HDR, clen))
+		return IG_EINTERNAL;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->cred_id, key->mv_data, STORE_CRED_ID_LEN);
+	memcpy(out->citizen_id, rec + REC_HDR, clen);
+	memcpy(out->device_key.x, rec + 17, 32);
+	memcpy(out->device_key.y, rec + 49, 32);
+	out->created = get_be64(rec + 1);
+	out->revoked = get_be64(rec + 9);
+	if (out->created < 0 || out->revoked < 0)
+		return IG_EINTERNAL;
+	return IG_OK;
+}
+
+/* --- open / close ------------------------------------------------------- */
+
+static int store_open_dbs(struct store *s, const char **why)
+{
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return store_write_err(rc, why);
+	rc = mdb_dbi_open(txn, "cred", MDB_CREATE, &s->cred);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "devkey", MDB_CREATE, &s->devkey);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "citizen", MDB_CREATE, &s->citizen);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_write_err(rc, why);
+	}
+	rc = mdb_txn_commit(txn);
+	return rc ? store_write_err(rc, why) : IG_OK;
+}
+
+static int store_open_env(struct store *s, const char *dir, size_t map_size,
+			  const char **why)
+{
+	int rc, dead;
+
+	if (mdb_env_create(&s->env)) {
+		SET_WHY(why, "cannot create the store environment");
+		return IG_EINTERNAL;
+	}
+	if (mdb_env_set_maxdbs(s->env, 3) ||
+	    mdb_env_set_mapsize(s->env, map_size ? map_size : STORE_MAP_DEFAULT) ||
+	    mdb_env_set_maxreaders(s->env, STORE_MAX_READERS)) {
+		SET_WHY(why, "cannot configure the store environment");
+		return IG_EINTERNAL;
+	}
+	rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+		SET_WHY(why, "the store directory holds no LMDB environment of this version");
+		return IG_EINTERNAL;
+	}
+	if (rc) {
+		SET_WHY(why, rc == EACCES ? "store directory not accessible"
+					  : "cannot open the store environment");
+		return IG_EINTERNAL;
+	}
+	/* Free the reader slots of processes that died holding them. */
+	mdb_reader_check(s->env, &dead);
+	return store_open_dbs(s, why);
+}
+
+int store_open(struct store **out, const char *dir, size_t map_size,
+	       const char **why)
+{
+	struct store *s;
+	struct stat st;
+	int rc;
+
+	if (!out || !dir || !*dir) {
+		SET_WHY(why, "no store directory");
+		return IG_EUSAGE;
+	}
+	*out = NULL;
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		SET_WHY(why, "cannot create the store directory");
+		return IG_EINTERNAL;
+	}
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+		SET_WHY(why, "the store path is not a directory");
+		return IG_EINTERNAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		SET_WHY(why, "out of memory");
+		return IG_ENOMEM;
+	}
+	rc = store_open_env(s, dir, map_size, why);
+	if (rc < 0) {
+		store_close(s);
+		return rc;
+	}
+	*out = s;
+	return IG_OK;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s);
+}
+
+/* --- lookups -------------------------------------------------------------- */
+
+static int cred_lookup(struct store *s, MDB_txn *txn, const char *cred_id,
+		       size_t len, struct store_cred *out, const char **why)
+{
+	MDB_val key = { .mv_size = len, .mv_data = (void *)cred_id }, val;
+	int rc;
+
+	rc = mdb_get(txn, s->cred, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		SET_WHY(why, W_UNKNOWN);
+		return IG_EPROTO;
+	}
+	if (rc) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	if (rec_decode(&key, &val, out) < 0) {
+		SET_WHY(why, W_CORRUPT);
+		return IG_EINTERNAL;
+	}
+	return IG_OK;
+}
+
+/* Ids of another length cannot exist: refuse them before LMDB sees them
+ * (it rejects empty and over-long keys with an error, not "not found"). */
+static int cred_id_args(const void *handle, const char *cred_id, size_t len,
+			int have_out, const char **why)
+{
+	if (!handle || !have_out || (!cred_id && len)) {
+		SET_WHY(why, "bad arguments");
+		return IG_EUSAGE;
+	}
+	if (len != STORE_CRED_ID_LEN) {
+		SET_WHY(why, W_UNKNOWN);
+		return IG_EPROTO;
+	}
+	return IG_OK;
+}
+
+int store_get_cred(struct store *s, const char *cred_id, size_t len,
+		   struct store_cred *out, const char **why)
+{
+	MDB_txn *txn;
+	int rc;
+
+	IG_GUARD(cred_id_args(s, cred_id, len, out != NULL, why));
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	rc = cred_lookup(s, txn, cred_id, len, out, why);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+struct store_reader *store_reader_new(struct store *s)
+{
+	struct store_reader *r;
+
+	if (!s)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn)) {
+		free(r);
+		return NULL;
+	}
+	/* Idle until the first lookup: a reset transaction holds no snapshot,
+	 * so it never keeps the writer from reusing pages. */
+	mdb_txn_reset(r->txn);
+	r->s = s;
+	return r;
+}
+
+void store_reader_free(struct store_reader *r)
+{
+	if (!r)
+		return;
+	mdb_txn_abort(r->txn);
+	free(r);
+}
+
+int store_reader_get_cred(struct store_reader *r, const char *cred_id,
+			  size_t len, struct store_cred *out, const char **why)
+{
+	int rc;
+
+	IG_GUARD(cred_id_args(r, cred_id, len, out != NULL, why));
+	if (mdb_txn_renew(r->txn)) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	rc = cred_lookup(r->s, r->txn, cred_id, len, out, why);
+	mdb_txn_reset(r->txn);
+	return rc;
+}
+
+int store_citizen_creds(struct store *s, const char *citizen_id,
+			char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+			const char **why)
+{
+	char prefix[STORE_CITIZEN_MAX + 1];
+	MDB_val key, val;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	size_t plen;
+	int rc, n = 0;
+
+	if (!s || (!ids && cap)) {
+		SET_WHY(why, "bad arguments");
+		return IG_EUSAGE;
+	}
+	plen = citizen_id ? strnlen(citizen_id, STORE_CITIZEN_MAX + 1) : 0;
+	IG_ENSURE(citizen_ok(citizen_id, plen), IG_EPROTO, why, W_CITIZEN);
+	memcpy(prefix, citizen_id, plen);
+	prefix[plen++] = '\0';
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	if (mdb_cursor_open(txn, s->citizen, &cur)) {
+		mdb_txn_abort(txn);
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	key = (MDB_val){ .mv_size = plen, .mv_data = prefix };
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size < plen || memcmp(key.mv_data, prefix, plen))
+			break;
+		if (key.mv_size != plen + STORE_CRED_ID_LEN) {
+			rc = -1;
+			break;
+		}
+		if ((size_t)n < cap) {
+			memcpy(ids[n], (char *)key.mv_data + plen, STORE_CRED_ID_LEN);
+			ids[n][STORE_CRED_ID_LEN] = '\0';
+		}
+		n++;
+	}
+	mdb_cursor_close(cur);  /* a read-only txn's cursor outlives it */
+	mdb_txn_abort(txn);
+	if (rc && rc != MDB_NOTFOUND) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	return n;
+}
+
+uint64_t store_count(struct store *s)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	uint64_t n = 0;
+
+	if (!s || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+		return 0;
+	if (!mdb_stat(txn, s->cred, &st))
+		n = st.ms_entries;
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* --- enrolment and revocation ------------------------------------------ */
+
+/* Base64url without padding (RFC 4648 §5) of 16 bytes: 22 characters. */
+static void cred_id_encode(const uint8_t in[16], char out[STORE_CRED_ID_LEN + 1])
+{
+	static const char a[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t i, o = 0;
+	uint32_t v;
+
+	for (i = 0; i + 3 <= 16; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		out[o++] = a[v >> 6 & 63];
+		out[o++] = a[v & 63];
+	}
+	out[o++] = a[in[15] >> 2];
+	out[o++] = a[(in[15] & 3) << 4];
+	out[o] = '\0';
+}
+
+/* Random bytes for ids, fetched 16 ids at a time to spare syscalls in bulk
+ * enrolment. */
+struct id_pool {
+	uint8_t buf[256];
+	size_t off;
+};
+
+static int new_cred_id(struct id_pool *p, char out[STORE_CRED_ID_LEN + 1])
+{
+	if (p->off + 16 > sizeof(p->buf)) {
+		if (getrandom(p->buf, sizeof(p->buf), 0) != (ssize_t)sizeof(p->buf))
+			return -1;
+		p->off = 0;
+	}
+	cred_id_encode(p->buf + p->off, out);
+	p->off += 16;
+	return 0;
+}
+
+enum { ENROL_OK, ENROL_REFUSED, ENROL_FATAL };
+
+/* Store the record <val> under a fresh id, written to <id>.  128 random
+ * bits do not collide, but a collision would hand one citizen's credential
+ * to another: the put refuses to overwrite, and we draw again.  Returns 0
+ * or an LMDB error; *<no_random> is set if no random id could be had. */
+static int put_new_cred(struct store *s, MDB_txn *txn, struct id_pool *pool,
+			MDB_val *val, char id[STORE_CRED_ID_LEN + 1],
+			int *no_random)
+{
+	MDB_val key = { .mv_size = STORE_CRED_ID_LEN, .mv_data = id };
+	int rc = MDB_KEYEXIST;
+
+	for (int tries = 0; rc == MDB_KEYEXIST; tries++) {
+		if (tries == 4 || new_cred_id(pool, id)) {
+			*no_random = 1;
+			return 0;
+		}
+		rc = mdb_put(txn, s->cred, &key, val, MDB_NOOVERWRITE);
+	}
+	return rc;
+}
+
+/* One item inside the batch's transaction.  A refusal writes nothing; a
+ * fatal result (an LMDB error in <*mdb_rc>, or 0 there and the reason in
+ * it->why) dooms the whole transaction. */
+static int enrol_one(struct store *s, MDB_txn *txn, struct id_pool *pool,
+		     struct store_enrol *it, int64_t now, int *mdb_rc)
+{
+	uint8_t dk[64], rec[REC_MAX];
+	struct store_cred c = { .created = now };
+	MDB_val key = { .mv_size = 64, .mv_data = dk }, val;
+	size_t clen;
+	int rc, no_random = 0;
+
+	clen = it->citizen_id ? strnlen(it->citizen_id, STORE_CITIZEN_MAX + 1) : 0;
+	if (!citizen_ok(it->citizen_id, clen)) {
+		it->why = W_CITIZEN;
+		return ENROL_REFUSED;
+	}
+	memcpy(dk, it->key.x, 32);
+	memcpy(dk + 32, it->key.y, 32);
+	rc = mdb_get(txn, s->devkey, &key, &val);
+	if (!rc) {
+		it->why = "device key already enrolled";
+		return ENROL_REFUSED;
+	}
+	if (rc != MDB_NOTFOUND)
+		goto fatal;
+
+	memcpy(c.citizen_id, it->citizen_id, clen);
+	c.device_key = it->key;
+	val = (MDB_val){ .mv_size = rec_encode(rec, &c), .mv_data = rec };
+	rc = put_new_cred(s, txn, pool, &val, it->cred_id_out, &no_random);
+	if (no_random) {
+		it->why = "cannot draw a credential id";
+		goto fatal;
+	}
+	val = (MDB_val){ .mv_size = STORE_CRED_ID_LEN, .mv_data = it->cred_id_out };
+	if (!rc)
+		rc = mdb_put(txn, s->devkey, &key, &val, 0);
+	/* the citizen index: citizen id, '\0', credential id */
+	memcpy(rec, it->citizen_id, clen);
+	rec[clen] = '\0';
+	memcpy(rec + clen + 1, it->cred_id_out, STORE_CRED_ID_LEN);
+	key = (MDB_val){ .mv_size = clen + 1 + STORE_CRED_ID_LEN, .mv_data = rec };
+	val = (MDB_val){ .mv_size = 0, .mv_data = NULL };
+	if (!rc)
+		rc = mdb_put(txn, s->citizen, &key, &val, MDB_NOOVERWRITE);
+	if (!rc)
+		return ENROL_OK;
+fatal:
+	*mdb_rc = rc;
+	return ENROL_FATAL;
+}
+
+/* The batch failed as a whole: say so on every item. */
+static int enrol_fail(struct store_enrol *items, size_t n, int err,
+		      const char *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		items[i].result = err;
+		items[i].why = why;
+		items[i].cred_id_out[0] = '\0';
+	}
+	return err;
+}
+
+static int enrol_write_fail(struct store_enrol *items, size_t n, int mdb_rc)
+{
+	const char *why = NULL;
+	int err = store_write_err(mdb_rc, &why);
+
+	return enrol_fail(items, n, err, why);
+}
+
+int store_enrol(struct store *s, struct store_enrol *items, size_t n,
+		int64_t now)
+{
+	struct id_pool pool = { .off = sizeof(pool.buf) };
+	MDB_txn *txn;
+	int rc, done = 0, mdb_rc = 0;
+
+	if (!s || (!items && n))
+		return IG_EUSAGE;
+	if (now < 0)
+		return enrol_fail(items, n, IG_EUSAGE, "bad enrolment time");
+	if (!n)
+		return 0;
+	if (n > INT32_MAX)
+		return enrol_fail(items, n, IG_EUSAGE, "batch too large");
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return enrol_write_fail(items, n, rc);
+	for (size_t i = 0; i < n; i++) {
+		struct store_enrol *it = &items[i];
+
+		it->cred_id_out[0] = '\0';
+		it->why = NULL;
+		rc = enrol_one(s, txn, &pool, it, now, &mdb_rc);
+		if (rc == ENROL_FATAL) {
+			mdb_txn_abort(txn);
+			if (mdb_rc)
+				return enrol_write_fail(items, n, mdb_rc);
+			return enrol_fail(items, n, IG_EINTERNAL, it->why);
+		}
+		if (rc == ENROL_REFUSED) {
+			it->result = IG_EPROTO;
+			it->cred_id_out[0] = '\0';
+			continue;
+		}
+		it->result = IG_OK;
+		done++;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		return enrol_write_fail(items, n, rc);
+	return done;
+}
+
+int store_revoke(struct store *s, const char *cred_id, size_t len,
+		 int64_t now, const char **why)
+{
+	struct store_cred c;
+	uint8_t rec[REC_MAX];
+	MDB_val key, val;
+	MDB_txn *txn;
+	int rc;
+
+	IG_GUARD(cred_id_args(s, cred_id, len, 1, why));
+	IG_ENSURE(now > 0, IG_EUSAGE, why, "bad revocation time");
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return store_write_err(rc, why);
+	rc = cred_lookup(s, txn, cred_id, len, &c, why);
+	if (rc < 0 || c.revoked) {
+		/* unknown, corrupt, or already revoked: nothing to write */
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	c.revoked = now;
+	key = (MDB_val){ .mv_size = len, .mv_data = (void *)cred_id };
+	val = (MDB_val){ .mv_size = rec_encode(rec, &c), .mv_data = rec };
+	rc = mdb_put(txn, s->cred, &key, &val, 0);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_write_err(rc, why);
+	}
+	rc = mdb_txn_commit(txn);
+	return rc ? store_write_err(rc, why) : IG_OK;
+}
+
+int store_set_nosync(struct store *s, int on)
+{
+	if (!s)
+		return IG_EUSAGE;
+	if (mdb_env_set_flags(s->env, MDB_NOSYNC, on ? 1 : 0))
+		return IG_EINTERNAL;
+	if (!on && mdb_env_sync(s->env, 1))
+		return IG_EINTERNAL;
+	return IG_OK;
+}

@@ -1,0 +1,867 @@
+/*
+ * engine.c - the HSM engine: job queue, HSM threads, completions.
+ *
+ * Data flow (see hsm.h for the contract):
+ *
+ *   worker --hsm_submit--> device job ring --sem--> HSM thread (C_Sign)
+ *   worker <--hsm_reap-- worker's completion ring <--+ eventfd write
+ *
+ * Workers never lock and never block: hsm_submit is a few atomic operations,
+ * a CAS on the job ring and a sem_post (a futex wake only when an HSM thread
+ * sleeps).  HSM threads may block (in the module, on the semaphore, on the
+ * session lock); they are not on any event loop.
+ *
+ * A "device" is one PKCS#11 module + token + sessions + threads + job ring.
+ * The engine owns one device today; a pool with failover will own several
+ * and pick one in hsm_submit, which is why the device keeps its own ring,
+ * readiness and session state.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/bignum.h>
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/ecp.h>
+
+#include "hsm.h"
+#include "mpmc.h"
+#include "p11.h"
+
+#define HSM_MAX_THREADS 256
+#define HSM_MAX_DEPTH (1u << 24)
+#define HSM_NBUCKETS 16
+#define HSM_PROBE_S 1 /* while not ready, probe the device this often */
+
+/* What the start-up self-test and the readiness probe sign. */
+static const uint8_t hsm_probe_digest[32] = "idgate hsm self-test and probe";
+
+const uint32_t HSM_LATENCY_BOUNDS_US[HSM_NBUCKETS] = {
+	100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200,
+	102400, 204800, 409600, 819200, 1638400, 3276800,
+};
+
+/* One per HSM thread. */
+struct hsm_thread {
+	/* Written by this thread (and by hsm_close's drain once the threads
+	 * are gone), read by hsm_get_stats: relaxed atomics, own line. */
+	_Alignas(HSM_CACHELINE) atomic_uint_least64_t ok, err, lat_sum_us;
+	atomic_uint_least64_t lat[HSM_NBUCKETS + 1]; /* per bucket, +Inf last */
+	struct hsm_device *dev;
+	CK_SESSION_HANDLE session; /* under dev->sessions */
+	pthread_t tid;
+	bool running;
+};
+
+/* One per dataplane worker. */
+struct hsm_worker {
+	/* Written by whoever submits for this owner (normally the worker). */
+	_Alignas(HSM_CACHELINE) atomic_uint submitting; /* see hsm_close */
+	atomic_uint inflight; /* submitted, not yet reaped: <= depth */
+	atomic_uint_least64_t submitted, rejected_full;
+	/* Set by HSM threads when they wrote the eventfd, cleared by reap. */
+	_Alignas(HSM_CACHELINE) atomic_uint signal_pending;
+	struct hsm_mpmc done; /* finished jobs: HSM threads -> this worker */
+	int efd;
+	unsigned depth;
+};
+
+struct hsm_device {
+	struct hsm_mpmc jobs;
+	sem_t wake; /* one post per pushed job, one per thread at close */
+	atomic_int ready;
+	atomic_int closing;
+	atomic_uint_least64_t reopens, probes;
+	struct hsm_engine *eng;
+	struct hsm_p11_module *mod;
+	CK_FUNCTION_LIST_PTR f;
+	CK_SLOT_ID slot;
+	char *pin_file;
+	char *key_label[HSM_KEY_COUNT];
+	/*
+	 * Sessions, key handles and <epoch> change only under the write lock;
+	 * an operation holds the read lock.  Writer-preferring, so a recovery
+	 * is not starved by a steady stream of jobs.
+	 */
+	pthread_rwlock_t sessions;
+	uint64_t epoch;    /* bumped by each recovery */
+	CK_RV recover_rv;  /* the result of the last recovery */
+	CK_OBJECT_HANDLE priv[HSM_KEY_COUNT];
+	uint8_t pub_x[HSM_KEY_COUNT][32], pub_y[HSM_KEY_COUNT][32];
+	unsigned nthreads;
+	struct hsm_thread *threads;
+	bool have_sem, have_lock, have_sessions;
+};
+
+struct hsm_engine {
+	struct hsm_device dev; /* a pool of devices later */
+	atomic_int closing;
+	bool closed;
+	unsigned nworkers;
+	struct hsm_worker *workers;
+};
+
+static uint64_t hsm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Zeroed memory aligned to a cache line (our structs ask for it and UBSan
+ * checks it). */
+static void *hsm_zalloc(size_t size)
+{
+	void *p;
+
+	size = (size + HSM_CACHELINE - 1) & ~(size_t)(HSM_CACHELINE - 1);
+	p = aligned_alloc(HSM_CACHELINE, size);
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+static void hsm_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* ---- completions ------------------------------------------------------ */
+
+static void hsm_account(struct hsm_thread *t, const struct hsm_job *job)
+{
+	uint64_t us = (job->done_ns - job->submit_ns) / 1000;
+	unsigned b = 0;
+
+	while (b < HSM_NBUCKETS && us > HSM_LATENCY_BOUNDS_US[b])
+		b++;
+	atomic_fetch_add_explicit(job->status == IG_OK ? &t->ok : &t->err, 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->lat_sum_us, us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->lat[b], 1, memory_order_relaxed);
+}
+
+/* Hand <job> back to its owner: push it, then wake the owner if no wake-up
+ * is pending since its last hsm_reap. */
+static void hsm_complete(struct hsm_engine *e, struct hsm_thread *t,
+			 struct hsm_job *job)
+{
+	struct hsm_worker *w = &e->workers[job->owner];
+
+	job->done_ns = hsm_now_ns();
+	hsm_account(t, job);
+	/*
+	 * Cannot fail: hsm_submit admits at most <depth> jobs per owner that
+	 * are not yet reaped, and the ring has <depth> cells.  Yield rather
+	 * than drop the job if that reasoning is ever broken.
+	 */
+	while (!hsm_mpmc_push(&w->done, job))
+		sched_yield();
+	/* Pairs with the fence in hsm_reap: either the worker's pop sees our
+	 * job or our exchange sees its clearing of signal_pending. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_exchange(&w->signal_pending, 1)) {
+		uint64_t one = 1;
+		ssize_t n IG_UNUSED;
+
+		/* Non-blocking; it can only fail if the counter would
+		 * overflow, and then the worker is already woken. */
+		n = write(w->efd, &one, sizeof(one));
+	}
+}
+
+/* ---- device: sessions --------------------------------------------------- */
+
+/* Find the key objects of every logical key; their public halves go to
+ * <x>, <y>.  Runs with the sessions write lock held (or before threads). */
+static int hsm_device_find_keys(struct hsm_device *d, CK_SESSION_HANDLE s,
+				CK_OBJECT_HANDLE priv[HSM_KEY_COUNT],
+				uint8_t x[HSM_KEY_COUNT][32],
+				uint8_t y[HSM_KEY_COUNT][32], const char **why)
+{
+	for (unsigned k = 0; k < HSM_KEY_COUNT; k++) {
+		CK_OBJECT_HANDLE pub;
+		int n;
+
+		n = hsm_p11_find_object(d->f, s, CKO_PRIVATE_KEY,
+					d->key_label[k], &priv[k], why);
+		IG_GUARD(n);
+		IG_ENSURE(n > 0, IG_EUSAGE, why,
+			  "no private key with that key label on the token");
+		IG_ENSURE(n == 1, IG_EUSAGE, why,
+			  "more than one private key has that key label");
+		n = hsm_p11_find_object(d->f, s, CKO_PUBLIC_KEY,
+					d->key_label[k], &pub, why);
+		IG_GUARD(n);
+		IG_ENSURE(n > 0, IG_EUSAGE, why,
+			  "no public key with that key label on the token");
+		IG_ENSURE(n == 1, IG_EUSAGE, why,
+			  "more than one public key has that key label");
+		IG_GUARD(hsm_p11_read_p256_public(d->f, s, pub, x[k], y[k],
+						  why));
+	}
+	return IG_OK;
+}
+
+/*
+ * Give every thread a new session and log in.  PKCS#11 v2.40 §5.6: all
+ * sessions of an application share its login state, so one C_Login serves
+ * them all; C_CloseAllSessions first ends every session we may still hold
+ * a handle to.  That matters: nothing in PKCS#11 stops a module from
+ * giving a new session the number of a closed one (SoftHSM 2.6 counts up,
+ * other modules need not), so a thread's stale handle could otherwise name
+ * a session just opened for another thread, and two threads would share it.
+ * Object handles are only promised while a session lasts, so the keys are
+ * looked up again, and must still be the keys we started with.
+ * Caller holds the write lock (or no thread runs yet).
+ */
+static int hsm_device_open_sessions(struct hsm_device *d, bool first,
+				    CK_RV *rv, const char **why)
+{
+	CK_OBJECT_HANDLE priv[HSM_KEY_COUNT];
+	uint8_t x[HSM_KEY_COUNT][32], y[HSM_KEY_COUNT][32];
+	int rc = IG_OK;
+
+	d->f->C_CloseAllSessions(d->slot);
+	for (unsigned i = 0; i < d->nthreads; i++)
+		d->threads[i].session = CK_INVALID_HANDLE;
+	d->have_sessions = true;
+	for (unsigned i = 0; i < d->nthreads; i++) {
+		*rv = d->f->C_OpenSession(d->slot, CKF_SERIAL_SESSION, NULL,
+					  NULL, &d->threads[i].session);
+		if (*rv != CKR_OK) {
+			d->threads[i].session = CK_INVALID_HANDLE;
+			*why = hsm_p11_why("C_OpenSession", *rv);
+			rc = IG_EINTERNAL;
+			goto fail;
+		}
+	}
+	rc = hsm_p11_login(d->f, d->threads[0].session, CKU_USER, d->pin_file,
+			   rv, why);
+	if (rc < 0)
+		goto fail;
+	*rv = CKR_KEY_HANDLE_INVALID; /* what a job learns if keys are gone */
+	rc = hsm_device_find_keys(d, d->threads[0].session, priv, x, y, why);
+	if (rc < 0)
+		goto fail;
+	if (!first && (memcmp(x, d->pub_x, sizeof(x)) != 0 ||
+		       memcmp(y, d->pub_y, sizeof(y)) != 0)) {
+		*why = "a key changed on the token while the engine ran";
+		*rv = CKR_KEY_CHANGED;
+		rc = IG_EINTERNAL;
+		goto fail;
+	}
+	memcpy(d->priv, priv, sizeof(priv));
+	if (first) { /* later, hsm_public_key may be reading them */
+		memcpy(d->pub_x, x, sizeof(x));
+		memcpy(d->pub_y, y, sizeof(y));
+	}
+	*rv = CKR_OK;
+	return IG_OK;
+fail:
+	d->f->C_CloseAllSessions(d->slot);
+	for (unsigned i = 0; i < d->nthreads; i++)
+		d->threads[i].session = CK_INVALID_HANDLE;
+	return rc;
+}
+
+/*
+ * A thread saw its session lost while the device was at <epoch>: reopen all
+ * sessions unless another thread already did since.  Returns that
+ * recovery's result.
+ */
+static CK_RV hsm_device_recover(struct hsm_device *d, uint64_t epoch)
+{
+	const char *why;
+	CK_RV rv;
+
+	pthread_rwlock_wrlock(&d->sessions);
+	if (d->epoch == epoch) {
+		hsm_device_open_sessions(d, false, &d->recover_rv, &why);
+		d->epoch++;
+		atomic_fetch_add_explicit(&d->reopens, 1,
+					  memory_order_relaxed);
+	}
+	rv = d->recover_rv;
+	pthread_rwlock_unlock(&d->sessions);
+	return rv;
+}
+
+/* ---- device: signing --------------------------------------------------- */
+
+/*
+ * Current Mechanisms v2.40 §2.3.1: an ECDSA signature is r||s, both of the
+ * same length, at most nLen (32) octets each, big-endian; a module may drop
+ * leading zero octets common to both.  Left-pad each half to 32.
+ */
+static int hsm_sig_to_rs(const uint8_t *sig, CK_ULONG len, uint8_t out[64])
+{
+	size_t half = len / 2;
+
+	if (len == 0 || len % 2 || half > 32)
+		return -1;
+	memset(out, 0, 64);
+	memcpy(out + 32 - half, sig, half);
+	memcpy(out + 64 - half, sig + half, half);
+	return 0;
+}
+
+/* C_SignInit + C_Sign (§5.11) on this thread's session; read lock held. */
+static CK_RV hsm_sign_once(struct hsm_thread *t, struct hsm_job *job)
+{
+	struct hsm_device *d = t->dev;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	/* Room for any curve's r||s: C_Sign with a buffer too small leaves
+	 * the operation active (§5.2), which would wedge the session. */
+	CK_BYTE sig[2 * 66];
+	CK_ULONG len = sizeof(sig);
+	CK_RV rv;
+
+	if (t->session == CK_INVALID_HANDLE)
+		return CKR_SESSION_HANDLE_INVALID; /* a recovery failed */
+	rv = d->f->C_SignInit(t->session, &mech, d->priv[job->key]);
+	if (rv != CKR_OK)
+		return rv;
+	rv = d->f->C_Sign(t->session, job->digest, sizeof(job->digest), sig,
+			  &len);
+	if (rv != CKR_OK)
+		return rv;
+	/* Not P-256's r||s: the module is misbehaving. */
+	return hsm_sig_to_rs(sig, len, job->sig) == 0 ? CKR_OK
+						       : CKR_DEVICE_ERROR;
+}
+
+/* Sign; when the session is gone or logged out, recover and retry once. */
+static CK_RV hsm_thread_sign(struct hsm_thread *t, struct hsm_job *job)
+{
+	struct hsm_device *d = t->dev;
+	uint64_t epoch;
+	CK_RV rv;
+
+	pthread_rwlock_rdlock(&d->sessions);
+	epoch = d->epoch;
+	rv = hsm_sign_once(t, job);
+	pthread_rwlock_unlock(&d->sessions);
+	if (!hsm_p11_session_lost(rv))
+		return rv;
+	rv = hsm_device_recover(d, epoch);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_rwlock_rdlock(&d->sessions);
+	rv = hsm_sign_once(t, job);
+	pthread_rwlock_unlock(&d->sessions);
+	return rv;
+}
+
+/* hsm_ready follows the last operation: a device-level failure clears it,
+ * a success sets it; a failure caused by the job's own data changes
+ * nothing.  Loads first so the steady state does not write the line. */
+static void hsm_device_note(struct hsm_device *d, CK_RV rv)
+{
+	int want;
+
+	if (rv != CKR_OK && hsm_p11_job_error(rv))
+		return;
+	want = rv == CKR_OK;
+	if (atomic_load_explicit(&d->ready, memory_order_relaxed) != want)
+		atomic_store_explicit(&d->ready, want, memory_order_relaxed);
+}
+
+/*
+ * Wait for a job.  Each post of <wake> stands for one pushed job, and each
+ * thread takes one job per wait, so after a wait succeeds a job is in the
+ * ring or about to be: the pop can only fail while a submitter that claimed
+ * the oldest cell has not yet published it.  Spin briefly, then yield, until
+ * it has.  NULL when the device closes (hsm_close drains what is left), or
+ * with <*probe> set when thread 0 of a device that is not ready has waited
+ * HSM_PROBE_S for work: nobody may send work to a server whose /readyz
+ * fails, so readiness cannot wait for the next job.
+ */
+static struct hsm_job *hsm_device_take(struct hsm_thread *t, bool *probe)
+{
+	struct hsm_device *d = t->dev;
+
+	*probe = false;
+	for (;;) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += HSM_PROBE_S;
+		if (sem_clockwait(&d->wake, CLOCK_MONOTONIC, &ts) == 0)
+			break;
+		if (errno != ETIMEDOUT)
+			continue; /* EINTR */
+		if (atomic_load_explicit(&d->closing, memory_order_acquire))
+			return NULL;
+		if (t == &d->threads[0] &&
+		    !atomic_load_explicit(&d->ready, memory_order_relaxed)) {
+			*probe = true;
+			return NULL;
+		}
+	}
+	for (unsigned spin = 0;; spin++) {
+		struct hsm_job *job;
+
+		if (atomic_load_explicit(&d->closing, memory_order_acquire))
+			return NULL;
+		job = hsm_mpmc_pop(&d->jobs);
+		if (job)
+			return job;
+		if (spin < 100)
+			hsm_cpu_relax();
+		else
+			sched_yield();
+	}
+}
+
+/* Sign the probe digest the way a job would be signed (recovering lost
+ * sessions on the way); the result sets or clears readiness. */
+static void hsm_thread_probe(struct hsm_thread *t)
+{
+	struct hsm_job job = { .op = HSM_OP_SIGN_ES256, .key = HSM_KEY_ISSUER };
+
+	memcpy(job.digest, hsm_probe_digest, sizeof(job.digest));
+	hsm_device_note(t->dev, hsm_thread_sign(t, &job));
+	atomic_fetch_add_explicit(&t->dev->probes, 1, memory_order_relaxed);
+}
+
+static void *hsm_thread_main(void *arg)
+{
+	struct hsm_thread *t = arg;
+
+	for (;;) {
+		struct hsm_job *job;
+		bool probe;
+		CK_RV rv;
+
+		job = hsm_device_take(t, &probe);
+		if (probe) {
+			hsm_thread_probe(t);
+			continue;
+		}
+		if (!job)
+			break;
+		rv = hsm_thread_sign(t, job);
+		hsm_device_note(t->dev, rv);
+		job->ckr = rv;
+		job->status = rv == CKR_OK ? IG_OK : IG_EINTERNAL;
+		hsm_complete(t->dev->eng, t, job);
+	}
+	return NULL;
+}
+
+/* ---- device: start and stop --------------------------------------------- */
+
+static int hsm_verify_p256(const uint8_t x[32], const uint8_t y[32],
+			   const uint8_t digest[32], const uint8_t sig[64])
+{
+	mbedtls_ecp_group grp;
+	mbedtls_ecp_point q;
+	mbedtls_mpi r, s;
+	uint8_t pt[65];
+	int ok;
+
+	mbedtls_ecp_group_init(&grp);
+	mbedtls_ecp_point_init(&q);
+	mbedtls_mpi_init(&r);
+	mbedtls_mpi_init(&s);
+	pt[0] = 0x04;
+	memcpy(pt + 1, x, 32);
+	memcpy(pt + 33, y, 32);
+	ok = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) == 0 &&
+	     mbedtls_ecp_point_read_binary(&grp, &q, pt, sizeof(pt)) == 0 &&
+	     mbedtls_ecp_check_pubkey(&grp, &q) == 0 &&
+	     mbedtls_mpi_read_binary(&r, sig, 32) == 0 &&
+	     mbedtls_mpi_read_binary(&s, sig + 32, 32) == 0 &&
+	     mbedtls_ecdsa_verify(&grp, digest, 32, &q, &r, &s) == 0;
+	mbedtls_mpi_free(&s);
+	mbedtls_mpi_free(&r);
+	mbedtls_ecp_point_free(&q);
+	mbedtls_ecp_group_free(&grp);
+	return ok;
+}
+
+/* Sign a fixed digest with every key and check it against the public key
+ * we will publish: catches a public object that belongs to another key. */
+static int hsm_device_selftest(struct hsm_device *d, const char **why)
+{
+	struct hsm_job job = { .op = HSM_OP_SIGN_ES256 };
+	CK_RV rv;
+
+	memcpy(job.digest, hsm_probe_digest, sizeof(job.digest));
+	for (unsigned k = 0; k < HSM_KEY_COUNT; k++) {
+		job.key = (uint8_t)k;
+		rv = hsm_sign_once(&d->threads[0], &job);
+		if (rv != CKR_OK) {
+			*why = hsm_p11_why("self-test C_Sign", rv);
+			return IG_EINTERNAL;
+		}
+		IG_ENSURE(hsm_verify_p256(d->pub_x[k], d->pub_y[k], job.digest,
+					  job.sig),
+			  IG_EUSAGE, why,
+			  "self-test: the private key's signature does not "
+			  "verify with the public key of the same label");
+	}
+	return IG_OK;
+}
+
+static int hsm_device_init(struct hsm_device *d, struct hsm_engine *e,
+			   const struct hsm_config *cfg, const char **why)
+{
+	pthread_rwlockattr_t attr;
+
+	d->eng = e;
+	d->nthreads = cfg->threads;
+	d->threads = hsm_zalloc(cfg->threads * sizeof(*d->threads));
+	d->pin_file = strdup(cfg->pin_file);
+	d->key_label[HSM_KEY_ISSUER] = strdup(cfg->issuer_key_label);
+	IG_ENSURE(d->threads && d->pin_file && d->key_label[HSM_KEY_ISSUER],
+		  IG_ENOMEM, why, "out of memory");
+	for (unsigned i = 0; i < d->nthreads; i++) {
+		d->threads[i].dev = d;
+		d->threads[i].session = CK_INVALID_HANDLE;
+	}
+	IG_ENSURE(hsm_mpmc_init(&d->jobs, cfg->queue_depth) == 0, IG_ENOMEM,
+		  why, "out of memory");
+	IG_ENSURE(sem_init(&d->wake, 0, 0) == 0, IG_EINTERNAL, why,
+		  "sem_init failed");
+	d->have_sem = true;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+		PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (pthread_rwlock_init(&d->sessions, &attr) != 0) {
+		pthread_rwlockattr_destroy(&attr);
+		*why = "pthread_rwlock_init failed";
+		return IG_EINTERNAL;
+	}
+	pthread_rwlockattr_destroy(&attr);
+	d->have_lock = true;
+	return IG_OK;
+}
+
+/* Load the module, find the token, log in, find the keys, self-test, and
+ * start the threads. */
+static int hsm_device_open(struct hsm_device *d, struct hsm_engine *e,
+			   const struct hsm_config *cfg, const char **why)
+{
+	CK_RV rv;
+	int n;
+
+	IG_GUARD(hsm_device_init(d, e, cfg, why));
+	IG_GUARD(hsm_p11_module_get(cfg->module, &d->mod, why));
+	d->f = d->mod->f;
+	n = hsm_p11_find_token(d->f, cfg->token_label, &d->slot, why);
+	IG_GUARD(n);
+	IG_ENSURE(n > 0, IG_EUSAGE, why,
+		  "no initialized token with that token_label");
+	IG_ENSURE(n == 1, IG_EUSAGE, why,
+		  "more than one token has that token_label");
+	IG_GUARD(hsm_device_open_sessions(d, true, &rv, why));
+	IG_GUARD(hsm_device_selftest(d, why));
+	for (unsigned i = 0; i < d->nthreads; i++) {
+		struct hsm_thread *t = &d->threads[i];
+
+		IG_ENSURE(pthread_create(&t->tid, NULL, hsm_thread_main, t) == 0,
+			  IG_EINTERNAL, why, "cannot start an HSM thread");
+		t->running = true;
+	}
+	atomic_store(&d->ready, 1);
+	return IG_OK;
+}
+
+/* Stop the threads, complete what is still queued with IG_ECLOSED, log out
+ * and release the module.  No submitter is active (hsm_close saw to it). */
+static void hsm_device_close(struct hsm_device *d)
+{
+	struct hsm_job *job;
+
+	atomic_store(&d->closing, 1);
+	atomic_store(&d->ready, 0);
+	for (unsigned i = 0; i < d->nthreads; i++)
+		if (d->threads && d->threads[i].running)
+			sem_post(&d->wake);
+	for (unsigned i = 0; i < d->nthreads; i++) {
+		if (d->threads && d->threads[i].running) {
+			pthread_join(d->threads[i].tid, NULL);
+			d->threads[i].running = false;
+		}
+	}
+	while (d->jobs.cells && (job = hsm_mpmc_pop(&d->jobs))) {
+		job->status = IG_ECLOSED;
+		job->ckr = CKR_OK;
+		hsm_complete(d->eng, &d->threads[0], job);
+	}
+	if (d->have_sessions) {
+		/* §5.6: C_Logout on one session logs the application out of
+		 * the token; then end every session we opened. */
+		for (unsigned i = 0; i < d->nthreads; i++) {
+			if (d->threads[i].session != CK_INVALID_HANDLE) {
+				d->f->C_Logout(d->threads[i].session);
+				break;
+			}
+		}
+		d->f->C_CloseAllSessions(d->slot);
+		d->have_sessions = false;
+	}
+	hsm_p11_module_put(d->mod);
+	d->mod = NULL;
+	d->f = NULL;
+}
+
+static void hsm_device_free(struct hsm_device *d)
+{
+	if (d->have_sem)
+		sem_destroy(&d->wake);
+	if (d->have_lock)
+		pthread_rwlock_destroy(&d->sessions);
+	hsm_mpmc_free(&d->jobs);
+	free(d->threads);
+	free(d->pin_file);
+	for (unsigned k = 0; k < HSM_KEY_COUNT; k++)
+		free(d->key_label[k]);
+}
+
+/* ---- engine ------------------------------------------------------------- */
+
+static int hsm_pow2(unsigned n)
+{
+	return n >= 2 && n <= HSM_MAX_DEPTH && (n & (n - 1)) == 0;
+}
+
+static int hsm_config_check(const struct hsm_config *c, const char **why)
+{
+	IG_ENSURE(c, IG_EUSAGE, why, "no HSM configuration");
+	IG_ENSURE(c->module && *c->module, IG_EUSAGE, why,
+		  "no PKCS#11 module path configured");
+	IG_ENSURE(c->token_label && *c->token_label, IG_EUSAGE, why,
+		  "no token_label configured");
+	IG_ENSURE(c->pin_file && *c->pin_file, IG_EUSAGE, why,
+		  "no pin_file configured");
+	IG_ENSURE(c->issuer_key_label && *c->issuer_key_label, IG_EUSAGE, why,
+		  "no issuer_key_label configured");
+	IG_ENSURE(c->threads >= 1 && c->threads <= HSM_MAX_THREADS, IG_EUSAGE,
+		  why, "HSM threads must be 1 to 256");
+	IG_ENSURE(hsm_pow2(c->queue_depth), IG_EUSAGE, why,
+		  "HSM queue_depth must be a power of two >= 2");
+	IG_ENSURE(hsm_pow2(c->completion_depth), IG_EUSAGE, why,
+		  "HSM completion_depth must be a power of two >= 2");
+	IG_ENSURE(c->nworkers >= 1 && c->nworkers <= UINT16_MAX + 1u,
+		  IG_EUSAGE, why, "HSM nworkers must be 1 to 65536");
+	return IG_OK;
+}
+
+static int hsm_workers_init(struct hsm_engine *e, const struct hsm_config *c,
+			    const char **why)
+{
+	e->workers = hsm_zalloc(c->nworkers * sizeof(*e->workers));
+	IG_ENSURE(e->workers, IG_ENOMEM, why, "out of memory");
+	e->nworkers = c->nworkers;
+	for (unsigned i = 0; i < e->nworkers; i++)
+		e->workers[i].efd = -1;
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		struct hsm_worker *w = &e->workers[i];
+
+		w->depth = c->completion_depth;
+		IG_ENSURE(hsm_mpmc_init(&w->done, c->completion_depth) == 0,
+			  IG_ENOMEM, why, "out of memory");
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		IG_ENSURE(w->efd >= 0, IG_EINTERNAL, why, "eventfd failed");
+	}
+	return IG_OK;
+}
+
+int hsm_start(struct hsm_engine **out, const struct hsm_config *cfg,
+	      const char **why)
+{
+	const char *ignored;
+	struct hsm_engine *e;
+	int rc;
+
+	if (!why)
+		why = &ignored;
+	*out = NULL;
+	IG_GUARD(hsm_config_check(cfg, why));
+	e = hsm_zalloc(sizeof(*e));
+	IG_ENSURE(e, IG_ENOMEM, why, "out of memory");
+	rc = hsm_workers_init(e, cfg, why);
+	if (rc == IG_OK)
+		rc = hsm_device_open(&e->dev, e, cfg, why);
+	if (rc < 0) {
+		hsm_stop(e);
+		return rc;
+	}
+	*out = e;
+	return IG_OK;
+}
+
+void hsm_close(struct hsm_engine *e)
+{
+	if (!e || e->closed)
+		return;
+	/*
+	 * Seq_cst store, then seq_cst loads of each <submitting>; hsm_submit
+	 * does the mirror image.  So either a submitter sees <closing>, or
+	 * we see it inside hsm_submit and wait for it to leave: no job can
+	 * land in the ring after the drain below.
+	 */
+	atomic_store(&e->closing, 1);
+	for (unsigned i = 0; i < e->nworkers; i++)
+		while (atomic_load(&e->workers[i].submitting))
+			sched_yield();
+	hsm_device_close(&e->dev);
+	e->closed = true;
+}
+
+void hsm_stop(struct hsm_engine *e)
+{
+	if (!e)
+		return;
+	hsm_close(e);
+	hsm_device_free(&e->dev);
+	for (unsigned i = 0; e->workers && i < e->nworkers; i++) {
+		if (e->workers[i].efd >= 0)
+			close(e->workers[i].efd);
+		hsm_mpmc_free(&e->workers[i].done);
+	}
+	free(e->workers);
+	free(e);
+}
+
+int hsm_submit(struct hsm_engine *e, struct hsm_job *job)
+{
+	struct hsm_worker *w;
+	int rc = IG_OK;
+
+	if (!e || !job || job->op != HSM_OP_SIGN_ES256 ||
+	    job->key >= HSM_KEY_COUNT || job->owner >= e->nworkers)
+		return IG_EUSAGE;
+	w = &e->workers[job->owner];
+	atomic_fetch_add(&w->submitting, 1); /* seq_cst: see hsm_close */
+	if (atomic_load(&e->closing)) {
+		rc = IG_ECLOSED;
+		goto out;
+	}
+	/* Admission: the owner's completion ring must have room for every
+	 * job it has not reaped yet (hsm_complete relies on it). */
+	if (atomic_fetch_add_explicit(&w->inflight, 1, memory_order_relaxed) >=
+	    w->depth) {
+		rc = IG_EBLOCKED;
+		goto undo;
+	}
+	job->submit_ns = hsm_now_ns();
+	job->status = IG_EINTERNAL;
+	job->ckr = CKR_OK;
+	if (!hsm_mpmc_push(&e->dev.jobs, job)) {
+		rc = IG_EBLOCKED;
+		goto undo;
+	}
+	sem_post(&e->dev.wake); /* never blocks: a futex wake at most */
+	atomic_fetch_add_explicit(&w->submitted, 1, memory_order_relaxed);
+	goto out;
+undo:
+	atomic_fetch_sub_explicit(&w->inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->rejected_full, 1, memory_order_relaxed);
+out:
+	atomic_fetch_sub_explicit(&w->submitting, 1, memory_order_release);
+	return rc;
+}
+
+int hsm_completion_fd(struct hsm_engine *e, unsigned w)
+{
+	if (!e || w >= e->nworkers)
+		return IG_EUSAGE;
+	return e->workers[w].efd;
+}
+
+size_t hsm_reap(struct hsm_engine *e, unsigned wi, struct hsm_job **out,
+		size_t max)
+{
+	struct hsm_worker *w;
+	size_t n = 0;
+
+	if (!e || wi >= e->nworkers)
+		return 0;
+	w = &e->workers[wi];
+	/* Re-arm the wake-up before looking, so a job completed after the
+	 * pops below writes the eventfd again (see hsm_complete). */
+	atomic_store(&w->signal_pending, 0);
+	atomic_thread_fence(memory_order_seq_cst);
+	while (n < max && (out[n] = hsm_mpmc_pop(&w->done)))
+		n++;
+	if (n)
+		atomic_fetch_sub_explicit(&w->inflight, (unsigned)n,
+					  memory_order_relaxed);
+	return n;
+}
+
+int hsm_public_key(struct hsm_engine *e, enum hsm_key key, uint8_t x[32],
+		   uint8_t y[32])
+{
+	if (!e || (unsigned)key >= HSM_KEY_COUNT)
+		return IG_EUSAGE;
+	memcpy(x, e->dev.pub_x[key], 32);
+	memcpy(y, e->dev.pub_y[key], 32);
+	return IG_OK;
+}
+
+int hsm_ready(const struct hsm_engine *e)
+{
+	if (!e || atomic_load_explicit(&e->closing, memory_order_relaxed))
+		return 0;
+	return atomic_load_explicit(&e->dev.ready, memory_order_relaxed);
+}
+
+void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
+{
+	/* The counters are atomics that we only load; the cast drops the
+	 * const that C11's atomic_load does not accept on every compiler. */
+	struct hsm_engine *e = (struct hsm_engine *)ce;
+	struct hsm_device *d = &e->dev;
+	uint64_t done, cum = 0;
+
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		struct hsm_worker *w = &e->workers[i];
+
+		st->submitted += atomic_load_explicit(&w->submitted,
+						      memory_order_relaxed);
+		st->rejected_full += atomic_load_explicit(&w->rejected_full,
+							  memory_order_relaxed);
+	}
+	for (unsigned i = 0; i < d->nthreads; i++) {
+		struct hsm_thread *t = &d->threads[i];
+
+		st->completed_ok += atomic_load_explicit(&t->ok,
+							 memory_order_relaxed);
+		st->completed_err += atomic_load_explicit(&t->err,
+							  memory_order_relaxed);
+		st->latency_us_sum += atomic_load_explicit(&t->lat_sum_us,
+							   memory_order_relaxed);
+		for (unsigned b = 0; b < HSM_NBUCKETS; b++)
+			st->latency_buckets[b] += atomic_load_explicit(
+				&t->lat[b], memory_order_relaxed);
+	}
+	for (unsigned b = 0; b < HSM_NBUCKETS; b++) {
+		cum += st->latency_buckets[b];
+		st->latency_buckets[b] = cum;
+	}
+	done = st->completed_ok + st->completed_err;
+	st->in_flight = st->submitted > done ? st->submitted - done : 0;
+	st->queue_depth = d->jobs.cells ? hsm_mpmc_count(&d->jobs) : 0;
+	st->session_reopens = atomic_load_explicit(&d->reopens,
+						   memory_order_relaxed);
+	st->probes = atomic_load_explicit(&d->probes, memory_order_relaxed);
+}

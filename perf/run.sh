@@ -1,0 +1,119 @@
+#!/bin/sh
+# Login benchmark: logins/s and server CPU per login for idgated on one
+# core, (a) on keep-alive connections and (b) with a new connection and
+# full TLS handshake per login, next to nginx (Debian's, OpenSSL 3.0)
+# answering a static 200 over TLS in the same run.  The server under test
+# runs on core 0 (taskset), wrk on core 1.  Server CPU is read from
+# /proc/PID/stat (utime + stime of all its threads, the HSM threads and
+# SoftHSM included).
+#
+# usage: perf/run.sh [SECONDS] [CONNECTIONS]      results: perf/out/results.md
+set -eu
+cd "$(dirname "$0")/.."
+D=${1:-15}
+C=${2:-32}
+out=perf/out
+state=$out/state
+port=18443 admin=19090 nport=18444
+rm -rf "$out"
+mkdir -p "$out"
+HZ=$(getconf CLK_TCK)
+
+cpu_ticks() { # total utime+stime of process $1
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+metric() { # value of metric line $1 from idgated
+	curl -s -H "Authorization: Bearer $(cat $state/admin.token)" \
+		"http://127.0.0.1:$admin/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+run_wrk() { # label, url, extra env...; prints "requests cpu_us_per_req rps p50 p99"
+	label=$1 url=$2 pid=$3
+	shift 3
+	t0=$(cpu_ticks "$pid")
+	env "$@" taskset -c 1 wrk -t1 -c"$C" -d"${D}s" --latency -s "$script" "$url" \
+		> "$out/wrk-$label.txt" 2>&1
+	t1=$(cpu_ticks "$pid")
+	reqs=$(awk '/requests in/ {print $1}' "$out/wrk-$label.txt")
+	non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk-$label.txt")
+	ok=$((reqs - ${non2xx:-0}))
+	p50=$(awk '$1 == "50%" {print $2}' "$out/wrk-$label.txt")
+	p99=$(awk '$1 == "99%" {print $2}' "$out/wrk-$label.txt")
+	cpu_us=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$ok" \
+		'BEGIN { printf "%.0f", n ? (b - a) * 1e6 / hz / n : 0 }')
+	rps=$(awk -v n="$ok" -v d="$D" 'BEGIN { printf "%.0f", n / d }')
+	echo "| $label | $rps | $cpu_us | $p50 | $p99 | $ok ok, ${non2xx:-0} non-2xx |" | tee -a "$out/results.md"
+}
+
+echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo), kernel $(uname -r)" > "$out/results.md"
+echo "wrk -t1 -c$C -d${D}s on core 1; server on core 0" >> "$out/results.md"
+echo >> "$out/results.md"
+echo "| run | req/s | server CPU µs/req | p50 | p99 | answers |" >> "$out/results.md"
+echo "|---|---|---|---|---|---|" >> "$out/results.md"
+
+# --- idgated -----------------------------------------------------------
+taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive \
+	--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
+	--set hsm.threads=1 --set login.replay_slots=4194304 \
+	> "$out/idgated.log" 2>&1 &
+ipid=$!
+trap 'kill $ipid 2>/dev/null; [ -n "${npid:-}" ] && kill $npid 2>/dev/null; true' EXIT
+for i in $(seq 100); do
+	curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+n=$((D * 3000 + 1000))
+script=perf/login.lua
+for mode in keepalive newconn; do
+	/usr/bin/python3 perf/make_assertions.py "http://127.0.0.1:$admin" "$state/admin.token" \
+		"https://127.0.0.1:$port/oauth2/token" 1000 "$n" "$out/assertions-$mode.txt"
+	if [ "$mode" = keepalive ]; then
+		run_wrk "idgated login, keep-alive" "https://127.0.0.1:$port" "$ipid" \
+			ASSERTIONS="$out/assertions-$mode.txt"
+	else
+		run_wrk "idgated login, new TLS 1.3 connection each" "https://127.0.0.1:$port" "$ipid" \
+			ASSERTIONS="$out/assertions-$mode.txt" CLOSE=1
+	fi
+done
+echo "idgated handshakes full/resumed: $(metric 'idgate_tls_handshakes_total{kind="full"}')/$(metric 'idgate_tls_handshakes_total{kind="resumed"}')" >> "$out/metrics.txt"
+kill $ipid
+wait $ipid 2>/dev/null || true
+
+# --- nginx reference, same certificate, same core, same client ------------
+cat > "$out/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $PWD/$out/nginx.pid;
+error_log $PWD/$out/nginx-error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	server {
+		listen 127.0.0.1:$nport ssl;
+		ssl_certificate $PWD/$state/tls.crt;
+		ssl_certificate_key $PWD/$state/tls.key;
+		ssl_protocols TLSv1.3;
+		ssl_ecdh_curve X25519;
+		ssl_session_tickets off;
+		location / { return 200 "ok\n"; }
+	}
+}
+NGX
+taskset -c 0 nginx -c "$PWD/$out/nginx.conf" -e "$PWD/$out/nginx-error.log" &
+npid=$!
+sleep 1
+# the nginx worker is the child of the master
+nw=$(pgrep -P $npid | head -n 1)
+cat > "$out/static.lua" <<'LUA'
+local headers = {}
+if os.getenv("CLOSE") == "1" then headers["Connection"] = "close" end
+request = function() return wrk.format("GET", "/", headers) end
+LUA
+script=$out/static.lua
+run_wrk "nginx static 200, keep-alive" "https://127.0.0.1:$nport" "$nw"
+run_wrk "nginx static 200, new TLS 1.3 connection each" "https://127.0.0.1:$nport" "$nw" CLOSE=1
+kill $npid
+wait $npid 2>/dev/null || true
+echo
+cat "$out/results.md"

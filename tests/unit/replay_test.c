@@ -1,0 +1,195 @@
+/*
+ * replay_test.c - the jti cache: SipHash vectors, single-thread semantics,
+ * a full probe window, and concurrent inserts of the same ids (exactly one
+ * IG_OK each), with threads whose clocks disagree so that they claim
+ * different slots and must settle (see replay_settle()).
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../common/result.h"
+#include "../../dataplane/replay.h"
+#include "check.h"
+
+/* A fixed hash key: the tag collisions among the test's ids, and so the
+ * results, are the same on every run. */
+static const uint8_t test_key[16] = { 0x69, 0x64, 0x67, 0x61, 0x74, 0x65, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+
+#define BASE 1700000000
+#define NSHARED 100000
+#define NOWN 25000
+#define NTHREADS 4
+
+static void test_siphash(void)
+{
+	uint8_t key[16], msg[15];
+
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 15; i++)
+		msg[i] = (uint8_t)i;
+	/* Reference vectors of the SipHash paper's code (key 00..0f,
+	 * message 00..len-1). */
+	CHECK(replay_siphash24(key, msg, 0) == UINT64_C(0x726fdb47dd0e0e31));
+	CHECK(replay_siphash24(key, msg, 7) == UINT64_C(0xab0200f58b01d137));
+	CHECK(replay_siphash24(key, msg, 8) == UINT64_C(0x93f5f5799a932462));
+	CHECK(replay_siphash24(key, msg, 15) == UINT64_C(0xa129ca6149be45e5));
+}
+
+static void test_single(void)
+{
+	struct replay_cache *c = replay_new(1024);
+	if (c)
+		replay_set_key(c, test_key);
+
+	CHECK(c != NULL);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti-1", 10, BASE + 60, BASE), IG_OK);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti-1", 10, BASE + 60, BASE + 1), IG_EPROTO);
+	/* a different exp does not make a replay fresh */
+	CHECK_EQ(replay_check_and_insert(c, "cred jti-1", 10, BASE + 90, BASE + 59), IG_EPROTO);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti-2", 10, BASE + 60, BASE), IG_OK);
+	/* at exp the entry is dead and its slot is reused in place */
+	CHECK_EQ(replay_check_and_insert(c, "cred jti-1", 10, BASE + 120, BASE + 60), IG_OK);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti-1", 10, BASE + 120, BASE + 61), IG_EPROTO);
+	/* the empty id is an id like any other */
+	CHECK_EQ(replay_check_and_insert(c, "", 0, BASE + 60, BASE), IG_OK);
+	CHECK_EQ(replay_check_and_insert(c, NULL, 0, BASE + 60, BASE), IG_EPROTO);
+	/* exp past 2106 is clamped, not wrapped */
+	CHECK_EQ(replay_check_and_insert(c, "far", 3, INT64_C(1) << 40, BASE), IG_OK);
+	CHECK_EQ(replay_check_and_insert(c, "far", 3, INT64_C(1) << 40, BASE + 1), IG_EPROTO);
+
+	/* caller errors */
+	CHECK_EQ(replay_check_and_insert(NULL, "x", 1, BASE + 1, BASE), IG_EUSAGE);
+	CHECK_EQ(replay_check_and_insert(c, NULL, 1, BASE + 1, BASE), IG_EUSAGE);
+	CHECK_EQ(replay_check_and_insert(c, "x", 1, BASE, BASE), IG_EUSAGE);
+	CHECK_EQ(replay_check_and_insert(c, "x", 1, BASE - 1, BASE), IG_EUSAGE);
+	CHECK_EQ(replay_check_and_insert(c, "x", 1, 10, -1), IG_EUSAGE);
+	CHECK_EQ(replay_check_and_insert(c, "x", 1, INT64_C(1) << 40, UINT32_MAX), IG_EUSAGE);
+	replay_free(c);
+	replay_free(NULL);
+}
+
+/* The smallest cache is one window: 32 live entries fill it. */
+static void test_full(void)
+{
+	struct replay_cache *c = replay_new(1);
+	if (c)
+		replay_set_key(c, test_key);
+	char id[16];
+	int n;
+
+	CHECK(c != NULL);
+	for (int i = 0; i < REPLAY_WINDOW; i++) {
+		n = snprintf(id, sizeof(id), "id-%d", i);
+		CHECK_EQ(replay_check_and_insert(c, id, (size_t)n, BASE + 10 + i, BASE), IG_OK);
+	}
+	CHECK_EQ(replay_check_and_insert(c, "one more", 8, BASE + 100, BASE), IG_EBLOCKED);
+	/* a replay is still told apart from a full window */
+	CHECK_EQ(replay_check_and_insert(c, "id-3", 4, BASE + 100, BASE), IG_EPROTO);
+	/* once id-0 and id-1 expire, two new entries fit, and no third */
+	CHECK_EQ(replay_check_and_insert(c, "one more", 8, BASE + 100, BASE + 11), IG_OK);
+	CHECK_EQ(replay_check_and_insert(c, "two more", 8, BASE + 100, BASE + 11), IG_OK);
+	CHECK_EQ(replay_check_and_insert(c, "three more", 10, BASE + 100, BASE + 11), IG_EBLOCKED);
+	CHECK_EQ(replay_check_and_insert(c, "id-5", 4, BASE + 100, BASE + 11), IG_EPROTO);
+	replay_free(c);
+}
+
+struct race {
+	struct replay_cache *c;
+	pthread_barrier_t start;
+	uint32_t wins[NSHARED];         /* IG_OK answers per shared id */
+	int skew;                       /* give each thread its own clock */
+	int own_ok[NTHREADS], errors;
+};
+
+struct racer {
+	struct race *r;
+	int t;
+};
+
+static int shared_id(char *buf, size_t cap, int i)
+{
+	return snprintf(buf, cap, "credential-%d jti-%d", i % 977, i);
+}
+
+static void *racer(void *arg)
+{
+	struct racer *me = arg;
+	struct race *r = me->r;
+	int64_t now = BASE + (r->skew ? me->t : 0);
+	char id[64];
+	int n, rc;
+
+	pthread_barrier_wait(&r->start);
+	for (int i = 0; i < NSHARED; i++) {
+		n = shared_id(id, sizeof(id), i);
+		rc = replay_check_and_insert(r->c, id, (size_t)n, BASE + 1000, now);
+		if (rc == IG_OK)
+			__atomic_add_fetch(&r->wins[i], 1, __ATOMIC_RELAXED);
+		else if (rc != IG_EPROTO)
+			__atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
+		/* and an id of this thread's own, every fourth time */
+		if (i % (NSHARED / NOWN))
+			continue;
+		n = snprintf(id, sizeof(id), "own-%d-%d", me->t, i);
+		if (replay_check_and_insert(r->c, id, (size_t)n, BASE + 1000, now) == IG_OK)
+			r->own_ok[me->t]++;
+	}
+	return NULL;
+}
+
+/*
+ * Fillers expiring at BASE+1..BASE+3 make threads whose clocks read BASE,
+ * BASE+1, BASE+2, BASE+3 disagree on which slots are free.
+ */
+static void race(int skew)
+{
+	struct race *r = calloc(1, sizeof(*r));
+	struct racer me[NTHREADS];
+	pthread_t th[NTHREADS];
+	char id[32];
+	int n, bad = 0;
+
+	r->c = replay_new(1 << 20);
+
+	if (r->c)
+
+		replay_set_key(r->c, test_key);
+	r->skew = skew;
+	CHECK(r->c != NULL);
+	for (int i = 0; skew && i < NSHARED; i++) {
+		n = snprintf(id, sizeof(id), "filler-%d", i);
+		bad += replay_check_and_insert(r->c, id, (size_t)n, BASE + 1 + i % 3, BASE) != IG_OK;
+	}
+	CHECK_EQ(bad, 0);
+	pthread_barrier_init(&r->start, NULL, NTHREADS);
+	for (int t = 0; t < NTHREADS; t++) {
+		me[t] = (struct racer){ r, t };
+		pthread_create(&th[t], NULL, racer, &me[t]);
+	}
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	for (int i = 0; i < NSHARED; i++) {
+		if (r->wins[i] != 1 && !bad++)
+			fprintf(stderr, "id %d: %u successes\n", i, r->wins[i]);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(r->errors, 0);
+	for (int t = 0; t < NTHREADS; t++)
+		CHECK_EQ(r->own_ok[t], NOWN);
+	pthread_barrier_destroy(&r->start);
+	replay_free(r->c);
+	free(r);
+}
+
+int main(void)
+{
+	test_siphash();
+	test_single();
+	test_full();
+	race(0);
+	race(1);
+	return check_done("replay");
+}
