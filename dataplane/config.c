@@ -74,7 +74,7 @@ static const struct setting settings[] = {
 	S("hsm", "threads", C_UINT, hsm_threads, "2",
 	  "PKCS#11 sessions, each with its own thread (operations in flight)"),
 	S("hsm", "queue", C_UINT, hsm_queue, "1024",
-	  "bounded queue of signing jobs; full = 503 with Retry-After"),
+	  "bounded queue of signing jobs (a power of two); full = 503 with Retry-After"),
 	S("login", "token_lifetime_s", C_UINT, token_lifetime_s, "600",
 	  "access token lifetime (expires_in)"),
 	S("login", "assertion_max_lifetime_s", C_UINT, assertion_max_lifetime_s, "300",
@@ -312,8 +312,9 @@ int config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "max_head must be 1024..65536, max_body at most 16 MiB");
 		return -1;
 	}
-	if (c->hsm_threads == 0 || c->hsm_threads > 256 || c->hsm_queue < 2) {
-		snprintf(err, errlen, "hsm.threads must be 1..256 and hsm.queue at least 2");
+	if (c->hsm_threads == 0 || c->hsm_threads > 256 || c->hsm_queue < 2 ||
+	    (c->hsm_queue & (c->hsm_queue - 1))) {
+		snprintf(err, errlen, "hsm.threads must be 1..256 and hsm.queue a power of two >= 2");
 		return -1;
 	}
 	if (c->assertion_max_lifetime_s == 0 || c->token_lifetime_s == 0 ||

@@ -24,6 +24,7 @@
 #define OUT_LIMIT (256u << 20)
 
 static void conn_pump(struct conn *c);
+static void conn_flush(struct conn *c);
 
 /* ---- timers: one FIFO list per fixed timeout ----------------------------
  * Every timeout of a kind has the same length, so appending at the tail
@@ -96,12 +97,16 @@ void worker_tick(struct worker *w)
 			timer_unset(c);
 			M_INC(w->m.timeouts[k]);
 			if (k == TO_HEADER && (!c->tls_on || c->tls.handshake_done)) {
-				/* RFC 9110 §15.5.9: tell the client why. */
+				/* RFC 9110 §15.5.9: tell the client why, then
+				 * close once it is sent (bounded by lingering). */
 				resp_error(c, EP_OTHER, w->now_ns, 408, "request_timeout",
 					   "request not received in time", NULL, 0);
-				io->flush(c);
+				conn_flush(c);
+			} else if (k == TO_LINGER) {
+				io->close(c); /* the peer never closed: abort */
+			} else {
+				conn_close(c);
 			}
-			conn_close(c);
 		}
 	}
 	if (!w->admin)
@@ -144,6 +149,7 @@ struct conn *conn_open(struct worker *w, int fd)
 	c->refs = 0;
 	c->closing = c->close_after_send = c->waiting = 0;
 	c->recv_armed = c->send_inflight = c->recv_paused = c->peer_eof = 0;
+	c->lingering = 0;
 	c->gen++;
 	c->addr_len = 0;
 	c->raw.off = c->raw.len = 0;
@@ -165,6 +171,11 @@ struct conn *conn_open(struct worker *w, int fd)
 
 void conn_close(struct conn *c)
 {
+	if (c->lingering) {
+		timer_unset(c);
+		io->close(c);
+		return;
+	}
 	if (c->closing)
 		return;
 	c->closing = 1;
@@ -194,6 +205,26 @@ void conn_put(struct conn *c)
 	w->free_conns = c;
 }
 
+/*
+ * Close after the last response, gracefully: send FIN, then go on reading
+ * (and discarding) until the peer closes or the linger timer fires.  An
+ * immediate close with unread input would make the kernel send a reset,
+ * and the client could lose the response it has not read yet (a 413 sent
+ * while the client is still sending its body, say).
+ */
+static void conn_linger(struct conn *c)
+{
+	if (c->peer_eof) {
+		conn_close(c);
+		return;
+	}
+	c->closing = 1;
+	c->lingering = 1;
+	timer_set(c, TO_LINGER);
+	io->shutdown_write(c);
+	conn_put(c);
+}
+
 /* Send what is queued, or finish a close once everything is out. */
 static void conn_flush(struct conn *c)
 {
@@ -202,7 +233,7 @@ static void conn_flush(struct conn *c)
 	if (!c->send_inflight && buf_avail(&c->out))
 		io->flush(c);
 	else if (!c->send_inflight && c->close_after_send)
-		conn_close(c);
+		conn_linger(c);
 }
 
 void conn_sent(struct conn *c)

@@ -233,6 +233,7 @@ static struct worker *worker_new(struct server *srv, unsigned id, int admin,
 	w->timeout_ns[TO_HANDSHAKE] = srv->cfg.handshake_timeout_ms * 1000000ull;
 	w->timeout_ns[TO_HEADER] = srv->cfg.header_timeout_ms * 1000000ull;
 	w->timeout_ns[TO_IDLE] = srv->cfg.idle_timeout_ms * 1000000ull;
+	w->timeout_ns[TO_LINGER] = 2000000000ull;
 	for (int k = 0; k < TO_COUNT; k++) {
 		/* Each list's sentinel is its own predecessor and successor. */
 		struct conn *s = (struct conn *)((char *)&w->tlist[k] -

@@ -23,7 +23,7 @@ extern const uint16_t metrics_statuses[M_NSTATUS]; /* last slot: other */
 #define M_NBUCKETS 16
 extern const uint32_t metrics_bounds_us[M_NBUCKETS]; /* last: +Inf */
 
-enum timeout_kind { TO_HANDSHAKE, TO_HEADER, TO_IDLE, TO_COUNT };
+enum timeout_kind { TO_HANDSHAKE, TO_HEADER, TO_IDLE, TO_LINGER, TO_COUNT };
 
 struct metrics {
 	uint64_t requests[EP_COUNT][M_NSTATUS];

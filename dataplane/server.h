@@ -70,7 +70,7 @@ struct conn {
 	uint8_t closing;                /* no more input processed */
 	uint8_t close_after_send;
 	uint8_t waiting;                /* a request is at the HSM */
-	uint8_t recv_armed, send_inflight, recv_paused, peer_eof;
+	uint8_t recv_armed, send_inflight, recv_paused, peer_eof, lingering;
 	uint64_t gen;                   /* changes at every reuse */
 	struct conn_timer t;
 	struct tls_conn tls;
@@ -125,6 +125,7 @@ struct io_ops {
 	void (*flush)(struct conn *c);       /* send what is in c->out */
 	void (*close)(struct conn *c);       /* stop I/O (ops complete soon) */
 	void (*release)(struct conn *c);     /* no op in flight: free the socket */
+	void (*shutdown_write)(struct conn *c); /* FIN after the last response */
 	void (*pause_recv)(struct conn *c, int pause);
 };
 extern const struct io_ops io_uring_ops;

@@ -232,7 +232,7 @@ static void on_recv(struct uring *u, struct conn *c, struct io_uring_cqe *cqe)
 		return;
 	c->recv_armed = 0;
 	c->refs--;
-	if (!c->closing && !c->recv_paused && !c->peer_eof && res != 0)
+	if ((!c->closing || c->lingering) && !c->recv_paused && !c->peer_eof && res != 0)
 		arm_recv(c);
 	conn_put(c);
 }
@@ -342,6 +342,15 @@ static void uring_close(struct conn *c)
 	shutdown(c->fd, SHUT_RDWR);
 }
 
+static void uring_shutdown_write(struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	/* Keep receiving, to see the peer's FIN (the input is discarded). */
+	c->recv_paused = 0;
+	if (!c->recv_armed)
+		arm_recv(c);
+}
+
 static void uring_release(struct conn *c)
 {
 	close(c->fd);
@@ -388,5 +397,6 @@ const struct io_ops io_uring_ops = {
 	.flush = uring_flush,
 	.close = uring_close,
 	.release = uring_release,
+	.shutdown_write = uring_shutdown_write,
 	.pause_recv = uring_pause_recv,
 };

@@ -7,6 +7,9 @@
  *   - base64url is canonical: what decodes re-encodes to the same text;
  *   - an accepted JWK is a valid point and survives format -> parse;
  *   - an accepted assertion's ids come back intact from an access token.
+ * An input starting with byte 0x01 is also read as "header JSON \n payload
+ * JSON \n signature bytes" and base64url-encoded into a JWS first, so that
+ * mutations reach the JSON checks instead of dying in base64url.
  *
  * The seeds in corpus/assertion/ are signed with the key of RFC 7515
  * Appendix A.3 for the audience and time below, so valid ones reach the
@@ -136,6 +139,36 @@ static void fz_assertion(const char *in, size_t n)
 	fz_token(&a);
 }
 
+/* Encode the raw <n> bytes at <p> as one base64url segment at <out>. */
+static char *fz_seg(char *out, const uint8_t *p, size_t n, char sep)
+{
+	out += b64url_encode(p, n, out);
+	if (sep)
+		*out++ = sep;
+	return out;
+}
+
+static void fz_structured(const uint8_t *data, size_t size)
+{
+	const uint8_t *hdr = data, *payload, *sig, *end = data + size;
+	char *jws, *w;
+
+	payload = memchr(hdr, '\n', size);
+	if (!payload++)
+		return;
+	sig = memchr(payload, '\n', (size_t)(end - payload));
+	if (!sig++)
+		return;
+	jws = malloc(b64url_enc_len(size) + 4);
+	if (!jws)
+		return;
+	w = fz_seg(jws, hdr, (size_t)(payload - 1 - hdr), '.');
+	w = fz_seg(w, payload, (size_t)(sig - 1 - payload), '.');
+	w = fz_seg(w, sig, (size_t)(end - sig), 0);
+	fz_assertion(jws, (size_t)(w - jws));
+	free(jws);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct jws_parts parts;
@@ -149,6 +182,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!in)
 		return 0;
 	memcpy(in, data, size);
+	if (size > 0 && data[0] == 0x01)
+		fz_structured((const uint8_t *)in + 1, size - 1);
 	fz_assertion(in, size);
 	fz_jwk(in, size);
 	fz_b64(in, size);
