@@ -16,7 +16,7 @@ CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	   -DMBEDTLS_USER_CONFIG_FILE='"idgate_mbedtls_config.h"'
 LDLIBS  := $(MBED)/lib/libmbedtls.a $(MBED)/lib/libmbedx509.a \
 	   $(MBED)/lib/libmbedcrypto.a $(URING)/lib/liburing.a \
-	   -llmdb -linih -ljansson -ldl -lpthread -lm
+	   -llmdb -linih -ljansson -lcrypto -ldl -lpthread -lm
 ifeq ($(SAN),1)
   B_OBJ := $(B)/san
   CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -36,6 +36,9 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BIN)/tests/%,$(UNIT_SRC))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BIN)/tests/%-replay,$(FUZZ_SRC))
 DEPS_STAMP := $(B)/.deps-stamp
+
+# Test objects are intermediate files; keep them.
+.SECONDARY:
 
 .PHONY: all deps packages run test asan unit fuzz bench clean help
 all: $(BIN)/idgated $(UNIT_BIN) $(FUZZ_REPLAY)

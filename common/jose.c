@@ -11,6 +11,7 @@
  * needs no DRBG state either.
  */
 #include "jose.h"
+#include "p256.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -188,36 +189,12 @@ int p256_point_valid(const struct p256_pub *pub)
 int es256_verify(const struct p256_pub *pub, const uint8_t *msg, size_t len,
 		 const uint8_t sig[64])
 {
-	mbedtls_ecp_group grp;
-	mbedtls_ecp_point q;
-	mbedtls_mpi r, s;
 	uint8_t hash[32];
-	int rc;
 
+	/* RFC 7518 §3.4: the signature is R || S, each 32 bytes big-endian;
+	 * p256_verify checks the point and r, s in [1, n-1]. */
 	sha256(msg, len, hash);
-	mbedtls_ecp_group_init(&grp);
-	mbedtls_ecp_point_init(&q);
-	mbedtls_mpi_init(&r);
-	mbedtls_mpi_init(&s);
-	rc = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-	/* The key came from a validated JWK, but checking again is cheap
-	 * next to the verification and keeps this function safe alone. */
-	if (rc == 0)
-		rc = jose_load_point(&grp, pub, &q);
-	/* RFC 7518 §3.4: the signature is R || S, each 32 bytes big-endian. */
-	if (rc == 0)
-		rc = mbedtls_mpi_read_binary(&r, sig, 32);
-	if (rc == 0)
-		rc = mbedtls_mpi_read_binary(&s, sig + 32, 32);
-	/* mbedtls_ecdsa_verify refuses r or s outside [1, n-1] (SEC 1
-	 * §4.1.4 step 1) before any curve arithmetic. */
-	if (rc == 0)
-		rc = mbedtls_ecdsa_verify(&grp, hash, sizeof(hash), &q, &r, &s);
-	mbedtls_mpi_free(&s);
-	mbedtls_mpi_free(&r);
-	mbedtls_ecp_point_free(&q);
-	mbedtls_ecp_group_free(&grp);
-	return rc == 0 ? IG_OK : IG_EPROTO;
+	return p256_verify(pub->x, pub->y, hash, sig) == 0 ? IG_OK : IG_EPROTO;
 }
 
 int es256_sign(const uint8_t d[32], const uint8_t *msg, size_t len,

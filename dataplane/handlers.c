@@ -175,8 +175,10 @@ static void login(struct conn *c, struct request *r)
 	b64url_encode(rnd, sizeof(rnd), jti);
 	cl.iss = cfg->issuer;
 	cl.sub = sub;
+	/* RFC 9068 §2.2 wants client_id in every token: a login without one is
+	 * a login to the platform itself, whose client is its issuer. */
 	cl.aud = client_id[0] ? client_id : cfg->issuer;
-	cl.client_id = client_id[0] ? client_id : NULL;
+	cl.client_id = client_id[0] ? client_id : cfg->issuer;
 	cl.jti = jti;
 	cl.iat = w->now_s;
 	cl.exp = w->now_s + cfg->token_lifetime_s;

@@ -21,6 +21,7 @@
 
 #include "../common/jose.h"
 #include "../common/log.h"
+#include "../common/p256.h"
 #include "ratelimit.h"
 #include "replay.h"
 #include "server.h"
@@ -209,6 +210,7 @@ static void *worker_main(void *arg)
 	w->thread_ok = 1;
 	sem_post(&st->done);
 	io->run(w);
+	p256_thread_done();
 	return NULL;
 fail:
 	st->rc = rc < 0 ? rc : IG_EINTERNAL;
@@ -420,9 +422,9 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("idgated ready: %u workers (%s, %s poll), TLS on %s, admin on %s, issuer %s, "
-		 "issuer key kid %s", srv.nworkers, io->name,
+		 "issuer key kid %s, assertions verified with %s", srv.nworkers, io->name,
 		 c->poll == POLL_BUSY ? "busy" : "adaptive", c->listen, c->admin_listen,
-		 c->issuer, srv.issuer_kid);
+		 c->issuer, srv.issuer_kid, p256_verify_impl());
 	sigwait(&sigs, &sig);
 	log_info("signal %d: stopping", sig);
 	rc = 0;

@@ -81,7 +81,7 @@ def test_login_without_client_id(srv):
     st, _, j = dev.login()
     expect(st == 200, (st, j))
     claims = verify_token(srv, j["access_token"], srv.issuer)
-    expect("client_id" not in claims, claims)
+    expect(claims["client_id"] == srv.issuer, claims)  # RFC 9068 §2.2: always present
 
 
 def test_pairwise_sub(srv):
