@@ -173,6 +173,12 @@ static void *worker_main(void *arg)
 
 	snprintf(tag, sizeof(tag), w->admin ? "admin" : "w%u", w->id);
 	log_set_thread(tag);
+	{
+		char name[16];
+
+		snprintf(name, sizeof(name), "idgate-%.8s", tag);
+		pthread_setname_np(pthread_self(), name);
+	}
 	if (w->cpu >= 0) {
 		cpu_set_t set;
 

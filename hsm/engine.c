@@ -441,6 +441,11 @@ static void hsm_thread_probe(struct hsm_thread *t)
 static void *hsm_thread_main(void *arg)
 {
 	struct hsm_thread *t = arg;
+	char name[16];
+
+	/* Named so top, perf and the logs tell HSM threads apart. */
+	snprintf(name, sizeof(name), "idgate-hsm%u", (unsigned)(t - t->dev->threads));
+	pthread_setname_np(pthread_self(), name);
 
 	for (;;) {
 		struct hsm_job *job;

@@ -28,13 +28,21 @@ metric() { # value of metric line $1 from idgated
 		"http://127.0.0.1:$admin/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
 
-run_wrk() { # label, url, extra env...; prints "requests cpu_us_per_req rps p50 p99"
+run_wrk() { # label, url, pid, extra env...; appends a row to results.md
 	label=$1 url=$2 pid=$3
 	shift 3
+	prof=$out/perf-$(echo "$label" | tr -c 'A-Za-z0-9\n' '_').data
+	# A sampling profile of the server alongside (software clock: this
+	# machine kind has no hardware counters).
+	perf record -q -e cpu-clock -F 999 -p "$pid" -o "$prof" >/dev/null 2>&1 &
+	perfpid=$!
 	t0=$(cpu_ticks "$pid")
 	env "$@" taskset -c 1 wrk -t1 -c"$C" -d"${D}s" --latency -s "$script" "$url" \
 		> "$out/wrk-$label.txt" 2>&1
 	t1=$(cpu_ticks "$pid")
+	kill -INT $perfpid 2>/dev/null; wait $perfpid 2>/dev/null || true
+	perf report -i "$prof" --sort comm,dso --stdio -q 2>/dev/null | awk 'NF >= 3' \
+		> "$prof.txt" || true
 	reqs=$(awk '/requests in/ {print $1}' "$out/wrk-$label.txt")
 	non2xx=$(awk '/Non-2xx/ {print $5}' "$out/wrk-$label.txt")
 	ok=$((reqs - ${non2xx:-0}))
@@ -44,6 +52,13 @@ run_wrk() { # label, url, extra env...; prints "requests cpu_us_per_req rps p50 
 		'BEGIN { printf "%.0f", n ? (b - a) * 1e6 / hz / n : 0 }')
 	rps=$(awk -v n="$ok" -v d="$D" 'BEGIN { printf "%.0f", n / d }')
 	echo "| $label | $rps | $cpu_us | $p50 | $p99 | $ok ok, ${non2xx:-0} non-2xx |" | tee -a "$out/results.md"
+	echo "$label: $cpu_us" >> "$out/cpu.txt"
+	{
+		echo "### $label: server CPU by thread and library (perf, % of samples; $cpu_us µs/req)"
+		echo '```'
+		head -n 12 "$prof.txt"
+		echo '```'
+	} >> "$out/profiles.md"
 }
 
 echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo), kernel $(uname -r)" > "$out/results.md"
@@ -63,7 +78,7 @@ for i in $(seq 100); do
 	curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break
 	sleep 0.1
 done
-n=$((D * 3000 + 1000))
+n=$((D * 6000 + 2000))
 script=perf/login.lua
 for mode in keepalive newconn; do
 	/usr/bin/python3 perf/make_assertions.py "http://127.0.0.1:$admin" "$state/admin.token" \
@@ -115,5 +130,29 @@ run_wrk "nginx static 200, keep-alive" "https://127.0.0.1:$nport" "$nw"
 run_wrk "nginx static 200, new TLS 1.3 connection each" "https://127.0.0.1:$nport" "$nw" CLOSE=1
 kill $npid
 wait $npid 2>/dev/null || true
+
+# Breakdown of a login (keep-alive) and of the handshake: the HSM thread's
+# share is the signature, the worker's share in libcrypto the assertion
+# verification, and a new connection's extra CPU the TLS handshake.
+ka=$(awk -F': ' '/idgated login, keep-alive/ {print $2}' "$out/cpu.txt")
+nc=$(awk -F': ' '/idgated login, new TLS/ {print $2}' "$out/cpu.txt")
+kp=$out/perf-idgated_login__keep_alive.data.txt
+sig=$(awk '$2 ~ /idgate-hsm/ {s += $1} END {print s + 0}' "$kp")
+ver=$(awk '$2 ~ /idgate-w/ && $3 ~ /libcrypto/ {s += $1} END {print s + 0}' "$kp")
+{
+	echo
+	echo "Breakdown per login (µs of server CPU): keep-alive login $ka, of which"
+	echo "HSM signature (SoftHSM thread) $(awk -v a="$ka" -v p="$sig" 'BEGIN {printf "%.0f", a * p / 100}'),"
+	echo "assertion verification (libcrypto in the worker) $(awk -v a="$ka" -v p="$ver" 'BEGIN {printf "%.0f", a * p / 100}'),"
+	echo "the rest $(awk -v a="$ka" -v p="$sig" -v q="$ver" 'BEGIN {printf "%.0f", a * (100 - p - q) / 100}');"
+	echo "a new TLS 1.3 connection with a full handshake adds $((nc - ka))."
+} | tee -a "$out/results.md"
+{
+	echo "### idgated worker, new connection per login: top functions (perf, % of samples)"
+	echo '```'
+	perf report -i "$out/perf-idgated_login__new_TLS_1_3_connection_each.data" --comm idgate-w0 \
+		--sort dso,sym --stdio -q 2>/dev/null | head -n 20
+	echo '```'
+} >> "$out/profiles.md"
 echo
 cat "$out/results.md"
