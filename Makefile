@@ -41,7 +41,7 @@ DEPS_STAMP := $(B)/.deps-stamp
 .SECONDARY:
 
 .PHONY: all deps packages run test asan unit fuzz bench clean help
-all: $(BIN)/idgated $(UNIT_BIN) $(FUZZ_REPLAY)
+all: $(BIN)/idgated $(UNIT_BIN) $(FUZZ_REPLAY) $(BIN)/libidgate-p11fault.so
 
 help:
 	@echo "make run      install packages, build, start bin/idgated on embedded defaults (state in ./var)"
@@ -81,6 +81,11 @@ $(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/libidgate.a
 $(BIN)/tests/%: $(B_OBJ)/tests/unit/%.o $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The fault-injecting PKCS#11 module for tests and benchmarks.
+$(BIN)/libidgate-p11fault.so: hsm/p11fault/p11fault.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 # Fuzz targets replayed over their corpus by a plain driver (no clang needed).
 $(BIN)/tests/%-replay: $(B_OBJ)/tests/fuzz/%.o $(B_OBJ)/tests/fuzz/replay.o $(B_OBJ)/libidgate.a

@@ -4,6 +4,7 @@
  */
 #include "p256.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <mbedtls/ecdsa.h>
@@ -79,16 +80,39 @@ int p256_verify_mbedtls(const uint8_t x[32], const uint8_t y[32],
 }
 
 /* The EVP_PKEY_CTX that decodes public keys is made once per thread: its
- * provider lookup costs as much as a third of a verification. */
+ * provider lookup costs as much as a third of a verification.  A thread
+ * key's destructor frees it when the thread exits; the main thread's
+ * (whose thread-key destructors do not run at exit) is freed at exit. */
 static __thread EVP_PKEY_CTX *fromdata_ctx;
+static pthread_key_t fromdata_key;
+static pthread_once_t fromdata_once = PTHREAD_ONCE_INIT;
 
-static void free_fromdata_ctx(void) __attribute__((destructor));
-static void free_fromdata_ctx(void)
+static void fromdata_free(void *ctx)
 {
-	/* Only the main thread's is freed at exit; workers free theirs in
-	 * p256_thread_done (LeakSanitizer sees every thread's). */
+	EVP_PKEY_CTX_free(ctx);
+}
+
+static void fromdata_key_init(void)
+{
+	(void)pthread_key_create(&fromdata_key, fromdata_free);
+}
+
+static void free_main_fromdata_ctx(void) __attribute__((destructor));
+static void free_main_fromdata_ctx(void)
+{
 	EVP_PKEY_CTX_free(fromdata_ctx);
 	fromdata_ctx = NULL;
+}
+
+static EVP_PKEY_CTX *get_fromdata_ctx(void)
+{
+	if (!fromdata_ctx) {
+		pthread_once(&fromdata_once, fromdata_key_init);
+		fromdata_ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+		if (fromdata_ctx)
+			(void)pthread_setspecific(fromdata_key, fromdata_ctx);
+	}
+	return fromdata_ctx;
 }
 
 int p256_verify_libcrypto(const uint8_t x[32], const uint8_t y[32],
@@ -105,11 +129,8 @@ int p256_verify_libcrypto(const uint8_t x[32], const uint8_t y[32],
 	pt[0] = 0x04;
 	memcpy(pt + 1, x, 32);
 	memcpy(pt + 33, y, 32);
-	if (!fromdata_ctx) {
-		fromdata_ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-		if (!fromdata_ctx)
-			return -1;
-	}
+	if (!get_fromdata_ctx())
+		return -1;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt));
 	params[2] = OSSL_PARAM_construct_end();
@@ -125,12 +146,6 @@ int p256_verify_libcrypto(const uint8_t x[32], const uint8_t y[32],
 	EVP_PKEY_CTX_free(vc);
 	EVP_PKEY_free(pk);
 	return ok ? 0 : -1;
-}
-
-void p256_thread_done(void)
-{
-	EVP_PKEY_CTX_free(fromdata_ctx);
-	fromdata_ctx = NULL;
 }
 
 int p256_verify(const uint8_t x[32], const uint8_t y[32],

@@ -27,10 +27,6 @@ int p256_verify_mbedtls(const uint8_t x[32], const uint8_t y[32],
 int p256_verify_libcrypto(const uint8_t x[32], const uint8_t y[32],
 			  const uint8_t hash[32], const uint8_t sig[64]);
 
-/* Free this thread's cached libcrypto objects (call before a thread that
- * verified signatures exits). */
-void p256_thread_done(void);
-
 /* Name of the implementation p256_verify uses ("libcrypto", "mbedtls"). */
 const char *p256_verify_impl(void);
 

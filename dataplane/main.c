@@ -216,7 +216,6 @@ static void *worker_main(void *arg)
 	w->thread_ok = 1;
 	sem_post(&st->done);
 	io->run(w);
-	p256_thread_done();
 	return NULL;
 fail:
 	st->rc = rc < 0 ? rc : IG_EINTERNAL;

@@ -49,7 +49,7 @@ def free_port():
 class Server:
     """One idgated process with its own state dir and ports."""
 
-    def __init__(self, state=None, settings=None, workers=2):
+    def __init__(self, state=None, settings=None, workers=2, env=None):
         self.own_state = state is None
         self.state = state or tempfile.mkdtemp(prefix="idgate-it-")
         self.port = free_port()
@@ -57,6 +57,7 @@ class Server:
         self.settings = dict(settings or {})
         self.workers = workers
         self.proc = None
+        self.env = dict(os.environ, **(env or {}))
         self.log_path = os.path.join(self.state, "idgated.log")
 
     def start(self):
@@ -67,7 +68,7 @@ class Server:
         for k, v in self.settings.items():
             args += ["--set", "%s=%s" % (k, v)]
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
