@@ -26,6 +26,8 @@ else
   B_OBJ := $(B)/obj
 endif
 BIN := bin$(if $(filter 1,$(SAN)),/san)
+# Quiet build lines; V=1 shows the commands.
+Q := $(if $(filter 1,$(V)),,@)
 
 COMMON_SRC := $(wildcard common/*.c)
 DP_SRC     := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
@@ -61,53 +63,74 @@ packages:
 $(MBED)/.stamp: deps/build-mbedtls.sh deps/mbedtls_user_config.h deps/fetch-source.sh
 	sh deps/build-mbedtls.sh
 	touch $@
-$(URING)/.stamp: deps/build-liburing.sh deps/fetch-source.sh
+# (after mbedTLS: the two share the private apt lists)
+$(URING)/.stamp: deps/build-liburing.sh deps/fetch-source.sh | $(MBED)/.stamp
 	sh deps/build-liburing.sh
 	touch $@
 deps: $(MBED)/.stamp $(URING)/.stamp
 
 $(B_OBJ)/%.o: %.c $(MBED)/.stamp $(URING)/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(B_OBJ)/libidgate.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/tests/%: $(B_OBJ)/tests/unit/%.o $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The fault-injecting PKCS#11 module for tests and benchmarks.
 $(BIN)/libidgate-p11fault.so: hsm/p11fault/p11fault.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 # Fuzz targets replayed over their corpus by a plain driver (no clang needed).
 $(BIN)/tests/%-replay: $(B_OBJ)/tests/fuzz/%.o $(B_OBJ)/tests/fuzz/replay.o $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-fuzz: $(MBED)/.stamp $(URING)/.stamp
-	@mkdir -p bin/fuzz
-	for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang $(filter-out -Wmissing-prototypes,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined \
-	    -o bin/fuzz/$$n $$f $(COMMON_SRC) $(DP_SRC) $(HSM_SRC) $(LDLIBS) || exit 1; done
+# libFuzzer builds (clang): the library objects instrumented for coverage,
+# in an archive so each target links only what it uses.
+FUZZ_CFLAGS := $(filter-out -O2,$(CFLAGS)) -O1 -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_OBJ := $(patsubst %.c,$(B)/fuzz/%.o,$(COMMON_SRC) $(DP_SRC) $(HSM_SRC))
+$(B)/fuzz/%.o: %.c $(MBED)/.stamp $(URING)/.stamp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CLANG   $<")
+	$(Q)clang $(FUZZ_CFLAGS) -c $< -o $@
+$(B)/fuzz/libidgate.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+bin/fuzz/%: tests/fuzz/%.c $(B)/fuzz/libidgate.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+fuzz: $(patsubst tests/fuzz/%.c,bin/fuzz/%,$(FUZZ_SRC))
+	@echo "run e.g.: bin/fuzz/fuzz_http -max_total_time=60 tests/fuzz/corpus/http"
 
-run: packages all
+run: packages
+	$(MAKE) -j$$(nproc) all
 	./$(BIN)/idgated
 
-test: packages all
+test: packages
+	$(MAKE) -j$$(nproc) all
 	@sh tests/run.sh $(BIN)
 
 asan:
 	$(MAKE) test SAN=1
 
-bench: packages all
+bench: packages
+	$(MAKE) -j$$(nproc) all
 	@sh perf/run.sh
 
 clean:

@@ -150,6 +150,7 @@ struct conn *conn_open(struct worker *w, int fd)
 	c->closing = c->close_after_send = c->waiting = 0;
 	c->recv_armed = c->send_inflight = c->recv_paused = c->peer_eof = 0;
 	c->lingering = 0;
+	c->continue_sent = 0;
 	c->gen++;
 	c->addr_len = 0;
 	c->raw.off = c->raw.len = 0;
@@ -278,6 +279,7 @@ static const char *reason(int status)
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -340,6 +342,34 @@ void resp_error(struct conn *c, enum endpoint ep, uint64_t start_ns, int status,
 
 /* ---- input -------------------------------------------------------------- */
 
+/*
+ * RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for an
+ * interim 100 before it sends the body (curl does for bodies over 1 KiB);
+ * answer it once the head is accepted.  Any other expectation is 417.
+ */
+static int expect_continue(struct conn *c, struct request *r, size_t need)
+{
+	const struct http_str *e = http_find_header(r->h.headers, r->h.num_headers, "expect");
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (!e)
+		return 0;
+	if (!http_str_ieq(*e, "100-continue")) {
+		resp_error(c, EP_OTHER, r->start_ns, 417, "invalid_request",
+			   "only Expect: 100-continue is supported", NULL, 0);
+		return -1;
+	}
+	if (!c->continue_sent && r->h.minor_version == 1 &&
+	    buf_avail(&c->in) < need) {
+		c->continue_sent = 1;
+		if (conn_write(c, cont, sizeof(cont) - 1) < 0) {
+			conn_close(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void process_requests(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -368,11 +398,14 @@ static void process_requests(struct conn *c)
 			break;
 		}
 		need = (size_t)rc + (size_t)r.h.content_length;
+		if (expect_continue(c, &r, need) < 0)
+			break;
 		if (avail < need) {
 			if (buf_reserve(&c->in, need - avail, w->lim.max_head + w->lim.max_body) < 0)
 				conn_close(c);
 			break;
 		}
+		c->continue_sent = 0;
 		r.body = buf_head(&c->in) + rc;
 		r.body_len = (size_t)r.h.content_length;
 		if (w->rl && !ratelimit_take(w->rl, c->addr, c->addr_len, w->now_ns)) {

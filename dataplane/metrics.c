@@ -15,7 +15,7 @@ const char *const endpoint_names[EP_COUNT] = {
 	"metrics", "other",
 };
 const uint16_t metrics_statuses[M_NSTATUS] = {
-	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 429, 503, 0,
+	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 417, 429, 503, 0,
 };
 const uint32_t metrics_bounds_us[M_NBUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,

@@ -71,6 +71,7 @@ struct conn {
 	uint8_t close_after_send;
 	uint8_t waiting;                /* a request is at the HSM */
 	uint8_t recv_armed, send_inflight, recv_paused, peer_eof, lingering;
+	uint8_t continue_sent;          /* 100 Continue sent for this request */
 	uint64_t gen;                   /* changes at every reuse */
 	struct conn_timer t;
 	struct tls_conn tls;

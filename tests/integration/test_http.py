@@ -261,5 +261,33 @@ def test_openssl_s_client_and_resumption(srv):
 
 
 
+
+def test_expect_100_continue(srv):
+    s = srv.tls_socket()
+    body = b"grant_type=x&assertion=y"
+    s.sendall(b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body))
+    s.settimeout(5)
+    got = s.recv(4096)
+    expect(got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), got)
+    s.sendall(body)
+    st, _, _, _ = read_response(s, got[len(b"HTTP/1.1 100 Continue\r\n\r\n"):])
+    expect(st == 400, st)  # unsupported_grant_type: the body was read
+    s.close()
+    st, _, _ = raw(srv, b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n"
+                   b"Content-Length: 3\r\n\r\nabc")
+    expect(st == 417, st)
+
+
+def test_curl_large_body_no_expect_delay(srv):
+    """curl sends Expect: 100-continue above 1 KiB and would wait 1 s."""
+    t0 = time.time()
+    code, body = curl(srv, "1.3", "https://127.0.0.1:%d/oauth2/token" % srv.port,
+                      "--data", "grant_type=x&pad=" + "p" * 3000)
+    expect(code == 400 and "unsupported_grant_type" in body, (code, body))
+    expect(time.time() - t0 < 0.9, "curl waited for 100 Continue")
+
+
 if __name__ == "__main__":
     main(globals())
