@@ -91,6 +91,9 @@ for mode in keepalive newconn; do
 			ASSERTIONS="$out/assertions-$mode.txt" CLOSE=1
 	fi
 done
+# Bulk enrolment through the admin API (JSON lines, 50,000 per request).
+/usr/bin/python3 perf/bulk_enrol.py "http://127.0.0.1:$admin" "$state/admin.token" 50000 4 \
+	| tee "$out/enrol.txt"
 echo "idgated handshakes full/resumed: $(metric 'idgate_tls_handshakes_total{kind="full"}')/$(metric 'idgate_tls_handshakes_total{kind="resumed"}')" >> "$out/metrics.txt"
 kill $ipid
 wait $ipid 2>/dev/null || true
@@ -154,5 +157,7 @@ ver=$(awk '$2 ~ /idgate-w/ && $3 ~ /libcrypto/ {s += $1} END {print s + 0}' "$kp
 		--sort dso,sym --stdio -q 2>/dev/null | head -n 20
 	echo '```'
 } >> "$out/profiles.md"
+echo >> "$out/results.md"
+echo "Bulk enrolment: $(cat "$out/enrol.txt")" >> "$out/results.md"
 echo
 cat "$out/results.md"
