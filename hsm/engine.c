@@ -22,16 +22,14 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/bignum.h>
-#include <mbedtls/ecdsa.h>
-#include <mbedtls/ecp.h>
-
+#include "../common/p256.h"
 #include "hsm.h"
 #include "mpmc.h"
 #include "p11.h"
@@ -470,35 +468,6 @@ static void *hsm_thread_main(void *arg)
 
 /* ---- device: start and stop --------------------------------------------- */
 
-static int hsm_verify_p256(const uint8_t x[32], const uint8_t y[32],
-			   const uint8_t digest[32], const uint8_t sig[64])
-{
-	mbedtls_ecp_group grp;
-	mbedtls_ecp_point q;
-	mbedtls_mpi r, s;
-	uint8_t pt[65];
-	int ok;
-
-	mbedtls_ecp_group_init(&grp);
-	mbedtls_ecp_point_init(&q);
-	mbedtls_mpi_init(&r);
-	mbedtls_mpi_init(&s);
-	pt[0] = 0x04;
-	memcpy(pt + 1, x, 32);
-	memcpy(pt + 33, y, 32);
-	ok = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) == 0 &&
-	     mbedtls_ecp_point_read_binary(&grp, &q, pt, sizeof(pt)) == 0 &&
-	     mbedtls_ecp_check_pubkey(&grp, &q) == 0 &&
-	     mbedtls_mpi_read_binary(&r, sig, 32) == 0 &&
-	     mbedtls_mpi_read_binary(&s, sig + 32, 32) == 0 &&
-	     mbedtls_ecdsa_verify(&grp, digest, 32, &q, &r, &s) == 0;
-	mbedtls_mpi_free(&s);
-	mbedtls_mpi_free(&r);
-	mbedtls_ecp_point_free(&q);
-	mbedtls_ecp_group_free(&grp);
-	return ok;
-}
-
 /* Sign a fixed digest with every key and check it against the public key
  * we will publish: catches a public object that belongs to another key. */
 static int hsm_device_selftest(struct hsm_device *d, const char **why)
@@ -514,8 +483,8 @@ static int hsm_device_selftest(struct hsm_device *d, const char **why)
 			*why = hsm_p11_why("self-test C_Sign", rv);
 			return IG_EINTERNAL;
 		}
-		IG_ENSURE(hsm_verify_p256(d->pub_x[k], d->pub_y[k], job.digest,
-					  job.sig),
+		IG_ENSURE(p256_verify(d->pub_x[k], d->pub_y[k], job.digest,
+				      job.sig) == 0,
 			  IG_EUSAGE, why,
 			  "self-test: the private key's signature does not "
 			  "verify with the public key of the same label");

@@ -10,6 +10,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 passed=0 failed=0 skipped=0
 log=$(mktemp -d /tmp/idgate-tests.XXXXXX)
+export IDGATE_P11FAULT_SO="$top/$bin/libidgate-p11fault.so"
 export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
