@@ -189,7 +189,8 @@ void conn_put(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	if (c->refs || !c->closing)
+	/* fd < 0: released already (a caller's late put must not count twice). */
+	if (c->refs || !c->closing || c->fd < 0)
 		return;
 	io->release(c);
 	w->nconns--;
@@ -536,21 +537,22 @@ void conn_eof(struct conn *c)
 	conn_flush(c);
 }
 
+/* The job's reference is held until the end, like a backend operation's:
+ * what the response does may close the connection. */
 void conn_hsm_done(struct worker *w, struct hsm_job *job)
 {
 	struct conn *c = job->user;
 
-	c->refs--;
 	c->waiting = 0;
-	if (c->closing) {
-		conn_put(c);
-		return;
+	if (!c->closing) {
+		login_finish(c);
+		if (c->peer_eof)
+			c->close_after_send = 1;
+		conn_pump(c);
+		conn_flush(c);
 	}
-	login_finish(c);
-	if (c->peer_eof)
-		c->close_after_send = 1;
-	conn_pump(c);
-	conn_flush(c);
+	c->refs--;
+	conn_put(c);
 }
 
 void worker_free_conns(struct worker *w)

@@ -237,30 +237,30 @@ static void on_recv(struct uring *u, struct conn *c, struct io_uring_cqe *cqe)
 	conn_put(c);
 }
 
+/* The send's reference is held until the end: what conn_sent does may
+ * close the connection, and only the last reference may release it. */
 static void on_send(struct conn *c, struct io_uring_cqe *cqe)
 {
 	struct uring *u = c->w->io;
 
-	c->refs--;
 	if (cqe->res < 0 || c->closing) {
 		c->send_inflight = 0;
 		if (!c->closing)
 			conn_close(c);
-		conn_put(c);
-		return;
-	}
-	buf_consume(&c->out, (size_t)cqe->res);
-	if (buf_avail(&c->out)) {
-		/* A short send: the rest goes next. */
-		struct io_uring_sqe *sqe = sqe_get(u);
+	} else {
+		buf_consume(&c->out, (size_t)cqe->res);
+		if (buf_avail(&c->out)) {
+			/* A short send: the rest goes next, same reference. */
+			struct io_uring_sqe *sqe = sqe_get(u);
 
-		io_uring_prep_send(sqe, c->fd, buf_head(&c->out), buf_avail(&c->out),
-				   MSG_NOSIGNAL);
-		set_data(sqe, c, TAG_SEND);
-		c->refs++;
-		return;
+			io_uring_prep_send(sqe, c->fd, buf_head(&c->out), buf_avail(&c->out),
+					   MSG_NOSIGNAL);
+			set_data(sqe, c, TAG_SEND);
+			return;
+		}
+		conn_sent(c);
 	}
-	conn_sent(c);
+	c->refs--;
 	conn_put(c);
 }
 

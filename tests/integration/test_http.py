@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import time
 from urllib.parse import urlencode
@@ -288,6 +289,58 @@ def test_curl_large_body_no_expect_delay(srv):
     expect(code == 400 and "unsupported_grant_type" in body, (code, body))
     expect(time.time() - t0 < 0.9, "curl waited for 100 Continue")
 
+
+
+def burst_request_close(srv, version, request):
+    """Handshake, then send <request>, close_notify and FIN in one burst (as
+    `openssl s_client` does at the end of its input); return what the
+    server sent back before it closed."""
+    ctx = srv.ssl_context(version)
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(out.read())
+            inc.write(sock.recv(65536))
+    sock.sendall(out.read())
+    obj.write(request)
+    try:
+        obj.unwrap()
+    except ssl.SSLWantReadError:
+        pass
+    sock.sendall(out.read())
+    sock.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            break
+        got += d
+    sock.close()
+    return got
+
+
+def test_request_then_close_notify_and_fin(srv):
+    """A client that sends its request, close_notify and FIN at once is
+    answered and its connection released exactly once: the server keeps
+    accepting afterwards (a double release once made it refuse all)."""
+    for version in ("1.3", "1.2"):
+        for _ in range(5):
+            got = burst_request_close(srv, version,
+                                      b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            expect(len(got) > 0, "no response before close")
+    time.sleep(0.3)
+    for _ in range(3):
+        st, _, _ = srv.https("GET", "/.well-known/jwks.json")
+        expect(st == 200, st)
+    m = srv.metrics()
+    expect('idgate_connections_total{result="refused_limit"} 0' in m, "connections refused after clean closes")
+    opened = int(re.search(r"^idgate_connections_open (\d+)", m, re.M).group(1))
+    expect(opened < 100, "open-connection gauge wrapped: %d" % opened)
 
 if __name__ == "__main__":
     main(globals())
