@@ -33,8 +33,12 @@ COMMON_SRC := $(wildcard common/*.c)
 DP_SRC     := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
 HSM_SRC    := $(wildcard hsm/*.c)
 LIB_OBJ    := $(patsubst %.c,$(B_OBJ)/%.o,$(COMMON_SRC) $(DP_SRC) $(HSM_SRC))
+LG_SRC     := $(filter-out loadgen/main.c,$(wildcard loadgen/*.c))
+LG_OBJ     := $(patsubst %.c,$(B_OBJ)/%.o,$(LG_SRC))
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BIN)/tests/%,$(UNIT_SRC))
+# Unit tests of the load generator's modules link its archive too.
+LG_UNIT    := $(BIN)/tests/hdr_test $(BIN)/tests/sched_test $(BIN)/tests/signer_test
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BIN)/tests/%-replay,$(FUZZ_SRC))
 DEPS_STAMP := $(B)/.deps-stamp
@@ -43,7 +47,7 @@ DEPS_STAMP := $(B)/.deps-stamp
 .SECONDARY:
 
 .PHONY: all deps packages run test asan unit fuzz bench clean help
-all: $(BIN)/idgated $(UNIT_BIN) $(FUZZ_REPLAY) $(BIN)/libidgate-p11fault.so
+all: $(BIN)/idgated $(BIN)/idgate-load $(UNIT_BIN) $(FUZZ_REPLAY) $(BIN)/libidgate-p11fault.so
 
 help:
 	@echo "make run      install packages, build, start bin/idgated on embedded defaults (state in ./var)"
@@ -79,6 +83,20 @@ $(B_OBJ)/libidgate.a: $(LIB_OBJ)
 	$(Q)ar rcs $@ $^
 
 $(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/libidgate.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B_OBJ)/libloadgen.a: $(LG_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BIN)/idgate-load: $(B_OBJ)/loadgen/main.o $(B_OBJ)/libloadgen.a $(B_OBJ)/libidgate.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl
+
+$(LG_UNIT): $(BIN)/tests/%: $(B_OBJ)/tests/unit/%.o $(B_OBJ)/libloadgen.a $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
