@@ -210,6 +210,12 @@ static void lg_build_request(struct lg_thread *t, struct lg_conn *c)
 static void lg_conn_close(struct lg_thread *t, struct lg_conn *c)
 {
 	if (c->ssl) {
+		/* Send close_notify (one non-blocking try): OpenSSL marks the
+		 * session of a connection freed without it not resumable,
+		 * which would turn every --tls resume handshake into a full
+		 * one. */
+		if (SSL_is_init_finished(c->ssl))
+			(void)SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
