@@ -87,6 +87,15 @@ def test_login_new_connection(srv):
     expect(g["handshakes"] == 100 and g["resumed"] == 0, g)
 
 
+def test_resumed_connections(srv):
+    res, _ = run_json(srv, "--mix", "jwks", "--rate", 50, "--duration", 2,
+                      "--tls", "resume", "--connections", 8)
+    check_clean(res, "jwks", 100)
+    g = res["generator"]
+    # the first handshake is full, then each connection resumes the last ticket
+    expect(g["handshakes"] == 100 and g["resumed"] >= 95, g)
+
+
 def test_jwks_and_mix(srv):
     res, r = run_json(srv, "--mix", "jwks", "--rate", 100, "--duration", 2,
                       "--poisson")
