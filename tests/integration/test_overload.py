@@ -30,8 +30,9 @@ def teardown(srv):
 
 
 def set_delay(srv, ms):
-    with open(srv.ctl, "w") as f:
+    with open(srv.ctl + ".new", "w") as f:
         f.write("sign_delay_ms=%d\n" % ms)
+    os.rename(srv.ctl + ".new", srv.ctl)  # the module never reads half a file
     time.sleep(0.2)  # the module re-reads its control file every 50 ms
 
 
