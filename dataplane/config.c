@@ -73,6 +73,9 @@ static const struct setting settings[] = {
 	  "CKA_LABEL of the ES256 key pair that signs access tokens"),
 	S("hsm", "threads", C_UINT, hsm_threads, "2",
 	  "PKCS#11 sessions, each with its own thread (operations in flight)"),
+	S("hsm", "deadline_ms", C_UINT, hsm_deadline_ms, "2000",
+	  "an HSM operation running longer is given up and retried on another HSM; "
+	  "the slow HSM leaves rotation until a probe succeeds"),
 	S("hsm", "queue", C_UINT, hsm_queue, "1024",
 	  "bounded queue of signing jobs (a power of two); full = 503 with Retry-After"),
 	S("login", "token_lifetime_s", C_UINT, token_lifetime_s, "600",
@@ -181,10 +184,68 @@ void config_defaults(struct config *c)
 			abort(); /* the table itself is wrong */
 }
 
+/* An [hsm.NAME] section: one more HSM of the pool. */
+static int set_pool_hsm(struct config *c, const char *hname, const char *name,
+			const char *value, char *err, size_t errlen)
+{
+	struct config_hsm *h = NULL;
+	char *dst = NULL;
+	size_t cap = 0;
+
+	for (unsigned i = 0; i < c->nhsms; i++)
+		if (!strcmp(c->hsms[i].name, hname))
+			h = &c->hsms[i];
+	if (!h) {
+		if (c->nhsms == CONFIG_MAX_HSMS || !*hname || strlen(hname) >= sizeof(h->name) ||
+		    strspn(hname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+			    strlen(hname)) {
+			snprintf(err, errlen, "bad HSM section [hsm.%s] (at most %d, names of "
+				 "letters, digits, - and _)", hname, CONFIG_MAX_HSMS);
+			return -1;
+		}
+		h = &c->hsms[c->nhsms++];
+		memset(h, 0, sizeof(*h));
+		strcpy(h->name, hname);
+	}
+	if (!strcmp(name, "module"))
+		dst = h->module, cap = sizeof(h->module);
+	else if (!strcmp(name, "token"))
+		dst = h->token, cap = sizeof(h->token);
+	else if (!strcmp(name, "pin_file"))
+		dst = h->pin_file, cap = sizeof(h->pin_file);
+	else if (!strcmp(name, "issuer_key"))
+		dst = h->issuer_key, cap = sizeof(h->issuer_key);
+	if (dst) {
+		if (strlen(value) >= cap || !*value)
+			goto bad;
+		strcpy(dst, value);
+		return 0;
+	}
+	if (!strcmp(name, "threads") || !strcmp(name, "queue")) {
+		char *end;
+		unsigned long u = strtoul(value, &end, 10);
+
+		if (end == value || *end || *value == '-' || u == 0 || u > 1u << 24)
+			goto bad;
+		*(!strcmp(name, "threads") ? &h->threads : &h->queue) = (unsigned)u;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown setting hsm.%s.%s (module, token, pin_file, "
+		 "issuer_key, threads, queue)", hname, name);
+	return -1;
+bad:
+	snprintf(err, errlen, "bad value for hsm.%s.%s: \"%s\"", hname, name, value);
+	return -1;
+}
+
 int config_set(struct config *c, const char *section, const char *name,
 	       const char *value, char *err, size_t errlen)
 {
-	const struct setting *s = find(section, name);
+	const struct setting *s;
+
+	if (!strncmp(section, "hsm.", 4))
+		return set_pool_hsm(c, section + 4, name, value, err, errlen);
+	s = find(section, name);
 
 	if (!s) {
 		snprintf(err, errlen, "unknown setting %s.%s", section, name);
@@ -301,6 +362,28 @@ int config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "path too long under state_dir");
 		return -1;
 	}
+	for (unsigned i = 0; i < c->nhsms; i++) {
+		struct config_hsm *h = &c->hsms[i];
+
+		if (!h->module[0])
+			strcpy(h->module, c->hsm_module);
+		if (!h->token[0])
+			snprintf(h->token, sizeof(h->token), "%s", h->name);
+		if (!h->issuer_key[0])
+			strcpy(h->issuer_key, c->hsm_issuer_key);
+		if (!h->threads)
+			h->threads = c->hsm_threads;
+		if (!h->queue)
+			h->queue = c->hsm_queue;
+		if (!h->pin_file[0])
+			snprintf(h->pin_file, sizeof(h->pin_file), "hsm-%s.pin", h->name);
+		if (under_state(c, h->pin_file, sizeof(h->pin_file)) ||
+		    h->queue < 2 || (h->queue & (h->queue - 1))) {
+			snprintf(err, errlen, "hsm.%s: pin_file path too long or queue not a "
+				 "power of two", h->name);
+			return -1;
+		}
+	}
 	if (!c->issuer[0])
 		snprintf(c->issuer, sizeof(c->issuer), "https://%s", c->listen);
 	if (strncmp(c->issuer, "https://", 8) || strlen(c->issuer) > 200) {
@@ -335,6 +418,10 @@ void config_print_help(void)
 	const char *sec = "";
 
 	printf("Settings (INI file given with --config; any can also be set with --set section.name=value):\n");
+	printf("\nMore HSMs for the pool: sections [hsm.NAME] (--set hsm.NAME.key=value) with\n"
+	       "module, token (default NAME), pin_file (default hsm-NAME.pin), issuer_key, threads\n"
+	       "and queue; unset values come from [hsm].  Each HSM holds its own issuer key; all\n"
+	       "are published in the JWKS and any of them signs tokens.\n");
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		const struct setting *s = &settings[i];
 

@@ -11,6 +11,19 @@
 
 enum poll_mode { POLL_BUSY = 0, POLL_ADAPTIVE = 1 };
 
+/* One more HSM of the pool: an [hsm.NAME] section.  Unset values take the
+ * [hsm] section's (token defaults to NAME, pin_file to hsm-NAME.pin). */
+#define CONFIG_MAX_HSMS 8
+struct config_hsm {
+	char name[32];
+	char module[256];
+	char token[64];
+	char pin_file[256];
+	char issuer_key[64];
+	unsigned threads;
+	unsigned queue;
+};
+
 struct config {
 	/* [server] */
 	char state_dir[256];
@@ -39,6 +52,9 @@ struct config {
 	char hsm_issuer_key[64];
 	unsigned hsm_threads;
 	unsigned hsm_queue;
+	unsigned hsm_deadline_ms;
+	struct config_hsm hsms[CONFIG_MAX_HSMS]; /* the [hsm.NAME] sections */
+	unsigned nhsms;
 	/* [login] */
 	unsigned token_lifetime_s;
 	unsigned assertion_max_lifetime_s;

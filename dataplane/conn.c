@@ -234,7 +234,7 @@ static void conn_flush(struct conn *c)
 		return;
 	if (!c->send_inflight && buf_avail(&c->out))
 		io->flush(c);
-	else if (!c->send_inflight && c->close_after_send)
+	else if (!c->send_inflight && c->close_after_send && !c->waiting)
 		conn_linger(c);
 }
 
@@ -545,8 +545,8 @@ void conn_hsm_done(struct worker *w, struct hsm_job *job)
 
 	c->waiting = 0;
 	if (!c->closing) {
-		login_finish(c);
-		if (c->peer_eof)
+		login_finish(c); /* may have gone to another HSM: waiting again */
+		if (c->peer_eof && !c->waiting)
 			c->close_after_send = 1;
 		conn_pump(c);
 		conn_flush(c);

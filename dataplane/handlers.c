@@ -92,6 +92,52 @@ static void pairwise_sub(const struct server *srv, const char *citizen,
 	b64url_encode(mac, sizeof(mac), out);
 }
 
+/*
+ * Build the access token for the HSM hsm_choose picks (its key's kid is in
+ * the header) and queue its signature there.  A full queue or an HSM out of
+ * rotation: try the next.  Returns IG_OK, IG_EBLOCKED (every queue full) or
+ * IG_ECLOSED (no HSM up).
+ */
+static int login_submit(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct server *srv = w->srv;
+	const struct config *cfg = &srv->cfg;
+	struct pending *p = c->pend;
+	struct access_token_claims cl;
+	int rc = IG_ECLOSED, dev, n;
+
+	/* RFC 9068 §2.2 wants client_id in every token: a login without one is
+	 * a login to the platform itself, whose client is its issuer. */
+	cl.iss = cfg->issuer;
+	cl.sub = p->sub;
+	cl.aud = p->client_id[0] ? p->client_id : cfg->issuer;
+	cl.client_id = p->client_id[0] ? p->client_id : cfg->issuer;
+	cl.jti = p->jti;
+	cl.iat = p->iat;
+	cl.exp = p->exp;
+	while ((dev = hsm_choose(srv->hsm, HSM_KEY_ISSUER, p->tried)) >= 0) {
+		cl.kid = srv->kids[dev];
+		n = access_token_begin(&cl, p->token, sizeof(p->token));
+		if (n < 0)
+			return IG_EINTERNAL;
+		p->len = (uint16_t)n;
+		memset(&p->job, 0, sizeof(p->job));
+		p->job.op = HSM_OP_SIGN_ES256;
+		p->job.key = HSM_KEY_ISSUER;
+		p->job.dev = (uint8_t)dev;
+		p->job.owner = (uint16_t)w->id;
+		p->job.user = c;
+		p->job.user_gen = c->gen;
+		sha256((const uint8_t *)p->token, (size_t)n, p->job.digest);
+		rc = hsm_submit(srv->hsm, &p->job);
+		if (rc == IG_OK)
+			return IG_OK;
+		p->tried |= 1u << dev;
+	}
+	return rc == IG_EBLOCKED ? IG_EBLOCKED : IG_ECLOSED;
+}
+
 static void login_error(struct conn *c, struct request *r, const char *err,
 			const char *why)
 {
@@ -109,8 +155,7 @@ static void login(struct conn *c, struct request *r)
 	struct assertion a;
 	struct store_cred cred;
 	struct assertion_policy pol;
-	struct access_token_claims cl;
-	char sub[44], jti[24], client_id[129], replay_id[ASSERTION_ID_MAX * 2 + 2];
+	char replay_id[ASSERTION_ID_MAX * 2 + 2];
 	uint8_t rnd[16];
 	const char *why = NULL;
 	int rc, n;
@@ -164,44 +209,23 @@ static void login(struct conn *c, struct request *r)
 	}
 
 	if (f.client_id.p) {
-		memcpy(client_id, f.client_id.p, f.client_id.len);
-		client_id[f.client_id.len] = 0;
-		pairwise_sub(srv, cred.citizen_id, client_id, f.client_id.len, sub);
+		memcpy(p->client_id, f.client_id.p, f.client_id.len);
+		p->client_id[f.client_id.len] = 0;
+		pairwise_sub(srv, cred.citizen_id, p->client_id, f.client_id.len, p->sub);
 	} else {
-		client_id[0] = 0;
-		pairwise_sub(srv, cred.citizen_id, cfg->issuer, strlen(cfg->issuer), sub);
+		p->client_id[0] = 0;
+		pairwise_sub(srv, cred.citizen_id, cfg->issuer, strlen(cfg->issuer), p->sub);
 	}
 	mbedtls_ctr_drbg_random(&w->tls.drbg, rnd, sizeof(rnd));
-	b64url_encode(rnd, sizeof(rnd), jti);
-	cl.iss = cfg->issuer;
-	cl.sub = sub;
-	/* RFC 9068 §2.2 wants client_id in every token: a login without one is
-	 * a login to the platform itself, whose client is its issuer. */
-	cl.aud = client_id[0] ? client_id : cfg->issuer;
-	cl.client_id = client_id[0] ? client_id : cfg->issuer;
-	cl.jti = jti;
-	cl.iat = w->now_s;
-	cl.exp = w->now_s + cfg->token_lifetime_s;
-	cl.kid = srv->issuer_kid;
-	n = access_token_begin(&cl, p->token, sizeof(p->token));
-	if (n < 0) {
-		resp_error(c, EP_TOKEN, r->start_ns, 500, "server_error",
-			   "access token too large", NULL, r->h.keep_alive);
-		return;
-	}
-	p->len = (uint16_t)n;
+	b64url_encode(rnd, sizeof(rnd), p->jti);
+	p->iat = w->now_s;
+	p->exp = w->now_s + cfg->token_lifetime_s;
 	p->ep = EP_TOKEN;
 	p->start_ns = r->start_ns;
 	p->keep_alive = (uint8_t)r->h.keep_alive;
 	p->expires_in = cfg->token_lifetime_s;
-	memset(&p->job, 0, sizeof(p->job));
-	p->job.op = HSM_OP_SIGN_ES256;
-	p->job.key = HSM_KEY_ISSUER;
-	p->job.owner = (uint16_t)w->id;
-	p->job.user = c;
-	p->job.user_gen = c->gen;
-	sha256((const uint8_t *)p->token, (size_t)n, p->job.digest);
-	rc = hsm_submit(srv->hsm, &p->job);
+	p->tried = 0;
+	rc = login_submit(c);
 	if (rc < 0) {
 		/* Shed at once rather than queue without bound. */
 		M_INC(w->m.shed_hsm_queue);
@@ -220,9 +244,20 @@ void login_finish(struct conn *c)
 	char body[sizeof(p->token) + 100];
 	int len, n;
 
+	if (p->job.status == IG_EBLOCKED) {
+		/* That HSM failed or missed its deadline: the token is signed
+		 * again, with another HSM's key (a signature is safe to redo). */
+		p->tried |= 1u << p->job.dev;
+		if (login_submit(c) == IG_OK) {
+			c->waiting = 1;
+			c->refs++;
+			return;
+		}
+	}
 	if (p->job.status != IG_OK) {
+		M_INC(c->w->m.shed_hsm_queue);
 		resp_error(c, p->ep, p->start_ns, 503, "temporarily_unavailable",
-			   "the HSM could not sign", "Retry-After: 1\r\n", p->keep_alive);
+			   "no HSM could sign", "Retry-After: 1\r\n", p->keep_alive);
 		return;
 	}
 	len = access_token_finish(p->token, p->len, sizeof(p->token), p->job.sig);

@@ -120,26 +120,43 @@ static int secret_file(const char *path, uint8_t *out, size_t n, int text,
 static int make_documents(struct server *srv, const char **why)
 {
 	const struct config *c = &srv->cfg;
-	struct p256_pub pub;
+	struct buf keys = { 0 };
 	char extra[200], jwk[400];
 	size_t n;
 
-	if (hsm_public_key(srv->hsm, HSM_KEY_ISSUER, pub.x, pub.y) < 0) {
-		*why = "cannot read the issuer public key from the HSM";
-		return IG_EINTERNAL;
+	for (unsigned d = 0; d < hsm_ndevices(srv->hsm); d++) {
+		struct p256_pub pub;
+
+		if (hsm_device_public_key(srv->hsm, d, HSM_KEY_ISSUER, pub.x, pub.y) < 0) {
+			*why = "cannot read an issuer public key from the HSM";
+			return IG_EINTERNAL;
+		}
+		/* The same key may sit in two HSMs (a cloned token): publish it
+		 * once. */
+		jwk_thumbprint_p256(&pub, srv->kids[d]);
+		snprintf(extra, sizeof(extra), "\"kid\":\"%s\",\"use\":\"sig\",\"alg\":\"ES256\"",
+			 srv->kids[d]);
+		if (jwk_format_p256(&pub, extra, jwk, sizeof(jwk)) < 0) {
+			*why = "formatting the JWKS";
+			return IG_EINTERNAL;
+		}
+		if (keys.len && strstr(keys.data, srv->kids[d]))
+			continue;
+		if ((keys.len && buf_append(&keys, ",", 1, 1 << 20) < 0) ||
+		    buf_append(&keys, jwk, strlen(jwk), 1 << 20) < 0 ||
+		    buf_append(&keys, "", 1, 1 << 20) < 0)
+			return IG_ENOMEM;
+		keys.len--; /* keep it a C string */
 	}
-	jwk_thumbprint_p256(&pub, srv->issuer_kid);
-	snprintf(extra, sizeof(extra), "\"kid\":\"%s\",\"use\":\"sig\",\"alg\":\"ES256\"",
-		 srv->issuer_kid);
-	if (jwk_format_p256(&pub, extra, jwk, sizeof(jwk)) < 0) {
-		*why = "formatting the JWKS";
-		return IG_EINTERNAL;
-	}
-	n = strlen(jwk) + 32;
+	memcpy(srv->issuer_kid, srv->kids[0], sizeof(srv->issuer_kid));
+	n = keys.len + 32;
 	srv->jwks = malloc(n);
-	if (!srv->jwks)
+	if (!srv->jwks) {
+		buf_free(&keys);
 		return IG_ENOMEM;
-	snprintf(srv->jwks, n, "{\"keys\":[%s]}", jwk);
+	}
+	snprintf(srv->jwks, n, "{\"keys\":[%s]}", keys.data);
+	buf_free(&keys);
 	n = 3 * strlen(c->issuer) + 600;
 	srv->discovery = malloc(n);
 	if (!srv->discovery)
@@ -152,6 +169,30 @@ static int make_documents(struct server *srv, const char **why)
 		 "\"access_token_signing_alg_values_supported\":[\"ES256\"],"
 		 "\"assertion_signing_alg_values_supported\":[\"ES256\"]}",
 		 c->issuer, c->token_endpoint, c->issuer);
+	return IG_OK;
+}
+
+/* First start: a SoftHSM token for every HSM of the pool. */
+static int provision(const struct config *c, const char **why)
+{
+	char so[300];
+
+	IG_GUARD(hsm_provision_softhsm(c->state_dir, c->hsm_module, c->hsm_token,
+				       c->hsm_issuer_key, why));
+	for (unsigned i = 0; i < c->nhsms; i++) {
+		const struct config_hsm *h = &c->hsms[i];
+
+		size_t len = strlen(h->pin_file);
+
+		/* hsm-b.pin -> hsm-b-so.pin (the SO PIN beside the user PIN) */
+		int n = len > 4 && !strcmp(h->pin_file + len - 4, ".pin") ?
+			snprintf(so, sizeof(so), "%.*s-so.pin", (int)len - 4, h->pin_file) :
+			snprintf(so, sizeof(so), "%s-so", h->pin_file);
+
+		IG_ENSURE(n > 0 && n < (int)sizeof(so), IG_EUSAGE, why, "HSM PIN file path too long");
+		IG_GUARD(hsm_provision_softhsm_pins(c->state_dir, h->module, h->token,
+						    h->issuer_key, h->pin_file, so, why));
+	}
 	return IG_OK;
 }
 
@@ -274,6 +315,7 @@ int main(int argc, char **argv)
 	char err[300], path[512];
 	const char *why = "";
 	struct hsm_config hc;
+	struct hsm_device_config hd[1 + CONFIG_MAX_HSMS];
 	sigset_t sigs;
 	int rc = 1, sig;
 	unsigned started = 0;
@@ -307,9 +349,14 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--set")) {
 			char sec[64], name[64];
-			const char *dot = strchr(v, '.'), *eq = strchr(v, '=');
+			const char *eq = strchr(v, '='), *dot = NULL;
 
-			if (!dot || !eq || dot > eq || dot - v >= 64 || eq - dot - 1 >= 64) {
+			/* The name is after the last dot before '=': sections
+			 * may have dots ([hsm.b] -> hsm.b.token=...). */
+			for (const char *q = v; eq && q < eq; q++)
+				if (*q == '.')
+					dot = q;
+			if (!dot || !eq || dot - v >= 64 || eq - dot - 1 >= 64) {
 				snprintf(err, sizeof(err), "--set takes section.name=value");
 				bad = 1;
 			} else {
@@ -355,9 +402,7 @@ int main(int argc, char **argv)
 	}
 
 	/* First start: state that the defaults need. */
-	if (c->hsm_softhsm_state &&
-	    hsm_provision_softhsm(c->state_dir, c->hsm_module, c->hsm_token,
-				  c->hsm_issuer_key, &why) < 0)
+	if (c->hsm_softhsm_state && provision(c, &why) < 0)
 		goto fail;
 	if (tls_make_self_signed(c->cert_file, c->key_file, "localhost", &why) < 0)
 		goto fail;
@@ -380,12 +425,21 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	memset(&hc, 0, sizeof(hc));
-	hc.module = c->hsm_module;
-	hc.token_label = c->hsm_token;
-	hc.pin_file = c->hsm_pin_file;
-	hc.issuer_key_label = c->hsm_issuer_key;
-	hc.threads = c->hsm_threads;
-	hc.queue_depth = c->hsm_queue;
+	hd[0] = (struct hsm_device_config){
+		.name = "main", .module = c->hsm_module, .token_label = c->hsm_token,
+		.pin_file = c->hsm_pin_file, .issuer_key_label = c->hsm_issuer_key,
+		.threads = c->hsm_threads, .queue_depth = c->hsm_queue,
+	};
+	for (unsigned i = 0; i < c->nhsms; i++)
+		hd[i + 1] = (struct hsm_device_config){
+			.name = c->hsms[i].name, .module = c->hsms[i].module,
+			.token_label = c->hsms[i].token, .pin_file = c->hsms[i].pin_file,
+			.issuer_key_label = c->hsms[i].issuer_key,
+			.threads = c->hsms[i].threads, .queue_depth = c->hsms[i].queue,
+		};
+	hc.devices = hd;
+	hc.ndevices = 1 + c->nhsms;
+	hc.deadline_ms = c->hsm_deadline_ms;
 	hc.nworkers = srv.nworkers;
 	hc.completion_depth = 4096;
 	if (hsm_start(&srv.hsm, &hc, &why) < 0)
@@ -427,9 +481,9 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("idgated ready: %u workers (%s, %s poll), TLS on %s, admin on %s, issuer %s, "
-		 "issuer key kid %s, assertions verified with %s", srv.nworkers, io->name,
+		 "issuer key kid %s (%u HSMs), assertions verified with %s", srv.nworkers, io->name,
 		 c->poll == POLL_BUSY ? "busy" : "adaptive", c->listen, c->admin_listen,
-		 c->issuer, srv.issuer_kid, p256_verify_impl());
+		 c->issuer, srv.issuer_kid, hsm_ndevices(srv.hsm), p256_verify_impl());
 	sigwait(&sigs, &sig);
 	log_info("signal %d: stopping", sig);
 	rc = 0;

@@ -152,6 +152,27 @@ int metrics_render(struct server *srv, struct buf *out)
 		     (unsigned long long)(hs.completed_ok + hs.completed_err),
 		     hs.latency_us_sum / 1e6,
 		     (unsigned long long)(hs.completed_ok + hs.completed_err)));
+	IG_GUARD(put(out, "# HELP idgate_hsm_device_operations_total Operations per HSM of the "
+		     "pool by result.\n# TYPE idgate_hsm_device_operations_total counter\n"));
+	for (unsigned d = 0; d < hsm_ndevices(srv->hsm); d++) {
+		struct hsm_device_stats ds;
+		const char *n = hsm_device_name(srv->hsm, d);
+
+		hsm_get_device_stats(srv->hsm, d, &ds);
+		for (int r = 0; r < HSM_R_COUNT; r++)
+			IG_GUARD(put(out, "idgate_hsm_device_operations_total{hsm=\"%s\",result=\"%s\"} %llu\n",
+				     n, hsm_result_names[r], (unsigned long long)ds.results[r]));
+		IG_GUARD(put(out, "idgate_hsm_device_ready{hsm=\"%s\"} %d\n"
+			     "idgate_hsm_device_outstanding{hsm=\"%s\"} %llu\n"
+			     "idgate_hsm_device_queue_depth{hsm=\"%s\"} %llu\n"
+			     "idgate_hsm_device_transitions_total{hsm=\"%s\"} %llu\n"
+			     "idgate_hsm_device_latency_seconds_sum{hsm=\"%s\"} %.6f\n"
+			     "idgate_hsm_device_latency_seconds_count{hsm=\"%s\"} %llu\n",
+			     n, ds.ready, n, (unsigned long long)ds.outstanding, n,
+			     (unsigned long long)ds.queue_depth, n,
+			     (unsigned long long)ds.transitions, n, ds.latency_us_sum / 1e6, n,
+			     (unsigned long long)ds.latency_count));
+	}
 	IG_GUARD(put(out, "# TYPE idgate_credentials gauge\nidgate_credentials %llu\n",
 		     (unsigned long long)store_count(srv->store)));
 	return IG_OK;

@@ -38,7 +38,8 @@ struct server {
 	size_t admin_token_len;
 	uint8_t pairwise_key[32];       /* secret behind pairwise subs */
 	uint8_t ticket_secret[32];
-	char issuer_kid[44];
+	char issuer_kid[44];            /* the first HSM's */
+	char kids[HSM_MAX_DEVICES][44]; /* each HSM's issuer key */
 	char *jwks;                     /* GET /.well-known/jwks.json body */
 	char *discovery;                /* GET /.well-known/openid-configuration */
 	volatile int stopping;
@@ -60,6 +61,10 @@ struct pending {
 	uint16_t len;                   /* signing input length in token[] */
 	uint8_t keep_alive;
 	char token[1200];               /* signing input, then the whole JWT */
+	/* The claims, kept to rebuild the token for another HSM's key. */
+	char sub[44], jti[24], client_id[129];
+	int64_t iat, exp;
+	uint32_t tried;                 /* HSMs that failed this request */
 };
 
 struct conn {

@@ -12,9 +12,19 @@
  * session lock); they are not on any event loop.
  *
  * A "device" is one PKCS#11 module + token + sessions + threads + job ring.
- * The engine owns one device today; a pool with failover will own several
- * and pick one in hsm_submit, which is why the device keeps its own ring,
- * readiness and session state.
+ * The engine owns a pool of them.  The caller picks one with hsm_choose
+ * (the ready device with the fewest operations outstanding) because each
+ * HSM holds its own issuer key and the token names it (kid) before it is
+ * signed.  Failover: a device-level error or a missed deadline completes
+ * the job with IG_EBLOCKED and takes the device out of rotation; the caller
+ * retries on another device; a probe brings the device back.
+ *
+ * Deadlines: a PKCS#11 call cannot be cancelled.  Each HSM thread publishes
+ * the job it runs in <current>; whoever clears <current> first (the thread
+ * when the call returns, or the watchdog when the deadline passes) owns the
+ * job's completion, so a job is completed exactly once and a late result
+ * is dropped.  The watchdog also hands back the queued jobs of a device
+ * that is out of rotation, so nothing waits on a dead HSM.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -38,9 +48,15 @@
 #define HSM_MAX_DEPTH (1u << 24)
 #define HSM_NBUCKETS 16
 #define HSM_PROBE_S 1 /* while not ready, probe the device this often */
+#define HSM_WATCHDOG_NS 5000000ull /* deadline checks every 5 ms */
 
 /* What the start-up self-test and the readiness probe sign. */
 static const uint8_t hsm_probe_digest[32] = "idgate hsm self-test and probe";
+
+const char *const hsm_result_names[HSM_R_COUNT] = {
+	"ok", "device_error", "device_removed", "session_lost", "deadline_missed",
+	"other",
+};
 
 const uint32_t HSM_LATENCY_BOUNDS_US[HSM_NBUCKETS] = {
 	100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200,
@@ -54,6 +70,9 @@ struct hsm_thread {
 	_Alignas(HSM_CACHELINE) atomic_uint_least64_t ok, err, lat_sum_us;
 	atomic_uint_least64_t lat[HSM_NBUCKETS + 1]; /* per bucket, +Inf last */
 	struct hsm_device *dev;
+	/* The job being signed, and since when: see the top of this file. */
+	_Alignas(HSM_CACHELINE) _Atomic(struct hsm_job *) current;
+	atomic_uint_least64_t started_ns;
 	CK_SESSION_HANDLE session; /* under dev->sessions */
 	pthread_t tid;
 	bool running;
@@ -74,10 +93,16 @@ struct hsm_worker {
 
 struct hsm_device {
 	struct hsm_mpmc jobs;
-	sem_t wake; /* one post per pushed job, one per thread at close */
+	sem_t wake; /* a hint: a job was pushed (threads pop before waiting) */
 	atomic_int ready;
 	atomic_int closing;
-	atomic_uint_least64_t reopens, probes;
+	atomic_int probing;   /* one probe at a time */
+	atomic_uint outstanding; /* submitted here, not completed */
+	atomic_uint_least64_t last_probe_ns;
+	atomic_uint_least64_t reopens, probes, transitions;
+	atomic_uint_least64_t results[HSM_R_COUNT];
+	unsigned idx;
+	char *name;
 	struct hsm_engine *eng;
 	struct hsm_p11_module *mod;
 	CK_FUNCTION_LIST_PTR f;
@@ -100,7 +125,11 @@ struct hsm_device {
 };
 
 struct hsm_engine {
-	struct hsm_device dev; /* a pool of devices later */
+	struct hsm_device *devs;
+	unsigned ndev;
+	uint64_t deadline_ns;
+	pthread_t watchdog;
+	bool have_watchdog;
 	atomic_int closing;
 	bool closed;
 	unsigned nworkers;
@@ -128,14 +157,6 @@ static void *hsm_zalloc(size_t size)
 	return p;
 }
 
-static void hsm_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
 
 /* ---- completions ------------------------------------------------------ */
 
@@ -161,6 +182,8 @@ static void hsm_complete(struct hsm_engine *e, struct hsm_thread *t,
 
 	job->done_ns = hsm_now_ns();
 	hsm_account(t, job);
+	atomic_fetch_sub_explicit(&e->devs[job->dev].outstanding, 1,
+				  memory_order_relaxed);
 	/*
 	 * Cannot fail: hsm_submit admits at most <depth> jobs per owner that
 	 * are not yet reaped, and the ring has <depth> cells.  Yield rather
@@ -367,26 +390,46 @@ static CK_RV hsm_thread_sign(struct hsm_thread *t, struct hsm_job *job)
 /* hsm_ready follows the last operation: a device-level failure clears it,
  * a success sets it; a failure caused by the job's own data changes
  * nothing.  Loads first so the steady state does not write the line. */
+static enum hsm_result_kind hsm_result_kind(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_OK: return HSM_R_OK;
+	case CKR_DEVICE_ERROR:
+	case CKR_DEVICE_MEMORY:
+	case CKR_GENERAL_ERROR:
+	case CKR_FUNCTION_FAILED:
+	case CKR_CRYPTOKI_NOT_INITIALIZED: return HSM_R_DEVICE;
+	case CKR_DEVICE_REMOVED:
+	case CKR_TOKEN_NOT_PRESENT: return HSM_R_REMOVED;
+	}
+	return hsm_p11_session_lost(rv) ? HSM_R_SESSION : HSM_R_OTHER;
+}
+
+static void hsm_device_set_ready(struct hsm_device *d, int want)
+{
+	if (atomic_load_explicit(&d->ready, memory_order_relaxed) != want &&
+	    atomic_exchange(&d->ready, want) != want)
+		atomic_fetch_add_explicit(&d->transitions, 1, memory_order_relaxed);
+}
+
 static void hsm_device_note(struct hsm_device *d, CK_RV rv)
 {
-	int want;
-
+	atomic_fetch_add_explicit(&d->results[hsm_result_kind(rv)], 1,
+				  memory_order_relaxed);
 	if (rv != CKR_OK && hsm_p11_job_error(rv))
 		return;
-	want = rv == CKR_OK;
-	if (atomic_load_explicit(&d->ready, memory_order_relaxed) != want)
-		atomic_store_explicit(&d->ready, want, memory_order_relaxed);
+	hsm_device_set_ready(d, rv == CKR_OK);
 }
 
 /*
- * Wait for a job.  Each post of <wake> stands for one pushed job, and each
- * thread takes one job per wait, so after a wait succeeds a job is in the
- * ring or about to be: the pop can only fail while a submitter that claimed
- * the oldest cell has not yet published it.  Spin briefly, then yield, until
- * it has.  NULL when the device closes (hsm_close drains what is left), or
- * with <*probe> set when thread 0 of a device that is not ready has waited
- * HSM_PROBE_S for work: nobody may send work to a server whose /readyz
- * fails, so readiness cannot wait for the next job.
+ * Wait for a job.  The ring is the truth and <wake> only a hint (the
+ * watchdog may take jobs a post stood for): pop first, sleep on the
+ * semaphore when the ring is empty, pop again.  NULL when the device
+ * closes, or with <*probe> set when the device is out of rotation and no
+ * probe has run for HSM_PROBE_S: nobody sends work to a server whose
+ * /readyz fails, so readiness cannot wait for the next job.  Any idle
+ * thread may probe (one at a time), so a thread stuck in a hung call does
+ * not keep its device out for ever.
  */
 static struct hsm_job *hsm_device_take(struct hsm_thread *t, bool *probe)
 {
@@ -394,34 +437,27 @@ static struct hsm_job *hsm_device_take(struct hsm_thread *t, bool *probe)
 
 	*probe = false;
 	for (;;) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += HSM_PROBE_S;
-		if (sem_clockwait(&d->wake, CLOCK_MONOTONIC, &ts) == 0)
-			break;
-		if (errno != ETIMEDOUT)
-			continue; /* EINTR */
-		if (atomic_load_explicit(&d->closing, memory_order_acquire))
-			return NULL;
-		if (t == &d->threads[0] &&
-		    !atomic_load_explicit(&d->ready, memory_order_relaxed)) {
-			*probe = true;
-			return NULL;
-		}
-	}
-	for (unsigned spin = 0;; spin++) {
 		struct hsm_job *job;
+		struct timespec ts;
+		uint64_t now;
 
 		if (atomic_load_explicit(&d->closing, memory_order_acquire))
 			return NULL;
 		job = hsm_mpmc_pop(&d->jobs);
 		if (job)
 			return job;
-		if (spin < 100)
-			hsm_cpu_relax();
-		else
-			sched_yield();
+		now = hsm_now_ns();
+		if (!atomic_load_explicit(&d->ready, memory_order_relaxed) &&
+		    now - atomic_load_explicit(&d->last_probe_ns, memory_order_relaxed) >=
+			    HSM_PROBE_S * 1000000000ull &&
+		    !atomic_exchange(&d->probing, 1)) {
+			atomic_store_explicit(&d->last_probe_ns, now, memory_order_relaxed);
+			*probe = true;
+			return NULL;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += HSM_PROBE_S;
+		(void)sem_clockwait(&d->wake, CLOCK_MONOTONIC, &ts);
 	}
 }
 
@@ -434,6 +470,7 @@ static void hsm_thread_probe(struct hsm_thread *t)
 	memcpy(job.digest, hsm_probe_digest, sizeof(job.digest));
 	hsm_device_note(t->dev, hsm_thread_sign(t, &job));
 	atomic_fetch_add_explicit(&t->dev->probes, 1, memory_order_relaxed);
+	atomic_store(&t->dev->probing, 0);
 }
 
 static void *hsm_thread_main(void *arg)
@@ -446,7 +483,7 @@ static void *hsm_thread_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 
 	for (;;) {
-		struct hsm_job *job;
+		struct hsm_job *job, *expect, work;
 		bool probe;
 		CK_RV rv;
 
@@ -457,10 +494,20 @@ static void *hsm_thread_main(void *arg)
 		}
 		if (!job)
 			break;
-		rv = hsm_thread_sign(t, job);
+		/* Inputs are copied before the job is published: once the
+		 * watchdog may take it, only the owner of <current> reads it. */
+		work = *job;
+		atomic_store_explicit(&t->started_ns, hsm_now_ns(), memory_order_relaxed);
+		atomic_store_explicit(&t->current, job, memory_order_release);
+		rv = hsm_thread_sign(t, &work);
 		hsm_device_note(t->dev, rv);
+		expect = job;
+		if (!atomic_compare_exchange_strong(&t->current, &expect, NULL))
+			continue; /* the watchdog gave it up: drop the late result */
+		memcpy(job->sig, work.sig, sizeof(job->sig));
 		job->ckr = rv;
-		job->status = rv == CKR_OK ? IG_OK : IG_EINTERNAL;
+		job->status = rv == CKR_OK ? IG_OK :
+			      hsm_p11_job_error(rv) ? IG_EINTERNAL : IG_EBLOCKED;
 		hsm_complete(t->dev->eng, t, job);
 	}
 	return NULL;
@@ -493,11 +540,13 @@ static int hsm_device_selftest(struct hsm_device *d, const char **why)
 }
 
 static int hsm_device_init(struct hsm_device *d, struct hsm_engine *e,
-			   const struct hsm_config *cfg, const char **why)
+			   const struct hsm_device_config *cfg, const char **why)
 {
 	pthread_rwlockattr_t attr;
 
 	d->eng = e;
+	d->name = strdup(cfg->name);
+	IG_ENSURE(d->name, IG_ENOMEM, why, "out of memory");
 	d->nthreads = cfg->threads;
 	d->threads = hsm_zalloc(cfg->threads * sizeof(*d->threads));
 	d->pin_file = strdup(cfg->pin_file);
@@ -529,7 +578,7 @@ static int hsm_device_init(struct hsm_device *d, struct hsm_engine *e,
 /* Load the module, find the token, log in, find the keys, self-test, and
  * start the threads. */
 static int hsm_device_open(struct hsm_device *d, struct hsm_engine *e,
-			   const struct hsm_config *cfg, const char **why)
+			   const struct hsm_device_config *cfg, const char **why)
 {
 	CK_RV rv;
 	int n;
@@ -573,7 +622,7 @@ static void hsm_device_close(struct hsm_device *d)
 			d->threads[i].running = false;
 		}
 	}
-	while (d->jobs.cells && (job = hsm_mpmc_pop(&d->jobs))) {
+	while (d->jobs.cells && d->threads && (job = hsm_mpmc_pop(&d->jobs))) {
 		job->status = IG_ECLOSED;
 		job->ckr = CKR_OK;
 		hsm_complete(d->eng, &d->threads[0], job);
@@ -603,6 +652,7 @@ static void hsm_device_free(struct hsm_device *d)
 		pthread_rwlock_destroy(&d->sessions);
 	hsm_mpmc_free(&d->jobs);
 	free(d->threads);
+	free(d->name);
 	free(d->pin_file);
 	for (unsigned k = 0; k < HSM_KEY_COUNT; k++)
 		free(d->key_label[k]);
@@ -615,9 +665,9 @@ static int hsm_pow2(unsigned n)
 	return n >= 2 && n <= HSM_MAX_DEPTH && (n & (n - 1)) == 0;
 }
 
-static int hsm_config_check(const struct hsm_config *c, const char **why)
+static int hsm_device_config_check(const struct hsm_device_config *c,
+				   const char **why)
 {
-	IG_ENSURE(c, IG_EUSAGE, why, "no HSM configuration");
 	IG_ENSURE(c->module && *c->module, IG_EUSAGE, why,
 		  "no PKCS#11 module path configured");
 	IG_ENSURE(c->token_label && *c->token_label, IG_EUSAGE, why,
@@ -630,6 +680,16 @@ static int hsm_config_check(const struct hsm_config *c, const char **why)
 		  why, "HSM threads must be 1 to 256");
 	IG_ENSURE(hsm_pow2(c->queue_depth), IG_EUSAGE, why,
 		  "HSM queue_depth must be a power of two >= 2");
+	return IG_OK;
+}
+
+static int hsm_config_check(const struct hsm_config *c, const char **why)
+{
+	IG_ENSURE(c, IG_EUSAGE, why, "no HSM configuration");
+	IG_ENSURE(c->ndevices <= HSM_MAX_DEVICES, IG_EUSAGE, why,
+		  "at most 32 HSMs in the pool");
+	IG_ENSURE(c->ndevices == 0 || c->devices, IG_EUSAGE, why,
+		  "no HSM device configuration");
 	IG_ENSURE(hsm_pow2(c->completion_depth), IG_EUSAGE, why,
 		  "HSM completion_depth must be a power of two >= 2");
 	IG_ENSURE(c->nworkers >= 1 && c->nworkers <= UINT16_MAX + 1u,
@@ -657,22 +717,102 @@ static int hsm_workers_init(struct hsm_engine *e, const struct hsm_config *c,
 	return IG_OK;
 }
 
+/*
+ * The watchdog: every HSM_WATCHDOG_NS, give up operations past the
+ * deadline (their jobs go back IG_EBLOCKED, their device out of rotation)
+ * and hand back the queued jobs of devices out of rotation.
+ */
+static void *hsm_watchdog_main(void *arg)
+{
+	struct hsm_engine *e = arg;
+	struct timespec ts = { 0, (long)HSM_WATCHDOG_NS };
+
+	pthread_setname_np(pthread_self(), "idgate-hsmwd");
+	while (!atomic_load_explicit(&e->closing, memory_order_acquire)) {
+		uint64_t now = hsm_now_ns();
+
+		for (unsigned i = 0; i < e->ndev; i++) {
+			struct hsm_device *d = &e->devs[i];
+			struct hsm_job *job;
+
+			for (unsigned k = 0; k < d->nthreads; k++) {
+				struct hsm_thread *t = &d->threads[k];
+
+				job = atomic_load_explicit(&t->current, memory_order_acquire);
+				if (!job || now - atomic_load_explicit(&t->started_ns,
+								       memory_order_relaxed) < e->deadline_ns)
+					continue;
+				if (!atomic_compare_exchange_strong(&t->current, &job, NULL))
+					continue; /* it just finished */
+				atomic_fetch_add_explicit(&d->results[HSM_R_TIMEOUT], 1,
+							  memory_order_relaxed);
+				hsm_device_set_ready(d, 0);
+				job->status = IG_EBLOCKED;
+				job->ckr = CKR_FUNCTION_FAILED;
+				hsm_complete(e, t, job);
+			}
+			if (atomic_load_explicit(&d->ready, memory_order_relaxed))
+				continue;
+			while ((job = hsm_mpmc_pop(&d->jobs))) {
+				job->status = IG_EBLOCKED;
+				job->ckr = CKR_DEVICE_ERROR;
+				hsm_complete(e, &d->threads[0], job);
+			}
+		}
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
 int hsm_start(struct hsm_engine **out, const struct hsm_config *cfg,
 	      const char **why)
 {
+	struct hsm_device_config one;
+	const struct hsm_device_config *dc;
 	const char *ignored;
 	struct hsm_engine *e;
+	unsigned n;
 	int rc;
 
 	if (!why)
 		why = &ignored;
 	*out = NULL;
 	IG_GUARD(hsm_config_check(cfg, why));
+	if (cfg->ndevices) {
+		dc = cfg->devices;
+		n = cfg->ndevices;
+	} else {
+		one = (struct hsm_device_config){
+			.name = "hsm0", .module = cfg->module,
+			.token_label = cfg->token_label, .pin_file = cfg->pin_file,
+			.issuer_key_label = cfg->issuer_key_label,
+			.threads = cfg->threads, .queue_depth = cfg->queue_depth,
+		};
+		dc = &one;
+		n = 1;
+	}
+	for (unsigned i = 0; i < n; i++)
+		IG_GUARD(hsm_device_config_check(&dc[i], why));
 	e = hsm_zalloc(sizeof(*e));
 	IG_ENSURE(e, IG_ENOMEM, why, "out of memory");
-	rc = hsm_workers_init(e, cfg, why);
-	if (rc == IG_OK)
-		rc = hsm_device_open(&e->dev, e, cfg, why);
+	e->deadline_ns = (cfg->deadline_ms ? cfg->deadline_ms : 2000) * 1000000ull;
+	e->devs = hsm_zalloc(n * sizeof(*e->devs));
+	rc = e->devs ? hsm_workers_init(e, cfg, why) : IG_ENOMEM;
+	if (!e->devs)
+		*why = "out of memory";
+	for (unsigned i = 0; rc == IG_OK && i < n; i++) {
+		e->devs[i].idx = i;
+		e->ndev = i + 1;
+		rc = hsm_device_open(&e->devs[i], e, &dc[i], why);
+	}
+	if (rc == IG_OK) {
+		if (pthread_create(&e->watchdog, NULL, hsm_watchdog_main, e) == 0) {
+			e->have_watchdog = true;
+		} else {
+			*why = "cannot start the HSM watchdog thread";
+			rc = IG_EINTERNAL;
+		}
+	}
 	if (rc < 0) {
 		hsm_stop(e);
 		return rc;
@@ -689,13 +829,18 @@ void hsm_close(struct hsm_engine *e)
 	 * Seq_cst store, then seq_cst loads of each <submitting>; hsm_submit
 	 * does the mirror image.  So either a submitter sees <closing>, or
 	 * we see it inside hsm_submit and wait for it to leave: no job can
-	 * land in the ring after the drain below.
+	 * land in a ring after the drain below.
 	 */
 	atomic_store(&e->closing, 1);
 	for (unsigned i = 0; i < e->nworkers; i++)
 		while (atomic_load(&e->workers[i].submitting))
 			sched_yield();
-	hsm_device_close(&e->dev);
+	if (e->have_watchdog) {
+		pthread_join(e->watchdog, NULL);
+		e->have_watchdog = false;
+	}
+	for (unsigned i = 0; i < e->ndev; i++)
+		hsm_device_close(&e->devs[i]);
 	e->closed = true;
 }
 
@@ -704,7 +849,9 @@ void hsm_stop(struct hsm_engine *e)
 	if (!e)
 		return;
 	hsm_close(e);
-	hsm_device_free(&e->dev);
+	for (unsigned i = 0; i < e->ndev; i++)
+		hsm_device_free(&e->devs[i]);
+	free(e->devs);
 	for (unsigned i = 0; e->workers && i < e->nworkers; i++) {
 		if (e->workers[i].efd >= 0)
 			close(e->workers[i].efd);
@@ -714,17 +861,55 @@ void hsm_stop(struct hsm_engine *e)
 	free(e);
 }
 
+int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid)
+{
+	int best = IG_ECLOSED;
+	unsigned least = UINT32_MAX;
+
+	if (!e || (unsigned)key >= HSM_KEY_COUNT)
+		return IG_EUSAGE;
+	for (unsigned i = 0; i < e->ndev; i++) {
+		struct hsm_device *d = &e->devs[i];
+		unsigned o;
+
+		if ((avoid >> i) & 1 ||
+		    !atomic_load_explicit(&d->ready, memory_order_relaxed))
+			continue;
+		o = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
+		if (o < least) {
+			least = o;
+			best = (int)i;
+		}
+	}
+	return best;
+}
+
+unsigned hsm_ndevices(const struct hsm_engine *e)
+{
+	return e ? e->ndev : 0;
+}
+
+const char *hsm_device_name(const struct hsm_engine *e, unsigned dev)
+{
+	return e && dev < e->ndev ? e->devs[dev].name : NULL;
+}
+
 int hsm_submit(struct hsm_engine *e, struct hsm_job *job)
 {
 	struct hsm_worker *w;
 	int rc = IG_OK;
 
+	struct hsm_device *d;
+
 	if (!e || !job || job->op != HSM_OP_SIGN_ES256 ||
-	    job->key >= HSM_KEY_COUNT || job->owner >= e->nworkers)
+	    job->key >= HSM_KEY_COUNT || job->owner >= e->nworkers ||
+	    job->dev >= e->ndev)
 		return IG_EUSAGE;
+	d = &e->devs[job->dev];
 	w = &e->workers[job->owner];
 	atomic_fetch_add(&w->submitting, 1); /* seq_cst: see hsm_close */
-	if (atomic_load(&e->closing)) {
+	if (atomic_load(&e->closing) ||
+	    !atomic_load_explicit(&d->ready, memory_order_relaxed)) {
 		rc = IG_ECLOSED;
 		goto out;
 	}
@@ -738,11 +923,13 @@ int hsm_submit(struct hsm_engine *e, struct hsm_job *job)
 	job->submit_ns = hsm_now_ns();
 	job->status = IG_EINTERNAL;
 	job->ckr = CKR_OK;
-	if (!hsm_mpmc_push(&e->dev.jobs, job)) {
+	atomic_fetch_add_explicit(&d->outstanding, 1, memory_order_relaxed);
+	if (!hsm_mpmc_push(&d->jobs, job)) {
+		atomic_fetch_sub_explicit(&d->outstanding, 1, memory_order_relaxed);
 		rc = IG_EBLOCKED;
 		goto undo;
 	}
-	sem_post(&e->dev.wake); /* never blocks: a futex wake at most */
+	sem_post(&d->wake); /* never blocks: a futex wake at most */
 	atomic_fetch_add_explicit(&w->submitted, 1, memory_order_relaxed);
 	goto out;
 undo:
@@ -784,10 +971,16 @@ size_t hsm_reap(struct hsm_engine *e, unsigned wi, struct hsm_job **out,
 int hsm_public_key(struct hsm_engine *e, enum hsm_key key, uint8_t x[32],
 		   uint8_t y[32])
 {
-	if (!e || (unsigned)key >= HSM_KEY_COUNT)
+	return hsm_device_public_key(e, 0, key, x, y);
+}
+
+int hsm_device_public_key(struct hsm_engine *e, unsigned dev,
+			  enum hsm_key key, uint8_t x[32], uint8_t y[32])
+{
+	if (!e || dev >= e->ndev || (unsigned)key >= HSM_KEY_COUNT)
 		return IG_EUSAGE;
-	memcpy(x, e->dev.pub_x[key], 32);
-	memcpy(y, e->dev.pub_y[key], 32);
+	memcpy(x, e->devs[dev].pub_x[key], 32);
+	memcpy(y, e->devs[dev].pub_y[key], 32);
 	return IG_OK;
 }
 
@@ -795,15 +988,53 @@ int hsm_ready(const struct hsm_engine *e)
 {
 	if (!e || atomic_load_explicit(&e->closing, memory_order_relaxed))
 		return 0;
-	return atomic_load_explicit(&e->dev.ready, memory_order_relaxed);
+	for (unsigned i = 0; i < e->ndev; i++)
+		if (atomic_load_explicit(&e->devs[i].ready, memory_order_relaxed))
+			return 1;
+	return 0;
 }
 
-void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
+void hsm_get_device_stats(const struct hsm_engine *ce, unsigned dev,
+			  struct hsm_device_stats *st)
 {
 	/* The counters are atomics that we only load; the cast drops the
 	 * const that C11's atomic_load does not accept on every compiler. */
 	struct hsm_engine *e = (struct hsm_engine *)ce;
-	struct hsm_device *d = &e->dev;
+	struct hsm_device *d;
+	uint64_t cum = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (!e || dev >= e->ndev)
+		return;
+	d = &e->devs[dev];
+	st->ready = atomic_load_explicit(&d->ready, memory_order_relaxed);
+	st->outstanding = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
+	st->queue_depth = d->jobs.cells ? hsm_mpmc_count(&d->jobs) : 0;
+	st->transitions = atomic_load_explicit(&d->transitions, memory_order_relaxed);
+	for (unsigned r = 0; r < HSM_R_COUNT; r++)
+		st->results[r] = atomic_load_explicit(&d->results[r], memory_order_relaxed);
+	for (unsigned i = 0; i < d->nthreads; i++) {
+		struct hsm_thread *t = &d->threads[i];
+
+		st->latency_us_sum += atomic_load_explicit(&t->lat_sum_us,
+							   memory_order_relaxed);
+		for (unsigned b = 0; b <= HSM_NBUCKETS; b++) {
+			uint64_t v = atomic_load_explicit(&t->lat[b], memory_order_relaxed);
+
+			st->latency_count += v;
+			if (b < HSM_NBUCKETS)
+				st->latency_buckets[b] += v;
+		}
+	}
+	for (unsigned b = 0; b < HSM_NBUCKETS; b++) {
+		cum += st->latency_buckets[b];
+		st->latency_buckets[b] = cum;
+	}
+}
+
+void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
+{
+	struct hsm_engine *e = (struct hsm_engine *)ce;
 	uint64_t done, cum = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -815,18 +1046,26 @@ void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
 		st->rejected_full += atomic_load_explicit(&w->rejected_full,
 							  memory_order_relaxed);
 	}
-	for (unsigned i = 0; i < d->nthreads; i++) {
-		struct hsm_thread *t = &d->threads[i];
+	for (unsigned di = 0; di < e->ndev; di++) {
+		struct hsm_device *d = &e->devs[di];
 
-		st->completed_ok += atomic_load_explicit(&t->ok,
-							 memory_order_relaxed);
-		st->completed_err += atomic_load_explicit(&t->err,
-							  memory_order_relaxed);
-		st->latency_us_sum += atomic_load_explicit(&t->lat_sum_us,
-							   memory_order_relaxed);
-		for (unsigned b = 0; b < HSM_NBUCKETS; b++)
-			st->latency_buckets[b] += atomic_load_explicit(
-				&t->lat[b], memory_order_relaxed);
+		for (unsigned i = 0; i < d->nthreads; i++) {
+			struct hsm_thread *t = &d->threads[i];
+
+			st->completed_ok += atomic_load_explicit(&t->ok,
+								 memory_order_relaxed);
+			st->completed_err += atomic_load_explicit(&t->err,
+								  memory_order_relaxed);
+			st->latency_us_sum += atomic_load_explicit(&t->lat_sum_us,
+								   memory_order_relaxed);
+			for (unsigned b = 0; b < HSM_NBUCKETS; b++)
+				st->latency_buckets[b] += atomic_load_explicit(
+					&t->lat[b], memory_order_relaxed);
+		}
+		st->queue_depth += d->jobs.cells ? hsm_mpmc_count(&d->jobs) : 0;
+		st->session_reopens += atomic_load_explicit(&d->reopens,
+							    memory_order_relaxed);
+		st->probes += atomic_load_explicit(&d->probes, memory_order_relaxed);
 	}
 	for (unsigned b = 0; b < HSM_NBUCKETS; b++) {
 		cum += st->latency_buckets[b];
@@ -834,8 +1073,4 @@ void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
 	}
 	done = st->completed_ok + st->completed_err;
 	st->in_flight = st->submitted > done ? st->submitted - done : 0;
-	st->queue_depth = d->jobs.cells ? hsm_mpmc_count(&d->jobs) : 0;
-	st->session_reopens = atomic_load_explicit(&d->reopens,
-						   memory_order_relaxed);
-	st->probes = atomic_load_explicit(&d->probes, memory_order_relaxed);
 }

@@ -52,18 +52,43 @@ struct hsm_job {
 	uint8_t op;            /* enum hsm_op */
 	uint8_t key;           /* enum hsm_key */
 	uint16_t owner;        /* worker index that reaps the completion */
+	uint8_t dev;           /* the device to run on (hsm_choose); 0 with one */
 	uint8_t digest[32];
 	void *user;            /* opaque to the engine */
 	uint64_t user_gen;     /* opaque to the engine */
 	uint64_t submit_ns;    /* CLOCK_MONOTONIC, set by hsm_submit */
 	/* Filled by the engine before completion. */
-	int status;            /* IG_OK, IG_EINTERNAL (HSM failed), IG_ECLOSED (engine stopping) */
+	int status;            /* IG_OK; IG_EBLOCKED: this HSM failed or missed
+				* the deadline, retry on another (hsm_choose
+				* with its bit avoided); IG_EINTERNAL: the job
+				* itself was refused; IG_ECLOSED: stopping */
 	unsigned long ckr;     /* last PKCS#11 return value (CKR_OK for IG_ECLOSED) */
 	uint8_t sig[64];       /* r||s, big-endian, 32 bytes each */
 	uint64_t done_ns;      /* CLOCK_MONOTONIC */
 };
 
+/* One HSM of the pool: a PKCS#11 module and a token in it. */
+struct hsm_device_config {
+	const char *name;       /* for logs and metrics */
+	const char *module;
+	const char *token_label;
+	const char *pin_file;
+	const char *issuer_key_label;
+	unsigned threads;       /* operations in flight on this HSM, 1..256 */
+	unsigned queue_depth;   /* its bounded job queue, power of two >= 2 */
+};
+
+#define HSM_MAX_DEVICES 32
+
 struct hsm_config {
+	/* A pool: <ndevices> entries in <devices>.  With ndevices == 0 the
+	 * single device below is the pool (named "hsm0"). */
+	const struct hsm_device_config *devices;
+	unsigned ndevices;
+	/* An operation running longer than this is given up (the job comes
+	 * back IG_EBLOCKED, to be retried on another HSM) and its HSM taken
+	 * out of rotation until a probe succeeds; 0 = 2000 ms. */
+	unsigned deadline_ms;
 	const char *module;     /* path of the PKCS#11 module (.so) */
 	const char *token_label;
 	const char *pin_file;   /* user PIN, read at each login (start, recovery),
@@ -104,11 +129,12 @@ void hsm_close(struct hsm_engine *e);
 void hsm_stop(struct hsm_engine *e);
 
 /*
- * Queue <job> (owned by the caller until it comes back from hsm_reap).
- * Lock-free and non-blocking.  Returns IG_OK, or IG_EBLOCKED when the queue
- * is full or worker <job->owner> already has completion_depth jobs not yet
- * reaped (answer 503 with Retry-After), or IG_ECLOSED after hsm_close, or
- * IG_EUSAGE for a bad op, key or owner.
+ * Queue <job> on device <job->dev> (owned by the caller until it comes back
+ * from hsm_reap).  Lock-free and non-blocking.  Returns IG_OK, or
+ * IG_EBLOCKED when that device's queue is full or worker <job->owner>
+ * already has completion_depth jobs not yet reaped (answer 503 with
+ * Retry-After), or IG_ECLOSED after hsm_close or when that device is out of
+ * rotation (choose another), or IG_EUSAGE for a bad op, key, owner or dev.
  */
 IG_MUST_CHECK int hsm_submit(struct hsm_engine *e, struct hsm_job *job);
 
@@ -151,6 +177,36 @@ int hsm_ready(const struct hsm_engine *e);
  * latency_buckets[i] counts jobs that took <= HSM_LATENCY_BOUNDS_US[i]
  * microseconds; the "+Inf" bucket is completed_ok + completed_err.
  */
+/*
+ * Pick the HSM for a job of <key>: the ready one with the fewest operations
+ * outstanding, skipping those whose bit is set in <avoid> (1u << index).
+ * Returns its index, or IG_ECLOSED when none is ready.  Lock-free.
+ */
+int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid);
+unsigned hsm_ndevices(const struct hsm_engine *e);
+const char *hsm_device_name(const struct hsm_engine *e, unsigned dev);
+/* The public key of <key> on device <dev> (each HSM holds its own). */
+int hsm_device_public_key(struct hsm_engine *e, unsigned dev,
+			  enum hsm_key key, uint8_t x[32], uint8_t y[32]);
+
+/* Per-HSM figures for /metrics. */
+enum hsm_result_kind {
+	HSM_R_OK, HSM_R_DEVICE, HSM_R_REMOVED, HSM_R_SESSION, HSM_R_TIMEOUT,
+	HSM_R_OTHER, HSM_R_COUNT
+};
+extern const char *const hsm_result_names[HSM_R_COUNT];
+struct hsm_device_stats {
+	int ready;
+	uint64_t outstanding;   /* submitted to it, not completed */
+	uint64_t queue_depth;
+	uint64_t results[HSM_R_COUNT];
+	uint64_t transitions;   /* ready <-> not ready */
+	uint64_t latency_us_sum, latency_count;
+	uint64_t latency_buckets[16]; /* cumulative */
+};
+void hsm_get_device_stats(const struct hsm_engine *e, unsigned dev,
+			  struct hsm_device_stats *st);
+
 struct hsm_stats {
 	uint64_t submitted, completed_ok, completed_err, rejected_full;
 	uint64_t in_flight;     /* submitted and not yet completed */
@@ -183,5 +239,11 @@ void hsm_get_stats(const struct hsm_engine *e, struct hsm_stats *st);
 int hsm_provision_softhsm(const char *state_dir, const char *module,
 			  const char *label, const char *key_label,
 			  const char **why);
+/* The same with the PIN files' paths given: several tokens (a pool built
+ * from SoftHSM) each need their own. */
+int hsm_provision_softhsm_pins(const char *state_dir, const char *module,
+			       const char *label, const char *key_label,
+			       const char *pin_file, const char *so_pin_file,
+			       const char **why);
 
 #endif

@@ -391,6 +391,15 @@ int hsm_provision_softhsm(const char *state_dir, const char *module,
 			  const char *label, const char *key_label,
 			  const char **why)
 {
+	return hsm_provision_softhsm_pins(state_dir, module, label, key_label,
+					  NULL, NULL, why);
+}
+
+int hsm_provision_softhsm_pins(const char *state_dir, const char *module,
+			       const char *label, const char *key_label,
+			       const char *pin_file, const char *so_pin_file,
+			       const char **why)
+{
 	struct hsm_p11_module *m;
 	struct hsm_prov p = { 0 };
 	unsigned char padded[32];
@@ -407,6 +416,13 @@ int hsm_provision_softhsm(const char *state_dir, const char *module,
 	IG_ENSURE(key_label && *key_label && strlen(key_label) <= 255,
 		  IG_EUSAGE, why, "key label must be 1 to 255 bytes");
 	IG_GUARD(hsm_prov_paths(&p, state_dir, why));
+	if (pin_file) {
+		IG_ENSURE(so_pin_file && strlen(pin_file) < sizeof(p.pin_file) &&
+			  strlen(so_pin_file) < sizeof(p.so_pin_file), IG_EUSAGE, why,
+			  "PIN file paths too long");
+		strcpy(p.pin_file, pin_file);
+		strcpy(p.so_pin_file, so_pin_file);
+	}
 	IG_GUARD(hsm_prov_conf(&p, why));
 	IG_GUARD(hsm_p11_module_get(module, &m, why));
 	/* SoftHSM reads its configuration in C_Initialize: a module already

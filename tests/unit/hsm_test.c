@@ -765,12 +765,13 @@ static void test_session_recovery(struct hsm_engine *e)
 	d = sign_one(e, &j, 1001);
 	CHECK(d == &j && j.status == IG_OK && verify(x, y, j.digest, j.sig));
 
-	/* The PIN changed under us: the job fails, the engine is not ready. */
+	/* The PIN changed under us: the job fails (to be retried on another
+	 * HSM of a pool), the engine is not ready. */
 	CHECK(read_file(pin_copy, good, sizeof(good)) > 0);
 	CHECK_EQ(write_file(pin_copy, "not-the-pin\n"), 0);
 	CHECK_EQ(m->f->C_CloseAllSessions(slot), CKR_OK);
 	d = sign_one(e, &j, 1002);
-	CHECK(d == &j && j.status == IG_EINTERNAL);
+	CHECK(d == &j && j.status == IG_EBLOCKED);
 	CHECK_EQ(j.ckr, CKR_PIN_INCORRECT);
 	CHECK_EQ(hsm_ready(e), 0);
 	hsm_get_stats(e, &st);
