@@ -368,15 +368,19 @@ int config_finish(struct config *c, char *err, size_t errlen)
 		if (!h->module[0])
 			strcpy(h->module, c->hsm_module);
 		if (!h->token[0])
-			snprintf(h->token, sizeof(h->token), "%s", h->name);
+			strcpy(h->token, h->name); /* name is shorter */
 		if (!h->issuer_key[0])
 			strcpy(h->issuer_key, c->hsm_issuer_key);
 		if (!h->threads)
 			h->threads = c->hsm_threads;
 		if (!h->queue)
 			h->queue = c->hsm_queue;
-		if (!h->pin_file[0])
-			snprintf(h->pin_file, sizeof(h->pin_file), "hsm-%s.pin", h->name);
+		if (!h->pin_file[0]) {
+			char pin[sizeof(h->name) + 8];
+
+			snprintf(pin, sizeof(pin), "hsm-%s.pin", h->name);
+			strcpy(h->pin_file, pin);
+		}
 		if (under_state(c, h->pin_file, sizeof(h->pin_file)) ||
 		    h->queue < 2 || (h->queue & (h->queue - 1))) {
 			snprintf(err, errlen, "hsm.%s: pin_file path too long or queue not a "

@@ -863,12 +863,17 @@ void hsm_stop(struct hsm_engine *e)
 
 int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid)
 {
+	/* Ties go round-robin, from a per-thread start: idle HSMs share the
+	 * load and no counter is shared between workers. */
+	static __thread unsigned rr;
 	int best = IG_ECLOSED;
 	unsigned least = UINT32_MAX;
 
 	if (!e || (unsigned)key >= HSM_KEY_COUNT)
 		return IG_EUSAGE;
-	for (unsigned i = 0; i < e->ndev; i++) {
+	rr++;
+	for (unsigned j = 0; j < e->ndev; j++) {
+		unsigned i = (rr + j) % e->ndev;
 		struct hsm_device *d = &e->devs[i];
 		unsigned o;
 

@@ -83,7 +83,7 @@ static json_t *lg_workload_json(const struct lg_config *cfg,
 {
 	json_t *o = json_object(), *errs = json_object(), *codes = json_object();
 	json_t *classes = json_array();
-	char key[8];
+	char key[16];
 
 	json_object_set_new(o, "workload", json_string(lg_workload_names[w]));
 	json_object_set_new(o, "tls", json_string(lg_tls_names[cfg->tls]));

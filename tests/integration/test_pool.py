@@ -1,0 +1,160 @@
+"""A pool of two HSMs (two SoftHSM tokens behind the fault-injecting
+module): logins spread over both and keep succeeding while one returns
+device errors, hangs past the deadline or is removed; with both down,
+logins are answered 503 and /readyz fails; everything comes back by itself
+when the faults clear.  Every issued token verifies against the JWKS."""
+import json
+import os
+import re
+import threading
+import time
+
+import jwt
+
+import harness
+from harness import Server, expect, main
+
+
+def setup():
+    ctl = "/tmp/idgate-pool-%d.ctl" % os.getpid()
+    with open(ctl, "w") as f:
+        f.write("")
+    fault = os.path.join(os.path.dirname(harness.BIN), "libidgate-p11fault.so")
+    srv = Server(workers=1,
+                 settings={"hsm.module": fault, "hsm.threads": 2, "hsm.deadline_ms": 400,
+                           "hsm.b.token": "idgate-b"},
+                 env={"IDGATE_P11FAULT_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
+                      "IDGATE_P11FAULT_CONTROL": ctl})
+    srv.ctl = ctl
+    srv.start()
+    srv.devs = [srv.enrol() for _ in range(4)]
+    return srv
+
+
+def teardown(srv):
+    fault(srv, "")
+    time.sleep(0.3)
+    os.unlink(srv.ctl)
+    srv.cleanup()
+
+
+def fault(srv, text):
+    with open(srv.ctl + ".new", "w") as f:
+        f.write(text + "\n")
+    os.rename(srv.ctl + ".new", srv.ctl)
+    time.sleep(0.15)  # the module re-reads its control every 50 ms
+
+
+def metric(srv, name):
+    m = re.search(r"^%s (\d+)" % re.escape(name), srv.metrics(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def ready(srv, hsm):
+    return metric(srv, 'idgate_hsm_device_ready{hsm="%s"}' % hsm)
+
+
+def wait_ready(srv, hsm, want, within=5.0):
+    t0 = time.time()
+    while time.time() - t0 < within:
+        if ready(srv, hsm) == want:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def jwks(srv):
+    st, _, body = srv.https("GET", "/.well-known/jwks.json")
+    expect(st == 200, st)
+    return {k["kid"]: k for k in json.loads(body)["keys"]}
+
+
+def logins(srv, n, parallel=4):
+    """n logins from several threads; returns [(status, body)]."""
+    out = []
+    lock = threading.Lock()
+
+    def one(i):
+        st, _, j = srv.devs[i % len(srv.devs)].login(client_id="svc-pool")
+        with lock:
+            out.append((st, j))
+
+    for start in range(0, n, parallel):
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(start, min(n, start + parallel))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+    return out
+
+
+def all_ok_and_verified(srv, res):
+    keys = jwks(srv)
+    kids = set()
+    for st, j in res:
+        expect(st == 200, (st, j))
+        tok = j["access_token"]
+        kid = jwt.get_unverified_header(tok)["kid"]
+        kids.add(kid)
+        jwt.decode(tok, jwt.PyJWK(keys[kid]).key, algorithms=["ES256"], audience="svc-pool",
+                   issuer=srv.issuer)
+    return kids
+
+
+def test_two_keys_published_and_both_sign(srv):
+    expect(len(jwks(srv)) == 2, "each HSM's issuer key is published")
+    kids = all_ok_and_verified(srv, logins(srv, 24, parallel=8))
+    expect(len(kids) == 2, "both HSMs signed: %r" % kids)
+    expect(ready(srv, "main") == 1 and ready(srv, "b") == 1)
+
+
+def test_device_error_fails_over(srv):
+    fault(srv, "token=idgate-b sign_error=CKR_DEVICE_ERROR")
+    all_ok_and_verified(srv, logins(srv, 16))
+    expect(ready(srv, "b") == 0, "the failing HSM left rotation")
+    expect(metric(srv, 'idgate_hsm_device_operations_total{hsm="b",result="device_error"}') >= 1)
+    fault(srv, "")
+    expect(wait_ready(srv, "b", 1), "the HSM came back after the fault cleared")
+
+
+def test_hang_past_deadline_fails_over(srv):
+    fault(srv, "token=idgate hang=1")
+    t0 = time.time()
+    res = logins(srv, 8)
+    all_ok_and_verified(srv, res)
+    expect(time.time() - t0 < 8, "logins waited on a hung HSM")
+    expect(ready(srv, "main") == 0)
+    expect(metric(srv, 'idgate_hsm_device_operations_total{hsm="main",result="deadline_missed"}') >= 1)
+    fault(srv, "")
+    expect(wait_ready(srv, "main", 1), "the hung HSM came back")
+    all_ok_and_verified(srv, logins(srv, 8))
+
+
+def test_removed_device_fails_over(srv):
+    fault(srv, "token=idgate-b remove_after=1")
+    all_ok_and_verified(srv, logins(srv, 16))
+    expect(ready(srv, "b") == 0)
+    fault(srv, "")
+    expect(wait_ready(srv, "b", 1), "the removed HSM came back")
+
+
+def test_all_down_answers_503_then_recovers(srv):
+    fault(srv, "sign_error=CKR_DEVICE_ERROR")
+    t0 = time.time()
+    st, h, j = srv.devs[0].login()
+    expect(st == 503 and j["error"] == "temporarily_unavailable", (st, j))
+    expect(h.get("retry-after") == "1", h)
+    expect(time.time() - t0 < 2, "503 took %.2f s" % (time.time() - t0))
+    st, _, j = srv.devs[1].login()
+    expect(st == 503, (st, j))
+    st, _, _ = srv.admin("GET", "/readyz", auth=False)
+    expect(st == 503, "readyz while every HSM is down")
+    fault(srv, "")
+    expect(wait_ready(srv, "main", 1) and wait_ready(srv, "b", 1))
+    st, _, _ = srv.admin("GET", "/readyz", auth=False)
+    expect(st == 200, st)
+    all_ok_and_verified(srv, logins(srv, 4))
+
+
+if __name__ == "__main__":
+    main(globals())
