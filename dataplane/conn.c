@@ -22,8 +22,9 @@
 #define RAW_PAUSE (64u << 10)
 #define OUT_PAUSE (256u << 10)
 #define OUT_LIMIT (256u << 20)
+#define RECV_SLACK (4u << 20)
 
-static void conn_pump(struct conn *c);
+static void conn_pump(struct conn *c, int got_input);
 static void conn_flush(struct conn *c);
 
 /* ---- timers: one FIFO list per fixed timeout ----------------------------
@@ -151,6 +152,7 @@ struct conn *conn_open(struct worker *w, int fd)
 	c->recv_armed = c->send_inflight = c->recv_paused = c->peer_eof = 0;
 	c->lingering = 0;
 	c->continue_sent = 0;
+	c->served = 0;
 	c->gen++;
 	c->addr_len = 0;
 	c->raw.off = c->raw.len = 0;
@@ -159,6 +161,7 @@ struct conn *conn_open(struct worker *w, int fd)
 	c->out_next.off = c->out_next.len = 0;
 	c->tls_on = !w->admin;
 	if (c->tls_on && tls_conn_start(&w->tls, &c->tls, &c->raw, &c->out) < 0) {
+		c->fd = -1; /* the caller closes it */
 		c->next_free = w->free_conns;
 		w->free_conns = c;
 		return NULL;
@@ -192,6 +195,7 @@ void conn_put(struct conn *c)
 	/* fd < 0: released already (a caller's late put must not count twice). */
 	if (c->refs || !c->closing || c->fd < 0)
 		return;
+	timer_unset(c);
 	io->release(c);
 	w->nconns--;
 	M_ADD(w->m.conns_open, -1);
@@ -252,7 +256,7 @@ void conn_sent(struct conn *c)
 	if (c->closing)
 		return;
 	if (c->recv_paused || buf_avail(&c->in))
-		conn_pump(c);
+		conn_pump(c, 0);
 	conn_flush(c);
 }
 
@@ -399,6 +403,8 @@ static void process_requests(struct conn *c)
 			break;
 		}
 		need = (size_t)rc + (size_t)r.h.content_length;
+		if (avail < need && handle_head(c, &r) < 0)
+			break;
 		if (expect_continue(c, &r, need) < 0)
 			break;
 		if (avail < need) {
@@ -417,13 +423,14 @@ static void process_requests(struct conn *c)
 		} else {
 			handle_request(c, &r);
 		}
+		c->served = 1;
 		buf_consume(&c->in, need);
 	}
 }
 
 /* Decrypt what TLS has buffered into c->in, serve complete requests, and
  * repeat while progress is made. */
-static void conn_pump(struct conn *c)
+static void conn_pump(struct conn *c, int got_input)
 {
 	struct worker *w = c->w;
 	size_t in_limit = w->lim.max_head + w->lim.max_body;
@@ -485,18 +492,30 @@ settle:
 		return;
 	if (c->peer_eof && !c->waiting)
 		c->close_after_send = 1;
-	if (c->waiting || c->close_after_send) {
-		timer_unset(c);
+	if (c->waiting) {
+		timer_unset(c); /* the HSM engine's deadline bounds the wait */
+	} else if (c->close_after_send) {
+		/* The last response may meet a client that does not read:
+		 * bounded by the idle timeout, then by lingering. */
+		if (c->t.kind != TO_IDLE && c->t.kind != TO_LINGER)
+			timer_set(c, TO_IDLE);
 	} else if (c->tls_on && !c->tls.handshake_done) {
 		/* the handshake timer runs from accept */
 	} else if (buf_avail(&c->in)) {
-		/* A request has started: the header timer is not reset by
-		 * more bytes, so a slow drip cannot hold the connection. */
-		if (c->t.kind != TO_HEADER)
+		/* A request has started: its header timer is not reset by
+		 * more bytes, so a slow drip cannot hold the connection; it
+		 * restarts for each new request of a pipeline. */
+		if (c->served || c->t.kind != TO_HEADER)
 			timer_set(c, TO_HEADER);
-	} else {
+	} else if (c->served) {
 		timer_set(c, TO_IDLE);
+	} else if (got_input && c->t.kind == TO_IDLE) {
+		/* Bytes that gave no plaintext yet (part of a TLS record, a
+		 * warning alert) may be the start of a request: they do not
+		 * buy more idle time. */
+		timer_set(c, TO_HEADER);
 	}
+	c->served = 0;
 	{
 		size_t buffered = (c->tls_on ? buf_avail(&c->raw) : buf_avail(&c->in));
 		size_t outq = buf_avail(&c->out) + buf_avail(&c->out_next);
@@ -512,8 +531,11 @@ void conn_input(struct conn *c, const uint8_t *p, size_t n)
 {
 	struct worker *w = c->w;
 	struct buf *dst = c->tls_on ? &c->raw : &c->in;
-	size_t limit = c->tls_on ? RAW_PAUSE + (64u << 10)
-				 : w->lim.max_head + w->lim.max_body + (64u << 10);
+	/* Receiving pauses at the thresholds above, but a multishot receive
+	 * already under way can still deliver a burst: a client is only cut
+	 * off well past them. */
+	size_t limit = c->tls_on ? RAW_PAUSE + RECV_SLACK
+				 : w->lim.max_head + w->lim.max_body + RECV_SLACK;
 
 	if (c->closing)
 		return;
@@ -523,7 +545,7 @@ void conn_input(struct conn *c, const uint8_t *p, size_t n)
 		conn_close(c);
 		return;
 	}
-	conn_pump(c);
+	conn_pump(c, 1);
 	conn_flush(c);
 }
 
@@ -546,9 +568,11 @@ void conn_hsm_done(struct worker *w, struct hsm_job *job)
 	c->waiting = 0;
 	if (!c->closing) {
 		login_finish(c); /* may have gone to another HSM: waiting again */
-		if (c->peer_eof && !c->waiting)
-			c->close_after_send = 1;
-		conn_pump(c);
+		if (!c->waiting)
+			c->served = 1;
+		/* Pipelined requests are served before a half-close is
+		 * honoured: conn_pump's settling sees to it. */
+		conn_pump(c, 0);
 		conn_flush(c);
 	}
 	c->refs--;

@@ -135,6 +135,9 @@ static int login_submit(struct conn *c)
 			return IG_OK;
 		p->tried |= 1u << dev;
 	}
+	/* Nothing is signing this token: never let a caller mistake the
+	 * job for a finished one. */
+	p->job.status = IG_EBLOCKED;
 	return rc == IG_EBLOCKED ? IG_EBLOCKED : IG_ECLOSED;
 }
 
@@ -194,6 +197,14 @@ static void login(struct conn *c, struct request *r)
 	pol.skew = cfg->clock_skew_s;
 	if (assertion_verify(&a, &cred.device_key, &pol, &why) < 0)
 		return login_error(c, r, "invalid_grant", why);
+	/* No HSM up: answer before the jti is spent, so the same assertion
+	 * can be sent again after Retry-After. */
+	if (hsm_choose(srv->hsm, HSM_KEY_ISSUER, 0) < 0) {
+		M_INC(w->m.shed_hsm_queue);
+		resp_error(c, EP_TOKEN, r->start_ns, 503, "temporarily_unavailable",
+			   "no HSM available", "Retry-After: 1\r\n", r->h.keep_alive);
+		return;
+	}
 	/* RFC 7523 §3 item 7: a jti is used once within its validity. */
 	n = snprintf(replay_id, sizeof(replay_id), "%s %s", a.kid, a.jti);
 	rc = replay_check_and_insert(srv->replay, replay_id, (size_t)n,
@@ -216,7 +227,11 @@ static void login(struct conn *c, struct request *r)
 		p->client_id[0] = 0;
 		pairwise_sub(srv, cred.citizen_id, cfg->issuer, strlen(cfg->issuer), p->sub);
 	}
-	mbedtls_ctr_drbg_random(&w->tls.drbg, rnd, sizeof(rnd));
+	if (mbedtls_ctr_drbg_random(&w->tls.drbg, rnd, sizeof(rnd)) != 0) {
+		resp_error(c, EP_TOKEN, r->start_ns, 500, "server_error",
+			   "no random numbers for the token id", NULL, r->h.keep_alive);
+		return;
+	}
 	b64url_encode(rnd, sizeof(rnd), p->jti);
 	p->iat = w->now_s;
 	p->exp = w->now_s + cfg->token_lifetime_s;
@@ -230,7 +245,8 @@ static void login(struct conn *c, struct request *r)
 		/* Shed at once rather than queue without bound. */
 		M_INC(w->m.shed_hsm_queue);
 		resp_error(c, EP_TOKEN, r->start_ns, 503, "temporarily_unavailable",
-			   rc == IG_EBLOCKED ? "signing queue full" : "no HSM available",
+			   rc == IG_EBLOCKED ? "signing queue full: retry with a new assertion"
+					     : "no HSM available: retry with a new assertion",
 			   "Retry-After: 1\r\n", r->h.keep_alive);
 		return;
 	}
@@ -253,11 +269,13 @@ void login_finish(struct conn *c)
 			c->refs++;
 			return;
 		}
+		p->job.status = IG_EBLOCKED;
 	}
 	if (p->job.status != IG_OK) {
 		M_INC(c->w->m.shed_hsm_queue);
 		resp_error(c, p->ep, p->start_ns, 503, "temporarily_unavailable",
-			   "no HSM could sign", "Retry-After: 1\r\n", p->keep_alive);
+			   "no HSM could sign: retry with a new assertion", "Retry-After: 1\r\n",
+			   p->keep_alive);
 		return;
 	}
 	len = access_token_finish(p->token, p->len, sizeof(p->token), p->job.sig);
@@ -626,6 +644,23 @@ static void route_admin(struct conn *c, struct request *r)
 		return revoke(c, r, id);
 	}
 	}
+}
+
+/* Before a body is read: refuse at once what would be refused anyway, so
+ * an unauthenticated client cannot make the admin listener buffer a bulk
+ * body (up to admin_max_body).  Returns 0 to go on, -1 if answered. */
+int handle_head(struct conn *c, struct request *r)
+{
+	struct http_str path = r->h.path;
+
+	if (!c->w->admin || http_str_eq(path, "/healthz") || http_str_eq(path, "/readyz"))
+		return 0;
+	if (admin_authorized(c->w->srv, &r->h))
+		return 0;
+	resp_error(c, EP_OTHER, r->start_ns, 401, "invalid_token",
+		   "the admin token is missing or wrong",
+		   "WWW-Authenticate: Bearer realm=\"idgate-admin\"\r\n", 0);
+	return -1;
 }
 
 void handle_request(struct conn *c, struct request *r)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -201,6 +202,7 @@ struct start {
 	sem_t done;
 	int rc;
 	const char *why;
+	char msg[200];  /* <why> copied: it may live in the thread's storage */
 };
 
 static void *worker_main(void *arg)
@@ -260,6 +262,8 @@ static void *worker_main(void *arg)
 	return NULL;
 fail:
 	st->rc = rc < 0 ? rc : IG_EINTERNAL;
+	snprintf(st->msg, sizeof(st->msg), "%s", st->why ? st->why : "");
+	st->why = st->msg;
 	sem_post(&st->done);
 	return NULL;
 }
@@ -280,6 +284,9 @@ static struct worker *worker_new(struct server *srv, unsigned id, int admin,
 	w->lim.max_body = admin ? srv->cfg.admin_max_body : srv->cfg.max_body;
 	w->timeout_ns[TO_HANDSHAKE] = srv->cfg.handshake_timeout_ms * 1000000ull;
 	w->timeout_ns[TO_HEADER] = srv->cfg.header_timeout_ms * 1000000ull;
+	/* A bulk enrolment uploads up to admin_max_body within it. */
+	if (admin && w->timeout_ns[TO_HEADER] < 120000000000ull)
+		w->timeout_ns[TO_HEADER] = 120000000000ull;
 	w->timeout_ns[TO_IDLE] = srv->cfg.idle_timeout_ms * 1000000ull;
 	w->timeout_ns[TO_LINGER] = 2000000000ull;
 	for (int k = 0; k < TO_COUNT; k++) {
@@ -391,6 +398,15 @@ int main(int argc, char **argv)
 		log_err("at most 256 workers");
 		return 2;
 	}
+	{
+		/* Every connection is an fd: allow as many as the hard limit. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -476,7 +492,8 @@ int main(int argc, char **argv)
 		sem_wait(&st.done);
 		sem_destroy(&st.done);
 		if (st.rc < 0) {
-			why = st.why;
+			snprintf(err, sizeof(err), "%s", st.msg);
+			why = err;
 			goto stop;
 		}
 	}

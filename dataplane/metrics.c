@@ -15,7 +15,7 @@ const char *const endpoint_names[EP_COUNT] = {
 	"metrics", "other",
 };
 const uint16_t metrics_statuses[M_NSTATUS] = {
-	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 417, 429, 503, 0,
+	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 417, 429, 500, 503, 0,
 };
 const uint32_t metrics_bounds_us[M_NBUCKETS] = {
 	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
@@ -72,12 +72,14 @@ int metrics_render(struct server *srv, struct buf *out)
 	for (int e = 0; e < EP_COUNT; e++)
 		for (int s = 0; s < M_NSTATUS; s++) {
 			uint64_t v = SUM(requests[e][s]);
+			char code[8] = "other";
 
-			if (v)
-				IG_GUARD(put(out, "idgate_requests_total{endpoint=\"%s\",status=\"%s%u\"} %llu\n",
-					     endpoint_names[e], metrics_statuses[s] ? "" : "other",
-					     metrics_statuses[s] ? metrics_statuses[s] : 0u,
-					     (unsigned long long)v));
+			if (!v)
+				continue;
+			if (metrics_statuses[s])
+				snprintf(code, sizeof(code), "%u", metrics_statuses[s]);
+			IG_GUARD(put(out, "idgate_requests_total{endpoint=\"%s\",status=\"%s\"} %llu\n",
+				     endpoint_names[e], code, (unsigned long long)v));
 		}
 	IG_GUARD(put(out, "# HELP idgate_request_duration_seconds Time from a request's "
 		 "arrival to its response being queued.\n"

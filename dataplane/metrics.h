@@ -18,7 +18,7 @@ enum endpoint {
 };
 extern const char *const endpoint_names[EP_COUNT];
 
-#define M_NSTATUS 15
+#define M_NSTATUS 16
 extern const uint16_t metrics_statuses[M_NSTATUS]; /* last slot: other */
 #define M_NBUCKETS 16
 extern const uint32_t metrics_bounds_us[M_NBUCKETS]; /* last: +Inf */

@@ -77,6 +77,7 @@ struct conn {
 	uint8_t waiting;                /* a request is at the HSM */
 	uint8_t recv_armed, send_inflight, recv_paused, peer_eof, lingering;
 	uint8_t continue_sent;          /* 100 Continue sent for this request */
+	uint8_t served;                 /* a request was answered in this pass */
 	uint64_t gen;                   /* changes at every reuse */
 	struct conn_timer t;
 	struct tls_conn tls;
@@ -167,6 +168,7 @@ struct request {
 	uint64_t start_ns;
 };
 void handle_request(struct conn *c, struct request *r);
+int handle_head(struct conn *c, struct request *r);
 void login_finish(struct conn *c);
 
 #endif

@@ -32,7 +32,9 @@ struct uring {
 	struct io_uring_buf_ring *br;
 	char *bufs;
 	unsigned nbufs;
-	int accept_armed, accept_retry;
+	int accept_armed;
+	uint64_t accept_retry_ns;  /* out of fds: re-arm accept no sooner */
+	uint64_t accept_warned_ns;
 };
 
 static struct io_uring_sqe *sqe_get(struct uring *u)
@@ -186,8 +188,15 @@ static void on_accept(struct worker *w, struct uring *u, struct io_uring_cqe *cq
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		u->accept_armed = 0;
 	if (cqe->res < 0) {
-		if (cqe->res != -ECANCELED)
-			log_warn("accept: %s", strerror(-cqe->res));
+		if (cqe->res == -ECANCELED)
+			return;
+		/* Out of fds or memory: pause accepting for a moment rather
+		 * than spin on a failing accept; warn once a second. */
+		u->accept_retry_ns = w->now_ns + 100000000ull;
+		if (w->now_ns - u->accept_warned_ns > 1000000000ull) {
+			u->accept_warned_ns = w->now_ns;
+			log_warn("accept: %s; pausing accepts for 100 ms", strerror(-cqe->res));
+		}
 		return;
 	}
 	c = conn_open(w, cqe->res);
@@ -318,7 +327,7 @@ static void uring_run(struct worker *w)
 			count++;
 		}
 		io_uring_cq_advance(&u->ring, count);
-		if (!u->accept_armed && !w->srv->stopping)
+		if (!u->accept_armed && !w->srv->stopping && w->now_ns >= u->accept_retry_ns)
 			arm_accept(u);
 		worker_tick(w);
 		idle = count ? 0 : idle + 1;

@@ -342,5 +342,106 @@ def test_request_then_close_notify_and_fin(srv):
     opened = int(re.search(r"^idgate_connections_open (\d+)", m, re.M).group(1))
     expect(opened < 100, "open-connection gauge wrapped: %d" % opened)
 
+
+def tls_records(srv, version, data):
+    """A finished handshake over a raw socket, and <data> encrypted into TLS
+    records the test can send at any pace."""
+    ctx = srv.ssl_context(version)
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(out.read())
+            inc.write(sock.recv(65536))
+    sock.sendall(out.read())
+    obj.write(data)
+    tls_records.last = (obj, inc)  # to decrypt what comes back
+    return sock, out.read()
+
+
+def test_trickled_tls_record_hits_header_timeout(srv):
+    """One byte of a TLS record at a time: no plaintext ever comes out, but
+    the connection is cut at the header timeout (1 s), not kept for ever."""
+    sock, rec = tls_records(srv, "1.3", b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n")
+    t0 = time.time()
+    closed = None
+    for b in rec[:-1]:
+        try:
+            sock.sendall(bytes([b]))
+        except OSError:
+            closed = time.time() - t0
+            break
+        sock.settimeout(0.25)
+        try:
+            if sock.recv(4096) == b"":
+                closed = time.time() - t0
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = time.time() - t0
+            break
+        if time.time() - t0 > 6:
+            break
+    sock.close()
+    expect(closed is not None and closed < 3, "trickling client kept: %r" % closed)
+
+
+def test_admin_refuses_unauthenticated_body_before_reading_it(srv):
+    s = socket.create_connection(("127.0.0.1", srv.admin_port), timeout=5)
+    s.sendall(b"POST /v1/admin/citizens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Expect: 100-continue\r\nContent-Length: 50000000\r\n\r\n")
+    st, h, body, _ = read_response(s)
+    expect(st == 401, (st, body))
+    s.close()
+
+
+def test_half_close_after_pipelining_serves_everything(srv):
+    dev = srv.enrol()
+    form = urlencode({"grant_type": JWT_BEARER, "assertion": dev.assertion()}).encode()
+    reqs = (b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(form)) + form
+    reqs += b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+    sock, rec = tls_records(srv, "1.2", reqs)
+    sock.sendall(rec)
+    sock.shutdown(socket.SHUT_WR)
+    got = b""
+    sock.settimeout(10)
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            break
+        got += d
+    obj, inc = tls_records.last
+    inc.write(got)
+    plain = b""
+    while True:
+        try:
+            d = obj.read(65536)
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            break
+        if not d:
+            break
+        plain += d
+    sock.close()
+    expect(plain.count(b"HTTP/1.1 200 OK") == 3, plain[:300])
+
+
+def test_deep_pipeline_is_slowed_not_cut(srv):
+    s = srv.tls_socket()
+    n = 3000
+    s.sendall(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n" * n)
+    rest = b""
+    for i in range(n):
+        st, _, _, rest = read_response(s, rest)
+        expect(st == 200, (i, st))
+    s.close()
+
+
 if __name__ == "__main__":
     main(globals())
