@@ -295,24 +295,13 @@ def burst_request_close(srv, version, request):
     """Handshake, then send <request>, close_notify and FIN in one burst (as
     `openssl s_client` does at the end of its input); return what the
     server sent back before it closed."""
-    ctx = srv.ssl_context(version)
-    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
-    while True:
-        try:
-            obj.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            sock.sendall(out.read())
-            inc.write(sock.recv(65536))
-    sock.sendall(out.read())
-    obj.write(request)
+    sock, rec = tls_records(srv, version, request)
+    obj, _ = tls_records.last
     try:
         obj.unwrap()
     except ssl.SSLWantReadError:
         pass
-    sock.sendall(out.read())
+    sock.sendall(rec + tls_records.out.read())
     sock.shutdown(socket.SHUT_WR)
     got = b""
     while True:
@@ -360,6 +349,7 @@ def tls_records(srv, version, data):
     sock.sendall(out.read())
     obj.write(data)
     tls_records.last = (obj, inc)  # to decrypt what comes back
+    tls_records.out = out
     return sock, out.read()
 
 
