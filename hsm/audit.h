@@ -148,10 +148,15 @@ IG_MUST_CHECK int audit_append_sync(struct audit_log *l,
  * IG_EINTERNAL when the log has failed.  Blocks. */
 int audit_flush(struct audit_log *l);
 
-/* Refuse new records, write and fsync everything queued, stop the writer,
- * close the files, free <l>.  No other thread may use <l> once this has
- * begun (appenders racing with it get IG_ECLOSED or are written).  NULL is
- * a no-op. */
+/* Refuse new records (audit_append then answers IG_ECLOSED), write and
+ * fsync everything queued, stop the writer thread.  <l> stays allocated:
+ * appenders racing with the shutdown get IG_ECLOSED or are written, and
+ * audit_get_stats still works.  Idempotent.  Called from a control thread,
+ * not concurrently with audit_close. */
+void audit_shutdown(struct audit_log *l);
+
+/* audit_shutdown if not done, then close the files (releasing the lock)
+ * and free <l>.  No other thread may use <l> any more.  NULL is a no-op. */
 void audit_close(struct audit_log *l);
 
 /* Counters since audit_open, relaxed: a snapshot. */
