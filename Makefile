@@ -57,7 +57,7 @@ help:
 	@echo "make deps     build mbedTLS 3.6 and liburing 2.9 from Debian source packages into build/"
 	@echo "make packages install the Debian packages listed in deps/packages.txt"
 	@echo "make fuzz     build libFuzzer targets under bin/fuzz (clang)"
-	@echo "make bench    run the benchmarks under perf/ (minutes; results in perf/out)"
+	@echo "make bench    run the benchmarks under perf/ (minutes; results in perf/out; see perf/RESULTS.md)"
 	@echo "make clean    remove bin/ and build/obj (keeps the dependency builds)"
 
 packages:
@@ -150,6 +150,7 @@ asan:
 bench: packages
 	$(MAKE) -j$$(nproc) all
 	@sh perf/run.sh
+	@sh perf/hsm_inflight.sh
 
 clean:
 	rm -rf bin $(B)/obj $(B)/san
