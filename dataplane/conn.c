@@ -462,8 +462,10 @@ static void conn_pump(struct conn *c, int got_input)
 			size_t room = in_limit - buf_avail(&c->in);
 			int n;
 
-			if (room > 16384)
-				room = 16384;
+			/* Small steps: a login is a few hundred bytes, and an
+			 * idle keep-alive connection keeps its buffer. */
+			if (room > 2048)
+				room = 2048;
 			if (buf_reserve(&c->in, room, in_limit) < 0)
 				break;
 			c->tls.out = wbuf(c);
