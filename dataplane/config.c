@@ -76,6 +76,8 @@ static const struct setting settings[] = {
 	S("hsm", "deadline_ms", C_UINT, hsm_deadline_ms, "2000",
 	  "an HSM operation running longer is given up and retried on another HSM; "
 	  "the slow HSM leaves rotation until a probe succeeds"),
+	S("hsm", "probe_interval_ms", C_UINT, hsm_probe_ms, "1000",
+	  "an HSM out of rotation is probed (test signature, sessions re-opened) this often"),
 	S("hsm", "queue", C_UINT, hsm_queue, "1024",
 	  "bounded queue of signing jobs (a power of two); full = 503 with Retry-After"),
 	S("login", "token_lifetime_s", C_UINT, token_lifetime_s, "600",

@@ -53,6 +53,7 @@ struct config {
 	unsigned hsm_threads;
 	unsigned hsm_queue;
 	unsigned hsm_deadline_ms;
+	unsigned hsm_probe_ms;
 	struct config_hsm hsms[CONFIG_MAX_HSMS]; /* the [hsm.NAME] sections */
 	unsigned nhsms;
 	/* [login] */

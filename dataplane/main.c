@@ -456,6 +456,7 @@ int main(int argc, char **argv)
 	hc.devices = hd;
 	hc.ndevices = 1 + c->nhsms;
 	hc.deadline_ms = c->hsm_deadline_ms;
+	hc.probe_interval_ms = c->hsm_probe_ms;
 	hc.nworkers = srv.nworkers;
 	hc.completion_depth = 4096;
 	if (hsm_start(&srv.hsm, &hc, &why) < 0)

@@ -47,7 +47,6 @@
 #define HSM_MAX_THREADS 256
 #define HSM_MAX_DEPTH (1u << 24)
 #define HSM_NBUCKETS 16
-#define HSM_PROBE_S 1 /* while not ready, probe the device this often */
 #define HSM_WATCHDOG_NS 5000000ull /* deadline checks every 5 ms */
 
 /* What the start-up self-test and the readiness probe sign. */
@@ -128,6 +127,7 @@ struct hsm_engine {
 	struct hsm_device *devs;
 	unsigned ndev;
 	uint64_t deadline_ns;
+	uint64_t probe_ns;
 	pthread_t watchdog;
 	bool have_watchdog;
 	atomic_int closing;
@@ -412,13 +412,21 @@ static void hsm_device_set_ready(struct hsm_device *d, int want)
 		atomic_fetch_add_explicit(&d->transitions, 1, memory_order_relaxed);
 }
 
-static void hsm_device_note(struct hsm_device *d, CK_RV rv)
+/*
+ * A device-level failure takes the device out of rotation; only a probe's
+ * success brings it back (a job that was already running when the device
+ * failed may still succeed: that says nothing about the device now).
+ */
+static void hsm_device_note(struct hsm_device *d, CK_RV rv, bool probe)
 {
 	atomic_fetch_add_explicit(&d->results[hsm_result_kind(rv)], 1,
 				  memory_order_relaxed);
-	if (rv != CKR_OK && hsm_p11_job_error(rv))
-		return;
-	hsm_device_set_ready(d, rv == CKR_OK);
+	if (rv == CKR_OK) {
+		if (probe)
+			hsm_device_set_ready(d, 1);
+	} else if (!hsm_p11_job_error(rv)) {
+		hsm_device_set_ready(d, 0);
+	}
 }
 
 /*
@@ -426,7 +434,7 @@ static void hsm_device_note(struct hsm_device *d, CK_RV rv)
  * watchdog may take jobs a post stood for): pop first, sleep on the
  * semaphore when the ring is empty, pop again.  NULL when the device
  * closes, or with <*probe> set when the device is out of rotation and no
- * probe has run for HSM_PROBE_S: nobody sends work to a server whose
+ * probe has run for the probe interval: nobody sends work to a server whose
  * /readyz fails, so readiness cannot wait for the next job.  Any idle
  * thread may probe (one at a time), so a thread stuck in a hung call does
  * not keep its device out for ever.
@@ -449,14 +457,16 @@ static struct hsm_job *hsm_device_take(struct hsm_thread *t, bool *probe)
 		now = hsm_now_ns();
 		if (!atomic_load_explicit(&d->ready, memory_order_relaxed) &&
 		    now - atomic_load_explicit(&d->last_probe_ns, memory_order_relaxed) >=
-			    HSM_PROBE_S * 1000000000ull &&
+			    d->eng->probe_ns &&
 		    !atomic_exchange(&d->probing, 1)) {
 			atomic_store_explicit(&d->last_probe_ns, now, memory_order_relaxed);
 			*probe = true;
 			return NULL;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += HSM_PROBE_S;
+		/* Wake at least every probe interval to see whether to probe. */
+		now += d->eng->probe_ns;
+		ts.tv_sec = (time_t)(now / 1000000000u);
+		ts.tv_nsec = (long)(now % 1000000000u);
 		(void)sem_clockwait(&d->wake, CLOCK_MONOTONIC, &ts);
 	}
 }
@@ -468,7 +478,7 @@ static void hsm_thread_probe(struct hsm_thread *t)
 	struct hsm_job job = { .op = HSM_OP_SIGN_ES256, .key = HSM_KEY_ISSUER };
 
 	memcpy(job.digest, hsm_probe_digest, sizeof(job.digest));
-	hsm_device_note(t->dev, hsm_thread_sign(t, &job));
+	hsm_device_note(t->dev, hsm_thread_sign(t, &job), true);
 	atomic_fetch_add_explicit(&t->dev->probes, 1, memory_order_relaxed);
 	atomic_store(&t->dev->probing, 0);
 }
@@ -500,7 +510,7 @@ static void *hsm_thread_main(void *arg)
 		atomic_store_explicit(&t->started_ns, hsm_now_ns(), memory_order_relaxed);
 		atomic_store_explicit(&t->current, job, memory_order_release);
 		rv = hsm_thread_sign(t, &work);
-		hsm_device_note(t->dev, rv);
+		hsm_device_note(t->dev, rv, false);
 		expect = job;
 		if (!atomic_compare_exchange_strong(&t->current, &expect, NULL))
 			continue; /* the watchdog gave it up: drop the late result */
@@ -796,6 +806,7 @@ int hsm_start(struct hsm_engine **out, const struct hsm_config *cfg,
 	e = hsm_zalloc(sizeof(*e));
 	IG_ENSURE(e, IG_ENOMEM, why, "out of memory");
 	e->deadline_ns = (cfg->deadline_ms ? cfg->deadline_ms : 2000) * 1000000ull;
+	e->probe_ns = (cfg->probe_interval_ms ? cfg->probe_interval_ms : 1000) * 1000000ull;
 	e->devs = hsm_zalloc(n * sizeof(*e->devs));
 	rc = e->devs ? hsm_workers_init(e, cfg, why) : IG_ENOMEM;
 	if (!e->devs)

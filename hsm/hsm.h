@@ -89,6 +89,10 @@ struct hsm_config {
 	 * back IG_EBLOCKED, to be retried on another HSM) and its HSM taken
 	 * out of rotation until a probe succeeds; 0 = 2000 ms. */
 	unsigned deadline_ms;
+	/* An HSM out of rotation is probed (a test signature, re-opening its
+	 * sessions and logging in again if they were lost) no more often than
+	 * this; 0 = 1000 ms. */
+	unsigned probe_interval_ms;
 	const char *module;     /* path of the PKCS#11 module (.so) */
 	const char *token_label;
 	const char *pin_file;   /* user PIN, read at each login (start, recovery),

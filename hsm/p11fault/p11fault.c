@@ -792,6 +792,9 @@ static void pf_gate_session(struct pf_gate *g, CK_SESSION_HANDLE s)
 	CK_SESSION_INFO si;
 
 	memset(g, 0, sizeof(*g));
+	/* The control first: a change that scopes faults to a token must
+	 * apply to this very call. */
+	pf_refresh();
 	if (!(atomic_load(&pf_need) & PF_NEED_SLOT) ||
 	    pf_real->C_GetSessionInfo(s, &si) != CKR_OK)
 		return;

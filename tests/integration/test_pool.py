@@ -22,6 +22,7 @@ def setup():
     fault = os.path.join(os.path.dirname(harness.BIN), "libidgate-p11fault.so")
     srv = Server(workers=1,
                  settings={"hsm.module": fault, "hsm.threads": 2, "hsm.deadline_ms": 400,
+                           "hsm.probe_interval_ms": 200,
                            "hsm.b.token": "idgate-b"},
                  env={"IDGATE_P11FAULT_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
                       "IDGATE_P11FAULT_CONTROL": ctl})
@@ -108,11 +109,26 @@ def test_two_keys_published_and_both_sign(srv):
     expect(ready(srv, "main") == 1 and ready(srv, "b") == 1)
 
 
+def logins_until(srv, counter, limit=48):
+    """Logins (4 at a time) until the HSM metric <counter> has grown, that
+    is until the injected fault has been met; every login must succeed
+    meanwhile.  Returns the metric's growth."""
+    before = metric(srv, counter) or 0
+    res = []
+    for _ in range(0, limit, 4):
+        res += logins(srv, 4)
+        if (metric(srv, counter) or 0) > before:
+            break
+    all_ok_and_verified(srv, res)
+    return (metric(srv, counter) or 0) - before
+
+
 def test_device_error_fails_over(srv):
     fault(srv, "token=idgate-b sign_error=CKR_DEVICE_ERROR")
-    all_ok_and_verified(srv, logins(srv, 16))
+    grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="b",result="device_error"}')
+    expect(grew >= 1, "the fault was never met")
     expect(ready(srv, "b") == 0, "the failing HSM left rotation")
-    expect(metric(srv, 'idgate_hsm_device_operations_total{hsm="b",result="device_error"}') >= 1)
+    all_ok_and_verified(srv, logins(srv, 8))
     fault(srv, "")
     expect(wait_ready(srv, "b", 1), "the HSM came back after the fault cleared")
 
@@ -120,11 +136,11 @@ def test_device_error_fails_over(srv):
 def test_hang_past_deadline_fails_over(srv):
     fault(srv, "token=idgate hang=1")
     t0 = time.time()
-    res = logins(srv, 8)
-    all_ok_and_verified(srv, res)
-    expect(time.time() - t0 < 8, "logins waited on a hung HSM")
+    grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="main",result="deadline_missed"}')
+    expect(grew >= 1, "the hang was never met")
+    expect(time.time() - t0 < 20, "logins waited on a hung HSM")
     expect(ready(srv, "main") == 0)
-    expect(metric(srv, 'idgate_hsm_device_operations_total{hsm="main",result="deadline_missed"}') >= 1)
+    all_ok_and_verified(srv, logins(srv, 8))
     fault(srv, "")
     expect(wait_ready(srv, "main", 1), "the hung HSM came back")
     all_ok_and_verified(srv, logins(srv, 8))
@@ -132,7 +148,8 @@ def test_hang_past_deadline_fails_over(srv):
 
 def test_removed_device_fails_over(srv):
     fault(srv, "token=idgate-b remove_after=1")
-    all_ok_and_verified(srv, logins(srv, 16))
+    grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="b",result="device_removed"}')
+    expect(grew >= 1, "the removal was never met")
     expect(ready(srv, "b") == 0)
     fault(srv, "")
     expect(wait_ready(srv, "b", 1), "the removed HSM came back")
