@@ -83,6 +83,7 @@ const char *const lg_err_names[LG_ERR_COUNT] = {
 	"closed", "bad_response",
 };
 const char *const lg_tls_names[] = { "plain", "new", "resume", "keepalive" };
+int lg_stop;
 
 uint64_t lg_now_ns(void)
 {
@@ -534,7 +535,9 @@ static void lg_dispatch(struct lg_thread *t, uint64_t now)
 		t->qlen--;
 		lag = now > lg_due_ns(t, c->req.due) ?
 			(now - lg_due_ns(t, c->req.due)) / 1000 : 0;
-		if (lag > st->max_lag_us)
+		/* Only a request that had a connection free when due measures
+		 * the generator: the others waited for the server. */
+		if (lag > st->max_lag_us && !c->req.waited)
 			st->max_lag_us = lag;
 		if (lag > LG_LATE_US && !c->req.waited) {
 			st->late++;
@@ -569,7 +572,8 @@ static void lg_take_due(struct lg_thread *t, struct lg_sched *s, double *next,
 
 		st->offered[r.wl]++;
 		__atomic_fetch_add(&t->e->live.offered, 1, __ATOMIC_RELAXED);
-		if (!t->nidle && !t->nclosed) {
+		/* Busy if the requests queued ahead take every free one. */
+		if (t->qlen >= (size_t)(t->nidle + t->nclosed)) {
 			st->waited_conn++;
 			r.waited = 1;
 		}
@@ -657,10 +661,17 @@ static void lg_loop(struct lg_thread *t)
 			lg_expire(t, now);
 			last_expire = now;
 		}
+		if (next >= 0 && __atomic_load_n(&lg_stop, __ATOMIC_RELAXED)) {
+			next = -1;      /* Ctrl-C: no more sends, a short drain */
+			drain_end = now + (cfg->timeout < 1 ? (uint64_t)(cfg->timeout * 1e9)
+							    : 1000000000ull);
+		}
 		if (next < 0) {
 			/* Schedule over: wait for answers up to the timeout. */
 			if (!drain_end)
 				drain_end = now + (uint64_t)(cfg->timeout * 1e9);
+			if (!t->e->sched_end_s)
+				t->e->sched_end_s = (double)(now - t->e->t0_ns) / 1e9;
 			if ((!t->inflight && !t->qlen) || now >= drain_end)
 				break;
 			wait = 10000000;

@@ -108,12 +108,18 @@ struct lg_engine {
 	int index;
 	uint64_t t0_ns;               /* CLOCK_MONOTONIC start of the schedule */
 	double end_s;                 /* when the run ended (s from t0) */
+	double sched_end_s;           /* when its schedule ended or was stopped */
 	struct lg_stats stats;
 	struct lg_live live;
 	int failed;                   /* setup failure (message printed) */
 	int done;                     /* set (release) when the thread ends */
 };
 void *lg_engine_run(void *arg);
+
+/* Set (by the SIGINT handler, with a relaxed atomic store) to end every
+ * running schedule early: engines stop sending, wait up to a second for
+ * the answers in flight, and end. */
+extern int lg_stop;
 
 /* Report (report.c): a human summary on stdout and, if <cfg>->json_path,
  * the JSON file.  <elapsed> is the run's length in seconds. */

@@ -12,24 +12,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/http.h"
 #include "../common/jose.h"
 #include "../common/result.h"
+#include "capacity.h"
+#include "hdrlog.h"
 #include "loadgen.h"
 #include "signer.h"
+#include "svg.h"
 
 #define LG_EXIT_FAIL 1
 #define LG_EXIT_USAGE 2
+#define LG_EXIT_GENLIMIT 3      /* find-capacity: the generator was the limit */
+#define LG_EXIT_INTR 130        /* stopped by SIGINT (128 + 2) */
 #define LG_BATCH 10000          /* citizens per bulk request (server: <= 100,000) */
 
 static void lg_usage(FILE *f)
 {
 	fputs(
 "usage: idgate-load run --url URL [options]\n"
+"       idgate-load find-capacity --url URL --slo SLO [options]\n"
 "       idgate-load populate --admin URL --admin-token-file F --citizens N\n"
 "                            [--seed S] --population FILE\n"
+"       idgate-load hdr-decode FILE      percentiles of an --hdr-log\n"
 "run options:\n"
 "  --url URL            https://host:port (login, jwks) or any http[s] URL (http)\n"
 "  --mix W=F,...        workloads login, jwks, http with weights (default jwks=1)\n"
@@ -46,8 +54,22 @@ static void lg_usage(FILE *f)
 "  --population FILE    from populate (needed by login)\n"
 "  --aud AUD            assertion audience (default URL's origin + /oauth2/token)\n"
 "  --client-id ID       relying service sent with logins\n"
-"  --json FILE          machine-readable results\n"
-"  --quiet              no live line\n", f);
+"  --json FILE          machine-readable results (find-capacity: every trial)\n"
+"  --svg FILE           plot: run: p50/p90/p99/p99.9 per second;\n"
+"                       find-capacity: corrected latency against offered rate\n"
+"  --hdr-log FILE       run: 1 s interval histograms, HdrHistogram log v1.3\n"
+"  --quiet              no live line\n"
+"find-capacity options (and the run options except --rate/--duration/--profile):\n"
+"  --slo SLO            e.g. 'p99<50ms,errors<0.1%' (corrected latency)\n"
+"  --start-rate R       first trial's rate (default 100)\n"
+"  --max-rate R         never offer more (default 1000000)\n"
+"  --growth F           rate factor while growing (default 2)\n"
+"  --precision P        bisect until within P, e.g. 5% or 0.05 (default 5%)\n"
+"  --trial-duration S   search trials (default 5)\n"
+"  --confirm-duration S confirmation at the result (default 15)\n"
+"  --confirm-retries N  step-downs after a failed confirmation (default 3)\n"
+"  --max-trials N       search trials at most (default 20)\n"
+"Ctrl-C stops a run or a search: what was measured is reported, exit 130.\n", f);
 }
 
 static int lg_die_usage(const char *msg, const char *arg)
@@ -372,6 +394,9 @@ static double lg_num(const char *s, int *bad)
 struct lg_run_args {
 	const char *url, *profile, *mix, *pop, *tls;
 	double rate, duration;
+	const char *hdr_log, *svg, *slo;
+	int capacity;                   /* find-capacity options given */
+	struct lg_cap_params cap;
 };
 
 static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
@@ -394,9 +419,22 @@ static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
 		{ "client-id", required_argument, 0, 'i' },
 		{ "json", required_argument, 0, 'j' },
 		{ "quiet", no_argument, 0, 'q' },
+		{ "svg", required_argument, 0, 'S' },
+		{ "hdr-log", required_argument, 0, 'H' },
+		{ "slo", required_argument, 0, 1 },
+		{ "start-rate", required_argument, 0, 2 },
+		{ "max-rate", required_argument, 0, 3 },
+		{ "growth", required_argument, 0, 4 },
+		{ "precision", required_argument, 0, 5 },
+		{ "trial-duration", required_argument, 0, 6 },
+		{ "confirm-duration", required_argument, 0, 7 },
+		{ "confirm-retries", required_argument, 0, 8 },
+		{ "max-trials", required_argument, 0, 9 },
 		{ 0, 0, 0, 0 },
 	};
+	struct lg_cap_params *cp = &a->cap;
 	int o, bad = 0;
+	size_t pl;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
@@ -416,12 +454,34 @@ static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
 		case 'i': cfg->client_id = optarg; break;
 		case 'j': cfg->json_path = optarg; break;
 		case 'q': cfg->quiet = 1; break;
+		case 'S': a->svg = optarg; break;
+		case 'H': a->hdr_log = optarg; break;
+		case 1: a->slo = optarg; break;
+		case 2: cp->start_rate = lg_num(optarg, &bad); break;
+		case 3: cp->max_rate = lg_num(optarg, &bad); break;
+		case 4: cp->growth = lg_num(optarg, &bad); break;
+		case 5:
+			/* "5%" or 0.05 */
+			pl = strlen(optarg);
+			if (pl > 1 && optarg[pl - 1] == '%') {
+				optarg[pl - 1] = 0;
+				cp->precision = lg_num(optarg, &bad) / 100;
+				optarg[pl - 1] = '%';
+			} else {
+				cp->precision = lg_num(optarg, &bad);
+			}
+			break;
+		case 6: cp->trial_duration = lg_num(optarg, &bad); break;
+		case 7: cp->confirm_duration = lg_num(optarg, &bad); break;
+		case 8: cp->confirm_retries = (int)lg_num(optarg, &bad); break;
+		case 9: cp->max_trials = (int)lg_num(optarg, &bad); break;
 		default: return IG_EUSAGE;
 		}
 		if (bad) {
 			lg_die_usage("bad number", optarg);
 			return IG_EUSAGE;
 		}
+		a->capacity |= o >= 1 && o <= 9;
 	}
 	if (optind < argc) {
 		lg_die_usage("unexpected argument", argv[optind]);
@@ -430,7 +490,8 @@ static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
 	return IG_OK;
 }
 
-static int lg_check_run(struct lg_config *cfg, struct lg_run_args *a)
+static int lg_check_run(struct lg_config *cfg, struct lg_run_args *a,
+			int capacity)
 {
 	const char *why = NULL;
 
@@ -452,9 +513,25 @@ static int lg_check_run(struct lg_config *cfg, struct lg_run_args *a)
 		return lg_die_usage("--tls new/resume need an https:// URL", NULL);
 	if (!cfg->url.tls)
 		cfg->tls = LG_TLS_PLAIN;
+	if (capacity) {
+		if (a->profile || a->rate > 0 || a->duration > 0 || a->hdr_log)
+			return lg_die_usage("find-capacity sets the rate and duration "
+					    "itself (no --rate, --duration, --profile, "
+					    "--hdr-log)", NULL);
+		if (!a->slo)
+			return lg_die_usage("find-capacity needs --slo", NULL);
+		a->rate = a->cap.start_rate;
+		a->duration = a->cap.trial_duration;
+	} else if (a->capacity || a->slo) {
+		return lg_die_usage("--slo and the search options belong to "
+				    "find-capacity", NULL);
+	}
 	if (lg_profile_parse(a->profile ? a->profile : "constant", a->rate,
 			     a->duration, &cfg->profile, &why) < 0)
 		return lg_die_usage(why, a->profile ? a->profile : "--rate/--duration");
+	if (a->hdr_log && !hdrlog_zlib_ok())
+		return lg_die_usage("--hdr-log needs zlib (libz.so.1, Debian "
+				    "package zlib1g)", NULL);
 	if (cfg->mix[LG_WL_LOGIN] > 0 && !a->pop)
 		return lg_die_usage("the login workload needs --population", NULL);
 	if (!cfg->aud[0])
@@ -463,24 +540,83 @@ static int lg_check_run(struct lg_config *cfg, struct lg_run_args *a)
 	return 0;
 }
 
-/* The live line, once a second, until every engine has ended. */
-static void lg_live_loop(struct lg_engine *es, int n, const struct lg_config *cfg)
+/* Per-second intervals of the corrected latency of every answer: the
+ * --hdr-log lines and the points of the run's --svg. */
+struct lg_intervals {
+	FILE *log;                      /* --hdr-log, or NULL */
+	int log_failed;
+	size_t n, cap;
+	double *t;                      /* interval end, s from the start */
+	double *ms[4];                  /* p50, p90, p99, p99.9 */
+};
+
+static const double lg_iv_pcts[4] = { 50, 90, 99, 99.9 };
+
+static void lg_interval_add(struct lg_intervals *iv, double start, double len,
+			    const struct hdr *h)
 {
-	struct hdr sofar;
-	uint64_t prev_off = 0, prev_ans = 0;
+	if (iv->log && hdrlog_write_interval(iv->log, start, len, h) < 0)
+		iv->log_failed = 1;
+	if (!h->total)
+		return;         /* nothing answered: no point on the plot */
+	if (iv->n == iv->cap) {
+		size_t cap = iv->cap ? iv->cap * 2 : 64;
+		double *p = realloc(iv->t, cap * sizeof(double));
+
+		if (!p)
+			return;
+		iv->t = p;
+		for (int k = 0; k < 4; k++) {
+			p = realloc(iv->ms[k], cap * sizeof(double));
+			if (!p)
+				return;
+			iv->ms[k] = p;
+		}
+		iv->cap = cap;
+	}
+	iv->t[iv->n] = start + len;
+	for (int k = 0; k < 4; k++)
+		iv->ms[k][iv->n] = hdr_percentile(h, lg_iv_pcts[k]) / 1000.0;
+	iv->n++;
+}
+
+static void lg_intervals_free(struct lg_intervals *iv)
+{
+	free(iv->t);
+	for (int k = 0; k < 4; k++)
+		free(iv->ms[k]);
+}
+
+/* The live line and the intervals, once a second from <t0> (absolute
+ * deadlines, so intervals do not drift), until every engine has ended. */
+static void lg_live_loop(struct lg_engine *es, int n, const struct lg_config *cfg,
+			 uint64_t t0, struct lg_intervals *iv)
+{
+	struct hdr sofar, cur;
+	uint64_t prev_off = 0, prev_ans = 0, next = t0 + 1000000000ull, start = t0;
 	int sec = 0, running = n;
 
 	if (hdr_init(&sofar, LG_HIGHEST_US) < 0)
 		return;
+	if (hdr_init(&cur, LG_HIGHEST_US) < 0) {
+		hdr_free(&sofar);
+		return;
+	}
 	while (running) {
-		uint64_t off = 0, ans = 0, err = 0, late = 0;
+		uint64_t off = 0, ans = 0, err = 0, late = 0, now;
+		struct timespec ts = { (time_t)(next / 1000000000ull),
+				       (long)(next % 1000000000ull) };
 
-		sleep(1);
+		/* EINTR (Ctrl-C) cuts the interval short; that is fine. */
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		now = lg_now_ns();
+		while (next <= now)
+			next += 1000000000ull;
 		sec++;
 		running = 0;
 		for (int i = 0; i < n; i++) {
 			pthread_mutex_lock(&es[i].live.lock);
-			hdr_merge(&sofar, &es[i].live.hist);
+			hdr_merge(&cur, &es[i].live.hist);
 			hdr_reset(&es[i].live.hist);
 			pthread_mutex_unlock(&es[i].live.lock);
 			off += __atomic_load_n(&es[i].live.offered, __ATOMIC_RELAXED);
@@ -489,6 +625,12 @@ static void lg_live_loop(struct lg_engine *es, int n, const struct lg_config *cf
 			late += __atomic_load_n(&es[i].live.late, __ATOMIC_RELAXED);
 			running += !__atomic_load_n(&es[i].done, __ATOMIC_ACQUIRE);
 		}
+		hdr_merge(&sofar, &cur);
+		if (now > start && iv)
+			lg_interval_add(iv, (double)(start - t0) / 1e9,
+					(double)(now - start) / 1e9, &cur);
+		hdr_reset(&cur);
+		start = now > start ? now : start;
 		if (!cfg->quiet)
 			fprintf(stderr, "[%3ds] offered %6llu/s achieved %6llu/s  "
 				"p50 %7.2fms p99 %7.2fms  errors %llu%s\n", sec,
@@ -501,7 +643,150 @@ static void lg_live_loop(struct lg_engine *es, int n, const struct lg_config *cf
 		prev_off = off;
 		prev_ans = ans;
 	}
+	hdr_free(&cur);
 	hdr_free(&sofar);
+}
+
+/* Run <cfg>'s schedule once: engine threads, the live loop, statistics
+ * merged into <total> (lg_stats_init'ed).  <*sched_s> is the length of
+ * schedule actually run (shorter after Ctrl-C).  0, or 1 on a failure. */
+static int lg_execute(const struct lg_config *cfg, struct lg_signer *signer,
+		      struct lg_intervals *iv, struct lg_stats *total,
+		      double *sched_s)
+{
+	struct lg_engine *es = calloc((size_t)cfg->threads, sizeof(*es));
+	pthread_t *th = calloc((size_t)cfg->threads, sizeof(*th));
+	uint64_t t0 = lg_now_ns() + 20000000;   /* let every thread start */
+	int rc = 0, started = 0;
+
+	*sched_s = 0;
+	if (!es || !th) {
+		free(es);
+		free(th);
+		return 1;
+	}
+	if (iv && iv->log) {
+		/* StartTime: the wall clock at t0. */
+		struct timespec rt;
+
+		clock_gettime(CLOCK_REALTIME, &rt);
+		if (hdrlog_write_header(iv->log, (double)rt.tv_sec +
+					rt.tv_nsec / 1e9 + 0.02) < 0)
+			iv->log_failed = 1;
+	}
+	for (int i = 0; i < cfg->threads; i++) {
+		es[i] = (struct lg_engine){ .cfg = cfg, .signer = signer,
+					    .index = i, .t0_ns = t0 };
+		pthread_mutex_init(&es[i].live.lock, NULL);
+		if (lg_stats_init(&es[i].stats) < 0 ||
+		    hdr_init(&es[i].live.hist, LG_HIGHEST_US) < 0)
+			rc = 1;
+	}
+	for (int i = 0; !rc && i < cfg->threads; i++, started++)
+		if (pthread_create(&th[i], NULL, lg_engine_run, &es[i]))
+			rc = 1;
+	if (started == cfg->threads)
+		lg_live_loop(es, cfg->threads, cfg, t0, iv);
+	for (int i = 0; i < cfg->threads; i++) {
+		if (i < started)
+			pthread_join(th[i], NULL);
+		lg_stats_merge(total, &es[i].stats);
+		rc |= es[i].failed;
+		if (es[i].sched_end_s > *sched_s)
+			*sched_s = es[i].sched_end_s;
+		lg_stats_free(&es[i].stats);
+		hdr_free(&es[i].live.hist);
+		pthread_mutex_destroy(&es[i].live.lock);
+	}
+	free(th);
+	free(es);
+	/* Rates are per second of schedule: the drain after it is not load. */
+	if (!__atomic_load_n(&lg_stop, __ATOMIC_RELAXED) ||
+	    *sched_s > cfg->profile.duration || *sched_s <= 0)
+		*sched_s = cfg->profile.duration;
+	return rc;
+}
+
+static void lg_on_sigint(int sig)
+{
+	__atomic_store_n(&lg_stop, 1, __ATOMIC_RELAXED);
+}
+
+/* Ctrl-C once: stop and report; twice: the default (die at once). */
+static void lg_catch_sigint(void)
+{
+	struct sigaction sa = { .sa_handler = lg_on_sigint,
+				.sa_flags = SA_RESETHAND };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Shared by run and find-capacity: parse, check, read the population,
+ * probe the target, start the signer for logins at up to <peak>/s. */
+static int lg_prepare(int argc, char **argv, struct lg_config *cfg,
+		      struct lg_run_args *a, int capacity,
+		      struct lg_population *pop, struct lg_signer **signer)
+{
+	const char *why = NULL;
+	int rc;
+
+	if (lg_parse_run(argc, argv, cfg, a) < 0)
+		return LG_EXIT_USAGE;
+	rc = lg_check_run(cfg, a, capacity);
+	if (rc)
+		return rc;
+	if (a->pop && lg_population_read(a->pop, pop, &why) < 0)
+		return lg_die_usage(why, a->pop);
+	rc = lg_probe(&cfg->url);
+	if (rc < 0) {
+		fprintf(stderr, "idgate-load: target %s:%s unreachable: %s\n",
+			cfg->url.host, cfg->url.port, strerror(-rc));
+		lg_population_free(pop);
+		return LG_EXIT_FAIL;
+	}
+	if (cfg->mix[LG_WL_LOGIN] > 0) {
+		/* Two seconds of logins ahead; at least 256. */
+		double peak = 0;
+		size_t cap;
+
+		for (double t = 0; t < cfg->profile.duration; t += 0.01)
+			if (lg_profile_rate(&cfg->profile, t) > peak)
+				peak = lg_profile_rate(&cfg->profile, t);
+		if (capacity)
+			peak = a->cap.max_rate < 20000 ? a->cap.max_rate : 20000;
+		cap = (size_t)(peak * 2) + 256;
+		if (lg_signer_start(signer, pop, cfg->aud,
+				    cap > 262144 ? 262144 : cap) < 0) {
+			fprintf(stderr, "idgate-load: cannot start the signer\n");
+			lg_population_free(pop);
+			return LG_EXIT_FAIL;
+		}
+	}
+	return 0;
+}
+
+static void lg_run_svg(const char *path, const struct lg_intervals *iv,
+		       const struct lg_config *cfg)
+{
+	static const char *const names[4] = { "p50", "p90", "p99", "p99.9" };
+	static const char *const colors[4] = { "#1f77b4", "#2ca02c", "#ff7f0e",
+					       "#d62728" };
+	struct lg_svg_series s[4];
+	char title[160];
+	struct lg_svg_chart c = { title, "time since start (s)",
+				  "corrected latency (ms, log scale)", s, 4,
+				  NULL, 0, NULL };
+
+	snprintf(title, sizeof(title), "idgate-load: latency percentiles per "
+		 "second (%s, %.0f s)", lg_tls_names[cfg->tls],
+		 cfg->profile.duration);
+	for (int k = 0; k < 4; k++)
+		s[k] = (struct lg_svg_series){ names[k], colors[k], iv->n,
+					       iv->t, iv->ms[k], 1 };
+	if (lg_svg_write(path, &c) < 0)
+		fprintf(stderr, "idgate-load: cannot write --svg %s\n", path);
 }
 
 static int lg_run(int argc, char **argv)
@@ -511,77 +796,39 @@ static int lg_run(int argc, char **argv)
 	struct lg_run_args a = { 0 };
 	struct lg_population pop = { 0 };
 	struct lg_signer *signer = NULL;
-	struct lg_engine *es;
+	struct lg_intervals iv = { 0 };
 	struct lg_stats total;
-	const char *why = NULL;
 	double elapsed;
-	uint64_t ans = 0, off = 0, t0;
-	int rc;
+	uint64_t ans = 0, off = 0;
+	int rc = lg_prepare(argc, argv, &cfg, &a, 0, &pop, &signer);
 
-	if (lg_parse_run(argc, argv, &cfg, &a) < 0)
-		return LG_EXIT_USAGE;
-	rc = lg_check_run(&cfg, &a);
 	if (rc)
 		return rc;
-	if (a.pop && lg_population_read(a.pop, &pop, &why) < 0)
-		return lg_die_usage(why, a.pop);
-	rc = lg_probe(&cfg.url);
-	if (rc < 0) {
-		fprintf(stderr, "idgate-load: target %s:%s unreachable: %s\n",
-			cfg.url.host, cfg.url.port, strerror(-rc));
+	if (a.hdr_log && !(iv.log = fopen(a.hdr_log, "w"))) {
+		lg_signer_stop(signer);
 		lg_population_free(&pop);
+		return lg_die_usage("cannot write --hdr-log", a.hdr_log);
+	}
+	if (lg_stats_init(&total) < 0)
 		return LG_EXIT_FAIL;
-	}
-	if (cfg.mix[LG_WL_LOGIN] > 0) {
-		/* Two seconds of logins ahead; at least 256. */
-		double peak = 0;
-		size_t cap;
-
-		for (double t = 0; t < cfg.profile.duration; t += 0.01)
-			if (lg_profile_rate(&cfg.profile, t) > peak)
-				peak = lg_profile_rate(&cfg.profile, t);
-		cap = (size_t)(peak * 2) + 256;
-		if (lg_signer_start(&signer, &pop, cfg.aud, cap > 262144 ? 262144 : cap) < 0) {
-			fprintf(stderr, "idgate-load: cannot start the signer\n");
-			lg_population_free(&pop);
-			return LG_EXIT_FAIL;
-		}
-	}
-	es = calloc((size_t)cfg.threads, sizeof(*es));
-	if (!es || lg_stats_init(&total) < 0)
-		return LG_EXIT_FAIL;
-	signal(SIGPIPE, SIG_IGN);
-	t0 = lg_now_ns() + 20000000;    /* let every thread start first */
-	for (int i = 0; i < cfg.threads; i++) {
-		es[i] = (struct lg_engine){ .cfg = &cfg, .signer = signer,
-					    .index = i, .t0_ns = t0 };
-		pthread_mutex_init(&es[i].live.lock, NULL);
-		if (lg_stats_init(&es[i].stats) < 0 ||
-		    hdr_init(&es[i].live.hist, LG_HIGHEST_US) < 0)
-			return LG_EXIT_FAIL;
-	}
-	pthread_t *th = calloc((size_t)cfg.threads, sizeof(*th));
-	for (int i = 0; th && i < cfg.threads; i++)
-		pthread_create(&th[i], NULL, lg_engine_run, &es[i]);
-	lg_live_loop(es, cfg.threads, &cfg);
-	for (int i = 0; th && i < cfg.threads; i++) {
-		pthread_join(th[i], NULL);
-		lg_stats_merge(&total, &es[i].stats);
-		rc |= es[i].failed;
-		lg_stats_free(&es[i].stats);
-		hdr_free(&es[i].live.hist);
-		pthread_mutex_destroy(&es[i].live.lock);
-	}
-	free(th);
-	free(es);
+	lg_catch_sigint();
+	rc = lg_execute(&cfg, signer, &iv, &total, &elapsed);
 	lg_signer_stop(signer);
 	lg_population_free(&pop);
-	/* Rates are per second of schedule: the drain after it is not load. */
-	elapsed = cfg.profile.duration;
+	if (__atomic_load_n(&lg_stop, __ATOMIC_RELAXED))
+		printf("interrupted: the summary covers the first %.1f s of "
+		       "%.1f s\n", elapsed, cfg.profile.duration);
 	if (lg_report(&cfg, &total, elapsed) < 0) {
 		fprintf(stderr, "idgate-load: cannot write --json %s\n", cfg.json_path);
 		rc = 1;
 	}
+	if (iv.log && (fclose(iv.log) || iv.log_failed)) {
+		fprintf(stderr, "idgate-load: cannot write --hdr-log %s\n", a.hdr_log);
+		rc = 1;
+	}
+	if (a.svg)
+		lg_run_svg(a.svg, &iv, &cfg);
+	lg_intervals_free(&iv);
 	for (int w = 0; w < LG_WL_COUNT; w++) {
 		ans += total.answered[w];
 		off += total.offered[w];
@@ -592,20 +839,333 @@ static int lg_run(int argc, char **argv)
 			"failed (see errors above)\n");
 		rc = 1;
 	}
+	if (__atomic_load_n(&lg_stop, __ATOMIC_RELAXED))
+		return LG_EXIT_INTR;
 	return rc ? LG_EXIT_FAIL : 0;
+}
+
+/* ---- find-capacity ---------------------------------------------------------- */
+
+struct lg_cap_ctx {
+	struct lg_config *cfg;
+	struct lg_signer *signer;
+	struct lg_slo slo;
+	int n;
+};
+
+/* Fill <t>'s measurements from one trial's statistics. */
+static void lg_cap_measure(const struct lg_stats *st, double el,
+			   struct lg_trial *t, struct hdr *all)
+{
+	uint64_t late_limit;
+
+	for (int w = 0; w < LG_WL_COUNT; w++) {
+		t->offered += st->offered[w];
+		t->answered += st->answered[w];
+		for (int k = 0; k < LG_ERR_COUNT; k++)
+			t->errors += st->errors[w][k];
+		/* An answer that is not a success is an error for the SLO. */
+		for (int k = 400; k < 600; k++)
+			t->errors += st->status[w][k];
+		for (int c = 0; c < LG_CLASS_COUNT; c++)
+			hdr_merge(all, &st->corr[w][c]);
+	}
+	t->offered_rate = t->offered / el;
+	t->achieved_rate = t->answered / el;
+	/* The report's "fell behind" rule, and a dry signer. */
+	late_limit = t->offered / 100;
+	if (st->late > late_limit || st->max_lag_us > 100000 || st->starved) {
+		t->generator_limited = 1;
+		snprintf(t->lag_note, sizeof(t->lag_note), "%llu late sends, "
+			 "max lag %.1f ms, signer dry %llu",
+			 (unsigned long long)st->late, st->max_lag_us / 1000.0,
+			 (unsigned long long)st->starved);
+	}
+}
+
+static void lg_cap_print(int n, const struct lg_trial *t)
+{
+	printf("trial %2d %-7s %9.1f/s %4.0fs: achieved %9.1f/s  p50 %8.2fms "
+	       "p99 %8.2fms p99.9 %8.2fms  errors %llu (%.3f%%)  %s: %s\n", n,
+	       t->confirm ? "confirm" : "search", t->rate, t->duration,
+	       t->achieved_rate, t->p50 / 1e3, t->p99 / 1e3, t->p999 / 1e3,
+	       (unsigned long long)t->errors,
+	       t->offered ? 100.0 * t->errors / t->offered : 0,
+	       t->verdict == LG_PASS ? "PASS" : t->verdict == LG_FAIL ? "FAIL" :
+	       lg_verdict_names[t->verdict], t->why);
+	fflush(stdout);
+}
+
+static int lg_cap_trial(void *arg, struct lg_trial *t)
+{
+	struct lg_cap_ctx *x = arg;
+	struct lg_stats st;
+	struct hdr all;
+	const char *why;
+	double el;
+	int rc;
+
+	if (__atomic_load_n(&lg_stop, __ATOMIC_RELAXED)) {
+		t->interrupted = 1;     /* not run: Ctrl-C came between trials */
+		lg_trial_judge(&x->slo, &(struct hdr){ 0 }, t);
+		return IG_OK;
+	}
+	if (lg_profile_parse("constant", t->rate, t->duration, &x->cfg->profile,
+			     &why) < 0)
+		return IG_EUSAGE;
+	if (lg_stats_init(&st) < 0 || hdr_init(&all, LG_HIGHEST_US) < 0)
+		return IG_ENOMEM;
+	rc = lg_execute(x->cfg, x->signer, NULL, &st, &el);
+	lg_cap_measure(&st, el, t, &all);
+	t->interrupted = __atomic_load_n(&lg_stop, __ATOMIC_RELAXED);
+	lg_trial_judge(&x->slo, &all, t);
+	lg_stats_free(&st);
+	hdr_free(&all);
+	if (rc)
+		return IG_EINTERNAL;
+	lg_cap_print(++x->n, t);
+	return IG_OK;
+}
+
+static json_t *lg_cap_trial_json(const struct lg_slo *slo, const struct lg_trial *t)
+{
+	json_t *o = json_pack("{s:f,s:f,s:b,s:I,s:I,s:I,s:f,s:f,s:{s:I,s:I,s:I},"
+			      "s:s,s:s}", "rate", t->rate, "duration_s",
+			      t->duration, "confirm", t->confirm,
+			      "offered", (json_int_t)t->offered,
+			      "answered", (json_int_t)t->answered,
+			      "errors", (json_int_t)t->errors,
+			      "offered_rate", t->offered_rate,
+			      "achieved_rate", t->achieved_rate,
+			      "corrected_us", "p50", (json_int_t)t->p50,
+			      "p99", (json_int_t)t->p99,
+			      "p99.9", (json_int_t)t->p999,
+			      "verdict", lg_verdict_names[t->verdict],
+			      "why", t->why);
+	json_t *terms = json_object();
+	char key[32];
+
+	for (int i = 0; i < slo->nlat; i++) {
+		snprintf(key, sizeof(key), "p%g", slo->pct[i]);
+		json_object_set_new(terms, key, json_integer((json_int_t)t->slo_us[i]));
+	}
+	json_object_set_new(o, "slo_us", terms);
+	return o;
+}
+
+static int lg_cap_json(const char *path, const char *slo_s,
+		       const struct lg_slo *slo, const struct lg_cap_result *r)
+{
+	json_t *trials = json_array();
+	json_t *root;
+	int rc;
+
+	for (size_t i = 0; i < r->ntrials; i++)
+		json_array_append_new(trials, lg_cap_trial_json(slo, &r->trials[i]));
+	root = json_pack("{s:s,s:o,s:{s:s,s:f,s:b,s:s}}", "slo", slo_s,
+			 "trials", trials, "result", "status",
+			 lg_cap_status_names[r->status], "rate", r->rate,
+			 "at_max_rate", r->at_max, "why", r->why);
+	if (!root)
+		return IG_ENOMEM;
+	rc = json_dump_file(root, path, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(root);
+	return rc ? IG_EINTERNAL : IG_OK;
+}
+
+static int lg_rate_cmp(const void *a, const void *b)
+{
+	const struct lg_trial *x = a, *y = b;
+
+	return (x->rate > y->rate) - (x->rate < y->rate);
+}
+
+/* Corrected p50/p99/p99.9 against offered rate, the SLO's latency bounds
+ * as dashed lines and the capacity found as a vertical marker. */
+static void lg_cap_svg(const char *path, const char *slo_s,
+		       const struct lg_slo *slo, const struct lg_cap_result *r)
+{
+	static const char *const names[3] = { "p50", "p99", "p99.9" };
+	static const char *const colors[3] = { "#1f77b4", "#ff7f0e", "#d62728" };
+	struct lg_trial *t = calloc(r->ntrials + 1, sizeof(*t));
+	double *x = calloc(r->ntrials + 1, sizeof(double) * 4);
+	struct lg_svg_series s[3];
+	struct lg_svg_line hl[LG_SLO_MAX_TERMS], vl;
+	char labels[LG_SLO_MAX_TERMS][48], title[200], vlabel[64];
+	struct lg_svg_chart c = { title, "offered rate (requests/s)",
+				  "corrected latency (ms, log scale)", s, 3, hl,
+				  (size_t)slo->nlat, NULL };
+	size_t n = 0;
+
+	if (!t || !x)
+		goto out;
+	for (size_t i = 0; i < r->ntrials; i++)
+		if (r->trials[i].verdict != LG_INTERRUPTED && r->trials[i].answered)
+			t[n++] = r->trials[i];
+	qsort(t, n, sizeof(*t), lg_rate_cmp);
+	for (size_t i = 0; i < n; i++) {
+		x[i] = t[i].rate;
+		x[n + i] = t[i].p50 / 1e3;
+		x[2 * n + i] = t[i].p99 / 1e3;
+		x[3 * n + i] = t[i].p999 / 1e3;
+	}
+	for (int k = 0; k < 3; k++)
+		s[k] = (struct lg_svg_series){ names[k], colors[k], n, x,
+					       x + (size_t)(k + 1) * n, 1 };
+	for (int i = 0; i < slo->nlat; i++) {
+		snprintf(labels[i], sizeof(labels[i]), "SLO p%g < %g ms",
+			 slo->pct[i], slo->below_us[i] / 1e3);
+		hl[i] = (struct lg_svg_line){ slo->below_us[i] / 1e3, labels[i] };
+	}
+	if (r->status == LG_CAP_FOUND) {
+		snprintf(vlabel, sizeof(vlabel), "capacity %.0f/s", r->rate);
+		vl = (struct lg_svg_line){ r->rate, vlabel };
+		c.vline = &vl;
+	}
+	snprintf(title, sizeof(title), "idgate-load find-capacity, SLO %s: %s",
+		 slo_s, lg_cap_status_names[r->status]);
+	if (lg_svg_write(path, &c) < 0)
+		fprintf(stderr, "idgate-load: cannot write --svg %s\n", path);
+out:
+	free(t);
+	free(x);
+}
+
+static int lg_find_capacity(int argc, char **argv)
+{
+	struct lg_config cfg = { .threads = 1, .connections = 64, .timeout = 10,
+				 .tls = LG_TLS_KEEPALIVE, .quiet = 1 };
+	struct lg_run_args a = { .cap = { .start_rate = 100, .max_rate = 1e6,
+		.growth = 2, .precision = 0.05, .trial_duration = 5,
+		.confirm_duration = 15, .confirm_retries = 3, .max_trials = 20 } };
+	struct lg_population pop = { 0 };
+	struct lg_cap_ctx x = { .cfg = &cfg };
+	struct lg_cap_result r;
+	const char *why = NULL, *json_path;
+	int rc;
+
+	rc = lg_prepare(argc, argv, &cfg, &a, 1, &pop, &x.signer);
+	if (rc)
+		return rc;
+	json_path = cfg.json_path;
+	cfg.json_path = NULL;
+	if (lg_slo_parse(a.slo, &x.slo, &why) < 0) {
+		rc = lg_die_usage(why, a.slo);
+		goto out_pop;
+	}
+	lg_catch_sigint();
+	printf("find-capacity: SLO %s on corrected latency, achieved >= 99%% of "
+	       "offered; start %.1f/s, precision %.1f%%, trials %gs, "
+	       "confirmation %gs\n", a.slo, a.cap.start_rate,
+	       100 * a.cap.precision, a.cap.trial_duration, a.cap.confirm_duration);
+	rc = lg_capacity_search(&a.cap, lg_cap_trial, &x, &r);
+	if (rc == IG_EUSAGE) {
+		rc = lg_die_usage("bad search options (--start-rate >= 1 <= "
+				  "--max-rate, --growth > 1, 0 < --precision <= "
+				  "50%, durations > 0)", NULL);
+		goto out_pop;
+	}
+	if (rc < 0) {
+		rc = LG_EXIT_FAIL;
+		goto out_pop;
+	}
+	if (r.status == LG_CAP_FOUND)
+		printf("capacity: %.1f requests/s%s (%s)\n", r.rate,
+		       r.at_max ? " or more: --max-rate reached" : "", r.why);
+	else
+		printf("no capacity result (%s): %s\n",
+		       lg_cap_status_names[r.status], r.why);
+	if (r.status == LG_CAP_GEN_LIMITED)
+		printf("GENERATOR-LIMITED: the load generator, not the server, "
+		       "was the bottleneck; the search stopped there.\n");
+	if (json_path && lg_cap_json(json_path, a.slo, &x.slo, &r) < 0) {
+		fprintf(stderr, "idgate-load: cannot write --json %s\n", json_path);
+		r.status = LG_CAP_ERROR;
+	}
+	if (a.svg)
+		lg_cap_svg(a.svg, a.slo, &x.slo, &r);
+	rc = r.status == LG_CAP_FOUND ? 0 :
+	     r.status == LG_CAP_GEN_LIMITED ? LG_EXIT_GENLIMIT :
+	     r.status == LG_CAP_INTERRUPTED ? LG_EXIT_INTR : LG_EXIT_FAIL;
+	lg_cap_result_free(&r);
+out_pop:
+	lg_signer_stop(x.signer);
+	lg_population_free(&pop);
+	return rc;
+}
+
+/* ---- hdr-decode ----------------------------------------------------------------- */
+
+/* Print each interval of an --hdr-log and the whole: the round trip of
+ * what `run --hdr-log` wrote. */
+static int lg_hdr_decode(int argc, char **argv)
+{
+	struct hdr h, all;
+	double epoch = 0, start, len;
+	char *line = NULL;
+	size_t cap = 0;
+	const char *why = NULL;
+	FILE *f;
+	int rc = 0, lineno = 0;
+
+	if (argc != 2)
+		return lg_die_usage("usage: idgate-load hdr-decode FILE", NULL);
+	f = fopen(argv[1], "r");
+	if (!f)
+		return lg_die_usage("cannot read", argv[1]);
+	if (hdr_init(&h, LG_HIGHEST_US) < 0 || hdr_init(&all, LG_HIGHEST_US) < 0) {
+		fclose(f);
+		return LG_EXIT_FAIL;
+	}
+	printf("%9s %7s %8s %10s %10s %10s %10s %10s\n", "start_s", "len_s",
+	       "count", "p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms");
+	while (getline(&line, &cap, f) > 0) {
+		lineno++;
+		rc = hdrlog_read_line(line, &epoch, &start, &len, &h, &why);
+		if (rc < 0) {
+			fprintf(stderr, "idgate-load: %s:%d: %s\n", argv[1],
+				lineno, why);
+			break;
+		}
+		if (!rc)
+			continue;
+		hdr_merge(&all, &h);
+		printf("%9.3f %7.3f %8llu %10.3f %10.3f %10.3f %10.3f %10.3f\n",
+		       start, len, (unsigned long long)h.total,
+		       hdr_percentile(&h, 50) / 1e3, hdr_percentile(&h, 90) / 1e3,
+		       hdr_percentile(&h, 99) / 1e3, hdr_percentile(&h, 99.9) / 1e3,
+		       h.max / 1e3);
+		rc = 0;
+	}
+	if (rc >= 0)
+		printf("%9s %7s %8llu %10.3f %10.3f %10.3f %10.3f %10.3f\n", "total",
+		       "", (unsigned long long)all.total,
+		       hdr_percentile(&all, 50) / 1e3, hdr_percentile(&all, 90) / 1e3,
+		       hdr_percentile(&all, 99) / 1e3,
+		       hdr_percentile(&all, 99.9) / 1e3, all.max / 1e3);
+	free(line);
+	fclose(f);
+	hdr_free(&h);
+	hdr_free(&all);
+	return rc < 0 ? LG_EXIT_FAIL : 0;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return lg_die_usage("missing command (run, populate)", NULL);
+		return lg_die_usage("missing command (run, find-capacity, populate, "
+				    "hdr-decode)", NULL);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		lg_usage(stdout);
 		return 0;
 	}
 	if (!strcmp(argv[1], "run"))
 		return lg_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "find-capacity"))
+		return lg_find_capacity(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "populate"))
 		return lg_populate(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "hdr-decode"))
+		return lg_hdr_decode(argc - 1, argv + 1);
 	return lg_die_usage("unknown command", argv[1]);
 }

@@ -1,22 +1,81 @@
 """idgate-load against a real idgated: populate through the bulk admin
 API, open-loop login and JWKS runs over keep-alive and new-connection TLS
 checked through --json (offered = achieved, no errors, every login 200),
-an unreachable target and bad arguments.  Gentle: a few hundred requests
-per run on loopback only."""
+an unreachable target and bad arguments; against a tiny Python server
+that can be told to stall: coordinated omission (the stall in the
+corrected but not the uncorrected p99.9), find-capacity, the HdrHistogram
+log (decoded here independently), the SVG plots and Ctrl-C.  Gentle: a few
+hundred requests per run on loopback only."""
+import base64
+import http.server
 import json
+import math
 import os
+import signal
+import struct
 import subprocess
 import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+import zlib
 
 import harness
 from harness import Server, expect, main
 
 
+class StallServer:
+    """Plain HTTP/1.1 keep-alive on 127.0.0.1: GET answers "ok" at once,
+    except that a request arriving inside [stall_from, stall_to) (monotonic
+    time) is held until stall_to, like a server in a GC pause.  With
+    serial_ms, requests are served one at a time taking that long each (a
+    server of known capacity, 1000 / serial_ms requests/s)."""
+
+    def __init__(self, serial_ms=0):
+        self.stall_from = self.stall_to = 0.0
+        self.serial_ms = serial_ms
+        self.lock = threading.Lock()
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes
+
+            def do_GET(self):
+                now = time.monotonic()
+                if outer.stall_from <= now < outer.stall_to:
+                    time.sleep(outer.stall_to - now)
+                if outer.serial_ms:
+                    with outer.lock:
+                        time.sleep(outer.serial_ms / 1000.0)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def setup():
-    return Server().start()
+    srv = Server().start()
+    srv.stall = StallServer()
+    srv.slow = StallServer(serial_ms=4)
+    return srv
 
 
 def teardown(srv):
+    srv.stall.stop()
+    srv.slow.stop()
     srv.cleanup()
 
 
@@ -133,6 +192,201 @@ def test_bad_arguments(srv):
         ["populate", "--citizens", 10],
         ["populate", "--admin", "http://127.0.0.1:1", "--admin-token-file", "/nonexistent",
          "--citizens", 1, "--population", "/tmp/x"],
+    ]
+    for c in cases:
+        r = loadgen(*c)
+        expect(r.returncode == 2, (c, r.returncode, r.stderr))
+        expect(r.stderr.startswith("idgate-load: "), (c, r.stderr))
+
+
+def tmpfile(srv, suffix):
+    return os.path.join(srv.state, "lg-%s%s" % (next(tempfile._get_candidate_names()), suffix))
+
+
+# -- HdrHistogram log v1.3, decoded here independently of hdrlog.c ----------
+
+def zigzag_varints(buf):
+    i = 0
+    while i < len(buf):
+        v = shift = 0
+        for k in range(9):
+            b = buf[i]
+            i += 1
+            if k == 8:
+                v |= b << 56
+                break
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        yield (v >> 1) ^ -(v & 1)
+
+
+def decode_interval(b64):
+    env = base64.b64decode(b64, validate=True)
+    cookie, zlen = struct.unpack(">II", env[:8])
+    expect(cookie == 0x1C849314 and zlen == len(env) - 8, hex(cookie))
+    raw = zlib.decompress(env[8:])
+    cookie, plen, norm, digits, lowest, highest, ratio = struct.unpack(">IIIIqqd", raw[:40])
+    expect(cookie == 0x1C849313 and plen == len(raw) - 40, hex(cookie))
+    expect((norm, digits, lowest, ratio) == (0, 3, 1, 1.0), (norm, digits, lowest, ratio))
+    counts = []
+    for v in zigzag_varints(raw[40:]):
+        counts.extend([0] * -v if v < 0 else [v])
+    return counts
+
+
+def value_at_index(i):
+    """Highest value equivalent to counts index i (3 digits, lowest 1)."""
+    b = i // 1024 - 1
+    sub = i % 1024 + 1024
+    if b < 0:
+        return sub - 1024
+    return (sub << b) + (1 << b) - 1
+
+
+def pct_from_counts(counts, p):
+    want = max(1, math.ceil(p / 100.0 * sum(counts)))
+    seen = 0
+    for i, c in enumerate(counts):
+        seen += c
+        if seen >= want:
+            return value_at_index(i)
+    return 0
+
+
+def check_svg(path):
+    root = ET.parse(path).getroot()
+    expect(root.tag == "{http://www.w3.org/2000/svg}svg", root.tag)
+    texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    expect("ms" in texts and len(list(root.iter("{http://www.w3.org/2000/svg}polyline"))) >= 3, texts)
+    return texts
+
+
+def test_stall_coordinated_omission(srv):
+    """A 1 s stall at 500/s over one keep-alive connection (enough: the
+    server answers in well under 2 ms): the requests due during the stall
+    wait (open loop), so the corrected p99.9 shows the stall; only the one
+    request on the wire saw it from its send time, so the uncorrected p99.9
+    (rank 1998 of 2000) does not (wrk2's point)."""
+    hlog, svg, out = tmpfile(srv, ".hlog"), tmpfile(srv, ".svg"), tmpfile(srv, ".json")
+    srv.stall.stall_from = time.monotonic() + 1.5
+    srv.stall.stall_to = srv.stall.stall_from + 1.0
+    r = loadgen("run", "--url", srv.stall.url, "--mix", "http", "--rate", 500,
+                "--duration", 4, "--connections", 1, "--quiet", "--json", out,
+                "--hdr-log", hlog, "--svg", svg)
+    expect(r.returncode == 0, (r.returncode, r.stdout, r.stderr))
+    with open(out) as f:
+        res = json.load(f)
+    lat = res["scenarios"][0]["latency"][0]
+    expect(res["answered"] == 2000 and res["errors"] == 0, res)
+    expect(lat["corrected_us"]["p99.9"] >= 800_000, lat)
+    expect(lat["uncorrected_us"]["p99.9"] < 200_000, lat)
+    expect(lat["uncorrected_us"]["max"] >= 800_000, lat)     # the 2 on the wire
+    srv.stall_result = (hlog, svg, lat, res["answered"])
+
+
+def test_hdr_log_round_trip(srv):
+    hlog, svg, lat, answered = srv.stall_result
+    with open(hlog) as f:
+        lines = f.read().splitlines()
+    expect(lines[0] == "#[Histogram log format version 1.3]", lines[:3])
+    expect(lines[1].startswith("#[StartTime: ") and "seconds since epoch" in lines[1], lines[1])
+    hdr = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
+    expect(hdr in lines, lines[:5])
+    data = [ln for ln in lines if ln and not ln.startswith(("#", '"'))]
+    expect(4 <= len(data) <= 7, data)
+    total = []
+    for ln in data:
+        start, length, mx, b64 = ln.split(",")
+        expect(0 <= float(start) < 10 and 0 < float(length) <= 1.1, ln[:40])
+        counts = decode_interval(b64)
+        if sum(counts):
+            expect(abs(value_at_index(len(counts) - 1) / 1000.0 - float(mx))
+                   <= float(mx) / 1000 + 0.002, (mx, len(counts)))
+        total.extend([0] * (len(counts) - len(total)))
+        for i, c in enumerate(counts):
+            total[i] += c
+    expect(sum(total) == answered, (sum(total), answered))
+    for p, k in ((50, "p50"), (99, "p99"), (99.9, "p99.9")):
+        mine = min(pct_from_counts(total, p), lat["corrected_us"]["max"])
+        expect(mine == lat["corrected_us"][k], (k, mine, lat["corrected_us"]))
+    # and idgate-load's own decoder gives back the same percentiles
+    r = loadgen("hdr-decode", hlog)
+    expect(r.returncode == 0, (r.returncode, r.stderr))
+    tot = [ln for ln in r.stdout.splitlines() if ln.split()[0] == "total"][0].split()
+    expect(int(tot[1]) == answered, tot)
+    for col, k in ((2, "p50"), (4, "p99"), (5, "p99.9"), (6, "max")):
+        expect(round(float(tot[col]) * 1000) == lat["corrected_us"][k], (k, tot, lat))
+    bad = tmpfile(srv, ".hlog")
+    with open(bad, "w") as f:
+        f.write(lines[0] + "\n" + hdr + "\n0.000,1.000,1.000,HISTFAAAAB!!\n")
+    r = loadgen("hdr-decode", bad)
+    expect(r.returncode == 1 and "bad base64" in r.stderr, (r.returncode, r.stderr))
+
+
+def test_svg_run_plot(srv):
+    texts = check_svg(srv.stall_result[1])
+    for word in ("p50", "p90", "p99", "p99.9", "time since start (s)"):
+        expect(word in texts, (word, texts))
+
+
+def test_find_capacity(srv):
+    """A server of known capacity (one request at a time, 4 ms each: 250/s):
+    growth 50, 100, 200 (pass), 400 (fail), bisection, a confirmation."""
+    out, svg = tmpfile(srv, ".json"), tmpfile(srv, ".svg")
+    t0 = time.time()
+    r = loadgen("find-capacity", "--url", srv.slow.url, "--mix", "http",
+                "--slo", "p99<60ms,errors<0.1%", "--start-rate", 50,
+                "--precision", "25%", "--trial-duration", 1,
+                "--confirm-duration", 2, "--confirm-retries", 2,
+                "--connections", 16, "--timeout", 3, "--json", out, "--svg", svg)
+    expect(r.returncode == 0, (r.returncode, r.stdout, r.stderr))
+    expect(time.time() - t0 < 30, time.time() - t0)
+    expect("capacity:" in r.stdout and "trial  1 search" in r.stdout, r.stdout)
+    with open(out) as f:
+        res = json.load(f)
+    trials = res["trials"]
+    expect([t["rate"] for t in trials[:3]] == [50, 100, 200], trials)
+    expect(any(t["verdict"] == "fail" and "p99" in t["why"] for t in trials), trials)
+    expect(trials[-1]["confirm"] and trials[-1]["verdict"] == "pass", trials[-1])
+    expect(res["result"]["status"] == "found" and 100 <= res["result"]["rate"] <= 300, res["result"])
+    expect(trials[-1]["rate"] == res["result"]["rate"], res)
+    texts = check_svg(svg)
+    expect("SLO p99 &lt; 60 ms" in open(svg).read() and "offered rate" in texts, texts)
+
+
+def test_sigint_stops_cleanly(srv):
+    exe = os.path.join(os.path.dirname(harness.BIN), "idgate-load")
+    out = tmpfile(srv, ".json")
+    p = subprocess.Popen([exe, "run", "--url", srv.stall.url, "--mix", "http",
+                          "--rate", "100", "--duration", "30", "--quiet", "--json", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    t0 = time.time()
+    so, se = p.communicate(timeout=10)
+    expect(p.returncode == 130 and time.time() - t0 < 3, (p.returncode, so, se))
+    expect("interrupted" in so and "http (tls plain)" in so, so)
+    with open(out) as f:
+        res = json.load(f)
+    expect(100 <= res["offered"] <= 250 and res["answered"] == res["offered"], res)
+    expect(1.0 <= res["duration_s"] < 3 and res["errors"] == 0, res)
+
+
+def test_capacity_bad_arguments(srv):
+    u = srv.stall.url
+    cases = [
+        ["find-capacity", "--url", u],
+        ["find-capacity", "--url", u, "--slo", "p99>5ms"],
+        ["find-capacity", "--url", u, "--slo", "p99<5"],
+        ["find-capacity", "--url", u, "--slo", "p100<5ms"],
+        ["find-capacity", "--url", u, "--slo", "errors<1"],
+        ["find-capacity", "--url", u, "--slo", "p99<5ms", "--rate", 10],
+        ["find-capacity", "--url", u, "--slo", "p99<5ms", "--growth", 1],
+        ["find-capacity", "--url", u, "--slo", "p99<5ms", "--precision", "90%"],
+        ["run", "--url", u, "--rate", 10, "--duration", 1, "--slo", "p99<5ms"],
+        ["hdr-decode", "/nonexistent"],
     ]
     for c in cases:
         r = loadgen(*c)
