@@ -151,6 +151,7 @@ bench: packages
 	$(MAKE) -j$$(nproc) all
 	@sh perf/run.sh
 	@sh perf/hsm_inflight.sh
+	@sh perf/capacity.sh
 
 clean:
 	rm -rf bin $(B)/obj $(B)/san
