@@ -57,6 +57,7 @@ struct lg_conn {
 	size_t out_len, out_off;
 	char *in;
 	size_t in_len, in_cap;
+	int warming;            /* opened before the schedule: idle once ready */
 };
 
 struct lg_thread {
@@ -68,6 +69,7 @@ struct lg_thread {
 	struct lg_conn *conns;
 	int nconns;
 	int *free_idle, nidle;  /* connected, idle (keep-alive) */
+	int warming;            /* connections opening before the schedule */
 	int *free_closed, nclosed;
 	struct lg_req *q;       /* due, waiting for a connection */
 	size_t qhead, qlen, qcap;
@@ -267,6 +269,13 @@ static void lg_fail(struct lg_thread *t, struct lg_conn *c, enum lg_err kind)
 {
 	struct lg_stats *st = &t->e->stats;
 
+	if (c->warming) {
+		/* Not a request: the run will open it again when needed. */
+		c->warming = 0;
+		t->warming--;
+		lg_conn_close(t, c);
+		return;
+	}
 	st->errors[c->req.wl][kind]++;
 	__atomic_fetch_add(&t->e->live.errors, 1, __ATOMIC_RELAXED);
 	t->inflight--;
@@ -353,6 +362,15 @@ static int lg_grow_in(struct lg_conn *c)
 }
 
 /* Drive one connection as far as it goes without blocking. */
+/* A connection opened before the schedule is ready: it waits idle. */
+static void lg_warmed(struct lg_thread *t, struct lg_conn *c)
+{
+	c->warming = 0;
+	c->state = LG_IDLE;
+	t->free_idle[t->nidle++] = (int)(c - t->conns);
+	t->warming--;
+}
+
 static void lg_pump(struct lg_thread *t, struct lg_conn *c)
 {
 	for (;;) {
@@ -377,6 +395,8 @@ static void lg_pump(struct lg_thread *t, struct lg_conn *c)
 					return;
 			}
 			if (!t->cfg->url.tls) {
+				if (c->warming)
+					return lg_warmed(t, c);
 				c->state = LG_SEND;
 				break;
 			}
@@ -396,6 +416,8 @@ static void lg_pump(struct lg_thread *t, struct lg_conn *c)
 			if (rc == 1) {
 				t->e->stats.handshakes++;
 				t->e->stats.resumed += SSL_session_reused(c->ssl);
+				if (c->warming)
+					return lg_warmed(t, c);
 				c->state = LG_SEND;
 				break;
 			}
@@ -694,15 +716,53 @@ static void lg_loop(struct lg_thread *t)
 	t->e->end_s = (double)(lg_now_ns() - t->e->t0_ns) / 1e9;
 }
 
+/*
+ * --warm-up, keep-alive runs: open and handshake the pool before the schedule
+ * starts, so no request of the measured window waits behind the burst of
+ * handshakes a cold pool would cause (it would show as the server's
+ * latency).  At most 5 s; the schedule then starts from now.
+ */
+static void lg_warm_up(struct lg_thread *t)
+{
+	uint64_t end = lg_now_ns() + 5000000000ull;
+	struct epoll_event evs[256];
+
+	if (!t->cfg->warm_up ||
+	    (t->cfg->tls != LG_TLS_KEEPALIVE && t->cfg->tls != LG_TLS_PLAIN))
+		return;
+	while (t->nclosed) {
+		struct lg_conn *c = &t->conns[t->free_closed[--t->nclosed]];
+
+		c->warming = 1;
+		t->warming++;
+		if (lg_conn_open(t, c) < 0) {
+			c->warming = 0;
+			t->warming--;
+			lg_conn_close(t, c);
+			break;
+		}
+	}
+	while (t->warming > 0 && lg_now_ns() < end) {
+		struct timespec ts = { 0, 10000000 };
+		int n = epoll_pwait2(t->ep, evs, IG_ARRAY_LEN(evs), &ts, NULL);
+
+		for (int i = 0; i < n; i++)
+			lg_pump(t, evs[i].data.ptr);
+	}
+	t->e->t0_ns = lg_now_ns();
+}
+
 void *lg_engine_run(void *arg)
 {
 	struct lg_engine *e = arg;
 	struct lg_thread t;
 
-	if (lg_thread_setup(&t, e) < 0)
+	if (lg_thread_setup(&t, e) < 0) {
 		e->failed = 1;
-	else
+	} else {
+		lg_warm_up(&t);
 		lg_loop(&t);
+	}
 	lg_thread_free(&t);
 	__atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
 	return NULL;

@@ -59,6 +59,7 @@ struct lg_config {
 	struct lg_url url;
 	struct lg_profile profile;
 	int poisson;
+	int warm_up;            /* --warm-up: connect the pool before t0 */
 	int threads, connections;
 	enum lg_tls_mode tls;
 	unsigned keepalive_max;       /* requests per connection, 0 = no limit */

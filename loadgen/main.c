@@ -46,6 +46,9 @@ static void lg_usage(FILE *f)
 "  --profile P          constant | ramp:from=R,to=R | step:from=R,step=R,every=S[,max=R]\n"
 "                       | launch-day:base=R,peak=R[,lead=S,rise=S,plateau=S,decay=S]\n"
 "  --poisson            Poisson arrivals (default: evenly spaced)\n"
+"  --warm-up            keep-alive: open and handshake every connection before\n"
+"                       the schedule starts (else a cold pool's handshakes\n"
+"                       land in the first requests' latency)\n"
 "  --threads N          engine threads (default 1)\n"
 "  --connections C      connection pool, split over threads (default 64)\n"
 "  --tls MODE           new | resume | keepalive[:N] (default keepalive)\n"
@@ -409,6 +412,7 @@ static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
 		{ "duration", required_argument, 0, 'd' },
 		{ "profile", required_argument, 0, 'P' },
 		{ "poisson", no_argument, 0, 'o' },
+		{ "warm-up", no_argument, 0, 'W' },
 		{ "threads", required_argument, 0, 'T' },
 		{ "connections", required_argument, 0, 'c' },
 		{ "tls", required_argument, 0, 'L' },
@@ -444,6 +448,7 @@ static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
 		case 'd': a->duration = lg_num(optarg, &bad); break;
 		case 'P': a->profile = optarg; break;
 		case 'o': cfg->poisson = 1; break;
+		case 'W': cfg->warm_up = 1; break;
 		case 'T': cfg->threads = (int)lg_num(optarg, &bad); break;
 		case 'c': cfg->connections = (int)lg_num(optarg, &bad); break;
 		case 'L': a->tls = optarg; break;

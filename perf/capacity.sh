@@ -39,7 +39,7 @@ search() { # name, options...
 		| tee "$out/$name.txt" || true
 }
 search login-keepalive --url "https://127.0.0.1:$port" --mix login --population "$out/pop" \
-	--tls keepalive --connections 128 --start-rate 500
+	--tls keepalive --warm-up --connections 128 --start-rate 500
 search login-newconn --url "https://127.0.0.1:$port" --mix login --population "$out/pop" \
 	--tls new --connections 128 --start-rate 200
 kill $ipid
@@ -68,7 +68,7 @@ npid=$!
 sleep 1
 search nginx-static-newconn --url "https://127.0.0.1:$nport/" --mix http --tls new \
 	--connections 128 --start-rate 200
-search nginx-static-keepalive --url "https://127.0.0.1:$nport/" --mix http --tls keepalive \
+search nginx-static-keepalive --url "https://127.0.0.1:$nport/" --mix http --tls keepalive --warm-up \
 	--connections 128 --start-rate 2000
 kill $npid
 wait $npid 2>/dev/null || true

@@ -155,6 +155,14 @@ def test_resumed_connections(srv):
     expect(g["handshakes"] == 100 and g["resumed"] >= 95, g)
 
 
+def test_warm_up_opens_the_pool_first(srv):
+    res, _ = run_json(srv, "--mix", "jwks", "--rate", 100, "--duration", 2,
+                      "--tls", "keepalive", "--connections", 12, "--warm-up")
+    check_clean(res, "jwks", 200)
+    g = res["generator"]
+    expect(g["connections_opened"] == 12 and g["handshakes"] == 12, g)
+
+
 def test_jwks_and_mix(srv):
     res, r = run_json(srv, "--mix", "jwks", "--rate", 100, "--duration", 2,
                       "--poisson")
