@@ -253,6 +253,11 @@ int lg_capacity_search(const struct lg_cap_params *p, lg_trial_fn run,
 			 "tried, down to %.1f/s", r->trials[r->ntrials - 1].rate);
 		return IG_OK;
 	}
+	/* Each failed confirmation steps down twice as far as the last
+	 * (precision, 2x, 4x, ... at most half): near the knee a longer
+	 * trial builds queues that small steps do not get out of. */
+	double step = p->precision;
+
 	for (int i = 0; i <= p->confirm_retries; i++) {
 		v = lg_cap_try(&c, best, 1);
 		if (lg_cap_stop(r, v, best))
@@ -266,7 +271,8 @@ int lg_capacity_search(const struct lg_cap_params *p, lg_trial_fn run,
 			return IG_OK;
 		}
 		r->at_max = 0;
-		best *= 1 - p->precision;       /* step down, confirm again */
+		best *= 1 - step;               /* step down, confirm again */
+		step = step * 2 > 0.5 ? 0.5 : step * 2;
 	}
 	r->status = LG_CAP_NONE;
 	r->rate = 0;
