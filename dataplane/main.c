@@ -149,7 +149,6 @@ static int make_documents(struct server *srv, const char **why)
 			return IG_ENOMEM;
 		keys.len--; /* keep it a C string */
 	}
-	memcpy(srv->issuer_kid, srv->kids[0], sizeof(srv->issuer_kid));
 	n = keys.len + 32;
 	srv->jwks = malloc(n);
 	if (!srv->jwks) {
@@ -309,7 +308,6 @@ static void worker_destroy(struct worker *w)
 	ratelimit_free(w->rl);
 	if (w->reader)
 		store_reader_free(w->reader);
-	buf_free(&w->resp);
 	free(w->scratch);
 	free(w);
 }
@@ -501,7 +499,7 @@ int main(int argc, char **argv)
 	log_info("idgated ready: %u workers (%s, %s poll), TLS on %s, admin on %s, issuer %s, "
 		 "issuer key kid %s (%u HSMs), assertions verified with %s", srv.nworkers, io->name,
 		 c->poll == POLL_BUSY ? "busy" : "adaptive", c->listen, c->admin_listen,
-		 c->issuer, srv.issuer_kid, hsm_ndevices(srv.hsm), p256_verify_impl());
+		 c->issuer, srv.kids[0], hsm_ndevices(srv.hsm), p256_verify_impl());
 	sigwait(&sigs, &sig);
 	log_info("signal %d: stopping", sig);
 	rc = 0;

@@ -38,8 +38,7 @@ struct server {
 	size_t admin_token_len;
 	uint8_t pairwise_key[32];       /* secret behind pairwise subs */
 	uint8_t ticket_secret[32];
-	char issuer_kid[44];            /* the first HSM's */
-	char kids[HSM_MAX_DEVICES][44]; /* each HSM's issuer key */
+	char kids[HSM_MAX_DEVICES][44]; /* each HSM's issuer key (RFC 7638) */
 	char *jwks;                     /* GET /.well-known/jwks.json body */
 	char *discovery;                /* GET /.well-known/openid-configuration */
 	volatile int stopping;
@@ -114,7 +113,6 @@ struct worker {
 	uint64_t now_ns;                /* CLOCK_MONOTONIC, per loop turn */
 	int64_t now_s;                  /* CLOCK_REALTIME seconds */
 	struct metrics m;
-	struct buf resp;                /* scratch for building a response */
 	char *scratch;                  /* max_body bytes: decoded form fields */
 	char date[40];                  /* "Date: ...\r\n" of now_s */
 	int64_t date_s;

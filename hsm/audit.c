@@ -138,17 +138,6 @@ static void audit_textf(char *out, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void *audit_zalloc(size_t size)
-{
-	void *p;
-
-	size = (size + HSM_CACHELINE - 1) & ~(size_t)(HSM_CACHELINE - 1);
-	p = aligned_alloc(HSM_CACHELINE, size);
-	if (p)
-		memset(p, 0, size);
-	return p;
-}
-
 static void audit_sha256(const void *p, size_t n, uint8_t out[32])
 {
 	(void)mbedtls_sha256(p, n, out, 0);
@@ -1490,7 +1479,7 @@ static char *audit_path_with(const char *path, const char *suffix)
 static int audit_alloc(struct audit_log **out, const char *path,
 		       unsigned depth)
 {
-	struct audit_log *l = audit_zalloc(sizeof(*l));
+	struct audit_log *l = hsm_zalloc(sizeof(*l));
 	pthread_condattr_t ca;
 
 	if (!l)

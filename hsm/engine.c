@@ -144,19 +144,6 @@ static uint64_t hsm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Zeroed memory aligned to a cache line (our structs ask for it and UBSan
- * checks it). */
-static void *hsm_zalloc(size_t size)
-{
-	void *p;
-
-	size = (size + HSM_CACHELINE - 1) & ~(size_t)(HSM_CACHELINE - 1);
-	p = aligned_alloc(HSM_CACHELINE, size);
-	if (p)
-		memset(p, 0, size);
-	return p;
-}
-
 
 /* ---- completions ------------------------------------------------------ */
 
@@ -387,9 +374,6 @@ static CK_RV hsm_thread_sign(struct hsm_thread *t, struct hsm_job *job)
 	return rv;
 }
 
-/* hsm_ready follows the last operation: a device-level failure clears it,
- * a success sets it; a failure caused by the job's own data changes
- * nothing.  Loads first so the steady state does not write the line. */
 static enum hsm_result_kind hsm_result_kind(CK_RV rv)
 {
 	switch (rv) {
@@ -405,6 +389,7 @@ static enum hsm_result_kind hsm_result_kind(CK_RV rv)
 	return hsm_p11_session_lost(rv) ? HSM_R_SESSION : HSM_R_OTHER;
 }
 
+/* Loads first so the steady state does not write the shared line. */
 static void hsm_device_set_ready(struct hsm_device *d, int want)
 {
 	if (atomic_load_explicit(&d->ready, memory_order_relaxed) != want &&

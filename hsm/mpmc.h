@@ -16,8 +16,9 @@
  * No lock and no allocation after hsm_mpmc_init; a full ring fails the push
  * at once and an empty one fails the pop at once.  A pop can also fail while
  * a producer has claimed the cell at <head> but not yet published it: the
- * ring is not empty, only "not ready yet" (callers that know an item is
- * coming retry; see hsm_device_take in engine.c).
+ * ring is not empty, only "not ready yet": the producer's wake-up comes
+ * after it publishes, so a consumer that sleeps until woken (see
+ * hsm_device_take in engine.c) pops it then.
  */
 #ifndef IG_HSM_MPMC_H
 #define IG_HSM_MPMC_H
@@ -26,8 +27,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define HSM_CACHELINE 64
+
+/* Zeroed memory aligned to a cache line (the rings and the structs that
+ * hold them ask for it, and UBSan checks it). */
+static inline void *hsm_zalloc(size_t size)
+{
+	void *p;
+
+	size = (size + HSM_CACHELINE - 1) & ~(size_t)(HSM_CACHELINE - 1);
+	p = aligned_alloc(HSM_CACHELINE, size);
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
 
 struct hsm_mpmc_cell {
 	atomic_size_t seq;

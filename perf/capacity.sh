@@ -8,6 +8,7 @@
 # usage: perf/capacity.sh [SLO]      (default 'p99<50ms,errors<0.1%')
 set -eu
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 SLO=${1:-p99<50ms,errors<0.1%}
 out=perf/out/capacity
 res=perf/results
@@ -21,11 +22,8 @@ taskset -c 0 bin/idgated --state "$out/state" --workers 1 --poll adaptive \
 	--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
 	--set hsm.threads=2 --set login.replay_slots=4194304 > "$out/idgated.log" 2>&1 &
 ipid=$!
-trap 'kill $ipid 2>/dev/null; [ -n "${npid:-}" ] && kill $npid 2>/dev/null; true' EXIT
-for i in $(seq 100); do
-	curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+trap stop_servers EXIT
+wait_healthy $admin
 bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
 	--admin-token-file "$out/state/admin.token" --citizens 20000 --seed bench \
 	--population "$out/pop"
@@ -45,27 +43,7 @@ search login-newconn --url "https://127.0.0.1:$port" --mix login --population "$
 kill $ipid
 wait $ipid 2>/dev/null || true
 
-cat > "$out/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $PWD/$out/nginx.pid;
-error_log $PWD/$out/nginx-error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	server {
-		listen 127.0.0.1:$nport ssl;
-		ssl_certificate $PWD/$out/state/tls.crt;
-		ssl_certificate_key $PWD/$out/state/tls.key;
-		ssl_protocols TLSv1.3;
-		ssl_ecdh_curve X25519;
-		location / { return 200 "ok\n"; }
-	}
-}
-NGX
-taskset -c 0 nginx -c "$PWD/$out/nginx.conf" -e "$PWD/$out/nginx-error.log" &
-npid=$!
-sleep 1
+start_nginx "$out" $nport "$out/state/tls.crt" "$out/state/tls.key" on
 search nginx-static-newconn --url "https://127.0.0.1:$nport/" --mix http --tls new \
 	--connections 128 --start-rate 200
 search nginx-static-keepalive --url "https://127.0.0.1:$nport/" --mix http --tls keepalive --warm-up \

@@ -8,6 +8,7 @@
 # usage: perf/hsm_inflight.sh [SECONDS] [DELAY_MS]   results: perf/out/inflight.md
 set -eu
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 D=${1:-8}
 DELAY=${2:-2}
 out=perf/out
@@ -32,18 +33,15 @@ for n in 1 2 4 8 16 32; do
 		--set hsm.module="$PWD/bin/libidgate-p11fault.so" --set hsm.threads=$n \
 		--set hsm.deadline_ms=10000 > "$out/inflight-idgated.log" 2>&1 &
 	pid=$!
-	for i in $(seq 100); do
-		curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	wait_healthy $admin
 	/usr/bin/python3 perf/make_assertions.py "http://127.0.0.1:$admin" "$state/admin.token" \
 		"https://127.0.0.1:$port/oauth2/token" 500 $((D * 4000 + 1000)) "$out/inflight-assertions.txt"
 	echo "sign_delay_ms=$DELAY" > "$ctl.new" && mv "$ctl.new" "$ctl"
 	sleep 0.2
-	t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+	t0=$(cpu_ticks $pid)
 	ASSERTIONS=$out/inflight-assertions.txt taskset -c 1 wrk -t1 -c64 -d"${D}s" --latency \
 		-s perf/login.lua "https://127.0.0.1:$port" > "$out/inflight-wrk-$n.txt" 2>&1
-	t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+	t1=$(cpu_ticks $pid)
 	reqs=$(awk '/requests in/ {print $1}' "$out/inflight-wrk-$n.txt")
 	non2xx=$(awk '/Non-2xx/ {print $5}' "$out/inflight-wrk-$n.txt")
 	ok=$((reqs - ${non2xx:-0}))

@@ -10,6 +10,7 @@
 # usage: perf/run.sh [SECONDS] [CONNECTIONS]      results: perf/out/results.md
 set -eu
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 D=${1:-15}
 C=${2:-32}
 out=perf/out
@@ -18,10 +19,6 @@ port=18443 admin=19090 nport=18444
 rm -rf "$out"
 mkdir -p "$out"
 HZ=$(getconf CLK_TCK)
-
-cpu_ticks() { # total utime+stime of process $1
-	awk '{print $14 + $15}' "/proc/$1/stat"
-}
 
 metric() { # value of metric line $1 from idgated
 	curl -s -H "Authorization: Bearer $(cat $state/admin.token)" \
@@ -73,11 +70,8 @@ taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive \
 	--set hsm.threads=1 --set login.replay_slots=4194304 \
 	> "$out/idgated.log" 2>&1 &
 ipid=$!
-trap 'kill $ipid 2>/dev/null; [ -n "${npid:-}" ] && kill $npid 2>/dev/null; true' EXIT
-for i in $(seq 100); do
-	curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+trap stop_servers EXIT
+wait_healthy $admin
 n=$((D * 6000 + 2000))
 script=perf/login.lua
 for mode in keepalive newconn; do
@@ -99,28 +93,7 @@ kill $ipid
 wait $ipid 2>/dev/null || true
 
 # --- nginx reference, same certificate, same core, same client ------------
-cat > "$out/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $PWD/$out/nginx.pid;
-error_log $PWD/$out/nginx-error.log;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	server {
-		listen 127.0.0.1:$nport ssl;
-		ssl_certificate $PWD/$state/tls.crt;
-		ssl_certificate_key $PWD/$state/tls.key;
-		ssl_protocols TLSv1.3;
-		ssl_ecdh_curve X25519;
-		ssl_session_tickets off;
-		location / { return 200 "ok\n"; }
-	}
-}
-NGX
-taskset -c 0 nginx -c "$PWD/$out/nginx.conf" -e "$PWD/$out/nginx-error.log" &
-npid=$!
-sleep 1
+start_nginx "$out" $nport "$state/tls.crt" "$state/tls.key" off
 # the nginx worker is the child of the master
 nw=$(pgrep -P $npid | head -n 1)
 cat > "$out/static.lua" <<'LUA'

@@ -184,6 +184,29 @@ class Server:
         return st, h, j
 
 
+class FaultServer(Server):
+    """An idgated whose HSMs are SoftHSM tokens behind the project's
+    fault-injecting PKCS#11 module, steered through a control file in the
+    state dir (see hsm/p11fault/README.md)."""
+
+    def __init__(self, settings=None, **kw):
+        fault_so = os.path.join(os.path.dirname(BIN), "libidgate-p11fault.so")
+        super().__init__(settings=dict({"hsm.module": fault_so}, **(settings or {})),
+                         **kw)
+        self.ctl = os.path.join(self.state, "p11fault.ctl")
+        self.env.update({"IDGATE_P11FAULT_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
+                         "IDGATE_P11FAULT_CONTROL": self.ctl})
+        self.fault("")
+
+    def fault(self, text):
+        """Replace the faults; the module never reads half a file, and
+        re-reads its control every 50 ms."""
+        with open(self.ctl + ".new", "w") as f:
+            f.write(text + "\n")
+        os.rename(self.ctl + ".new", self.ctl)
+        time.sleep(0.15)
+
+
 def jwk_of(key):
     n = key.public_key().public_numbers()
     return {"kty": "EC", "crv": "P-256",

@@ -2,38 +2,23 @@
 every signature) fills the bounded signing queue; further logins are
 answered 503 with Retry-After at once, never left waiting, and service
 comes back by itself when the HSM is fast again."""
-import os
 import threading
 import time
 from urllib.parse import urlencode
 
-from harness import JWT_BEARER, Server, expect, main
-import harness
+from harness import JWT_BEARER, FaultServer, expect, main
 
 
 def setup():
-    state_ctl = "/tmp/idgate-p11fault-%d.ctl" % os.getpid()
-    with open(state_ctl, "w") as f:
-        f.write("sign_delay_ms=0\n")
-    fault = os.path.join(os.path.dirname(harness.BIN), "libidgate-p11fault.so")
-    srv = Server(workers=1,
-                 settings={"hsm.module": fault, "hsm.threads": 1, "hsm.queue": 2},
-                 env={"IDGATE_P11FAULT_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
-                      "IDGATE_P11FAULT_CONTROL": state_ctl})
-    srv.ctl = state_ctl
-    return srv.start()
+    return FaultServer(workers=1, settings={"hsm.threads": 1, "hsm.queue": 2}).start()
 
 
 def teardown(srv):
-    os.unlink(srv.ctl)
     srv.cleanup()
 
 
 def set_delay(srv, ms):
-    with open(srv.ctl + ".new", "w") as f:
-        f.write("sign_delay_ms=%d\n" % ms)
-    os.rename(srv.ctl + ".new", srv.ctl)  # the module never reads half a file
-    time.sleep(0.2)  # the module re-reads its control file every 50 ms
+    srv.fault("sign_delay_ms=%d" % ms)
 
 
 def request_for(dev):

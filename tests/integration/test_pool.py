@@ -4,46 +4,28 @@ device errors, hangs past the deadline or is removed; with both down,
 logins are answered 503 and /readyz fails; everything comes back by itself
 when the faults clear.  Every issued token verifies against the JWKS."""
 import json
-import os
 import re
 import threading
 import time
 
 import jwt
 
-import harness
-from harness import Server, expect, main
+from harness import FaultServer, expect, main
 
 
 def setup():
-    ctl = "/tmp/idgate-pool-%d.ctl" % os.getpid()
-    with open(ctl, "w") as f:
-        f.write("")
-    fault = os.path.join(os.path.dirname(harness.BIN), "libidgate-p11fault.so")
-    srv = Server(workers=1,
-                 settings={"hsm.module": fault, "hsm.threads": 2, "hsm.deadline_ms": 400,
-                           "hsm.probe_interval_ms": 200,
-                           "hsm.b.token": "idgate-b"},
-                 env={"IDGATE_P11FAULT_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
-                      "IDGATE_P11FAULT_CONTROL": ctl})
-    srv.ctl = ctl
+    srv = FaultServer(workers=1,
+                      settings={"hsm.threads": 2, "hsm.deadline_ms": 400,
+                                "hsm.probe_interval_ms": 200, "hsm.b.token": "idgate-b"})
     srv.start()
     srv.devs = [srv.enrol() for _ in range(4)]
     return srv
 
 
 def teardown(srv):
-    fault(srv, "")
+    srv.fault("")
     time.sleep(0.3)
-    os.unlink(srv.ctl)
     srv.cleanup()
-
-
-def fault(srv, text):
-    with open(srv.ctl + ".new", "w") as f:
-        f.write(text + "\n")
-    os.rename(srv.ctl + ".new", srv.ctl)
-    time.sleep(0.15)  # the module re-reads its control every 50 ms
 
 
 def metric(srv, name):
@@ -124,39 +106,39 @@ def logins_until(srv, counter, limit=48):
 
 
 def test_device_error_fails_over(srv):
-    fault(srv, "token=idgate-b sign_error=CKR_DEVICE_ERROR")
+    srv.fault("token=idgate-b sign_error=CKR_DEVICE_ERROR")
     grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="b",result="device_error"}')
     expect(grew >= 1, "the fault was never met")
     expect(ready(srv, "b") == 0, "the failing HSM left rotation")
     all_ok_and_verified(srv, logins(srv, 8))
-    fault(srv, "")
+    srv.fault("")
     expect(wait_ready(srv, "b", 1), "the HSM came back after the fault cleared")
 
 
 def test_hang_past_deadline_fails_over(srv):
-    fault(srv, "token=idgate hang=1")
+    srv.fault("token=idgate hang=1")
     t0 = time.time()
     grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="main",result="deadline_missed"}')
     expect(grew >= 1, "the hang was never met")
     expect(time.time() - t0 < 20, "logins waited on a hung HSM")
     expect(ready(srv, "main") == 0)
     all_ok_and_verified(srv, logins(srv, 8))
-    fault(srv, "")
+    srv.fault("")
     expect(wait_ready(srv, "main", 1), "the hung HSM came back")
     all_ok_and_verified(srv, logins(srv, 8))
 
 
 def test_removed_device_fails_over(srv):
-    fault(srv, "token=idgate-b remove_after=1")
+    srv.fault("token=idgate-b remove_after=1")
     grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="b",result="device_removed"}')
     expect(grew >= 1, "the removal was never met")
     expect(ready(srv, "b") == 0)
-    fault(srv, "")
+    srv.fault("")
     expect(wait_ready(srv, "b", 1), "the removed HSM came back")
 
 
 def test_all_down_answers_503_then_recovers(srv):
-    fault(srv, "sign_error=CKR_DEVICE_ERROR")
+    srv.fault("sign_error=CKR_DEVICE_ERROR")
     t0 = time.time()
     st, h, j = srv.devs[0].login()
     expect(st == 503 and j["error"] == "temporarily_unavailable", (st, j))
@@ -166,7 +148,7 @@ def test_all_down_answers_503_then_recovers(srv):
     expect(st == 503, (st, j))
     st, _, _ = srv.admin("GET", "/readyz", auth=False)
     expect(st == 503, "readyz while every HSM is down")
-    fault(srv, "")
+    srv.fault("")
     expect(wait_ready(srv, "main", 1) and wait_ready(srv, "b", 1))
     st, _, _ = srv.admin("GET", "/readyz", auth=False)
     expect(st == 200, st)

@@ -19,6 +19,7 @@
 
 #include "../../dataplane/assertion.h"
 #include "check.h"
+#include "testutil.h"
 
 #define KID "cred-7f3a9c01"
 #define AUD "https://idgate.example/oauth2/token"
@@ -32,35 +33,6 @@ static const struct assertion_policy policy = {
 };
 
 /* ---- helpers ---- */
-
-struct guarded {
-	void *map;
-	size_t maplen;
-	char *p;
-};
-
-/* Copy <n> bytes of <data> so that the byte after them is unmapped. */
-static char *guard_copy(struct guarded *g, const void *data, size_t n)
-{
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = (n + ps - 1) / ps + 1;
-
-	g->maplen = pages * ps;
-	g->map = mmap(NULL, g->maplen, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g->map == MAP_FAILED)
-		abort();
-	if (mprotect((char *)g->map + g->maplen - ps, ps, PROT_NONE))
-		abort();
-	g->p = (char *)g->map + g->maplen - ps - n;
-	memcpy(g->p, data, n);
-	return g->p;
-}
-
-static void guard_free(struct guarded *g)
-{
-	munmap(g->map, g->maplen);
-}
 
 /* snprintf into one of a few rotating buffers: short-lived test strings. */
 __attribute__((format(printf, 1, 2)))

@@ -27,16 +27,11 @@
 
 #include "../../hsm/audit.h"
 #include "check.h"
+#include "testutil.h"
 
 static char dir[64];
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	return remove(path);
-}
 
 /* <dir>/<name>; valid for the next seven calls. */
 static char *path_in(const char *name)

@@ -17,37 +17,9 @@
 
 #include "../../common/jose.h"
 #include "check.h"
+#include "testutil.h"
 
 /* ---- inputs against a guard page ---- */
-
-struct guarded {
-	void *map;
-	size_t maplen;
-	char *p;
-};
-
-/* Copy <n> bytes of <data> so that the byte after them is unmapped. */
-static char *guard_copy(struct guarded *g, const void *data, size_t n)
-{
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = (n + ps - 1) / ps + 1;
-
-	g->maplen = pages * ps;
-	g->map = mmap(NULL, g->maplen, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g->map == MAP_FAILED)
-		abort();
-	if (mprotect((char *)g->map + g->maplen - ps, ps, PROT_NONE))
-		abort();
-	g->p = (char *)g->map + g->maplen - ps - n;
-	memcpy(g->p, data, n);
-	return g->p;
-}
-
-static void guard_free(struct guarded *g)
-{
-	munmap(g->map, g->maplen);
-}
 
 static int b64_dec_guarded(const char *s, uint8_t *out, size_t cap)
 {

@@ -1,0 +1,54 @@
+# perf/lib.sh - shell functions the benchmark scripts share (sourced).
+
+# Total utime + stime, in clock ticks, of process $1 and all its threads.
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# Wait (at most 10 s) until idgated's admin listener on port $1 answers.
+wait_healthy() {
+	for i in $(seq 100); do
+		curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "idgated on admin port $1 did not start" >&2
+	return 1
+}
+
+# Start the nginx reference on core 0: one worker, TLS 1.3 with X25519,
+# `return 200`, the same certificate as idgated.  Usage:
+#   start_nginx DIR PORT CERT KEY TICKETS(on|off)   sets $npid
+start_nginx() {
+	cat > "$1/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $PWD/$1/nginx.pid;
+error_log $PWD/$1/nginx-error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	server {
+		listen 127.0.0.1:$2 ssl;
+		ssl_certificate $PWD/$3;
+		ssl_certificate_key $PWD/$4;
+		ssl_protocols TLSv1.3;
+		ssl_ecdh_curve X25519;
+		ssl_session_tickets $5;
+		location / { return 200 "ok\n"; }
+	}
+}
+NGX
+	taskset -c 0 nginx -c "$PWD/$1/nginx.conf" -e "$PWD/$1/nginx-error.log" &
+	npid=$!
+	sleep 1
+}
+
+# EXIT trap: stop what is still running ($ipid: idgated, $npid: nginx).
+# Under set -e a failing kill (already stopped) must not turn a finished
+# run's exit status into a failure.
+stop_servers() {
+	set +e
+	[ -n "${ipid:-}" ] && kill "$ipid" 2>/dev/null
+	[ -n "${npid:-}" ] && kill "$npid" 2>/dev/null
+	return 0
+}
