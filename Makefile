@@ -33,6 +33,7 @@ COMMON_SRC := $(wildcard common/*.c)
 DP_SRC     := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
 HSM_SRC    := $(wildcard hsm/*.c)
 LIB_OBJ    := $(patsubst %.c,$(B_OBJ)/%.o,$(COMMON_SRC) $(DP_SRC) $(HSM_SRC))
+KT_OBJ     := $(patsubst %.c,$(B_OBJ)/%.o,$(wildcard hsm/keytool/*.c))
 LG_SRC     := $(filter-out loadgen/main.c,$(wildcard loadgen/*.c))
 LG_OBJ     := $(patsubst %.c,$(B_OBJ)/%.o,$(LG_SRC))
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
@@ -83,6 +84,12 @@ $(B_OBJ)/libidgate.a: $(LIB_OBJ)
 	$(Q)ar rcs $@ $^
 
 $(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/libidgate.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The security officers' key-management tool.
+$(BIN)/idgate-keys: $(KT_OBJ) $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

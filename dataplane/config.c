@@ -68,7 +68,8 @@ static const struct setting settings[] = {
 	S("hsm", "token", C_STR, hsm_token, "idgate",
 	  "token label"),
 	S("hsm", "pin_file", C_STR, hsm_pin_file, "hsm.pin",
-	  "file holding the token's user PIN (relative to state_dir), mode 0600"),
+	  "file holding the token's user PIN (relative to state_dir), mode 0600; "
+	  "env:NAME reads the environment variable NAME instead"),
 	S("hsm", "issuer_key", C_STR, hsm_issuer_key, "idgate-issuer",
 	  "CKA_LABEL of the ES256 key pair that signs access tokens"),
 	S("hsm", "threads", C_UINT, hsm_threads, "2",
@@ -78,6 +79,13 @@ static const struct setting settings[] = {
 	  "the slow HSM leaves rotation until a probe succeeds"),
 	S("hsm", "probe_interval_ms", C_UINT, hsm_probe_ms, "1000",
 	  "an HSM out of rotation is probed (test signature, sessions re-opened) this often"),
+	S("hsm", "spare_threads", C_UINT, hsm_spare_threads, "4",
+	  "threads that may replace ones stuck in a call past the deadline, per HSM"),
+	S("hsm", "reinit_interval_ms", C_UINT, hsm_reinit_ms, "5000",
+	  "after a device-level error an HSM is re-initialized (module, slot, sessions) "
+	  "before its probe, no more often than this"),
+	S("hsm", "key_check_s", C_UINT, hsm_key_check_s, "30",
+	  "each token's keyring is read this often for key lifecycle changes (and at SIGHUP)"),
 	S("hsm", "queue", C_UINT, hsm_queue, "1024",
 	  "bounded queue of signing jobs (a power of two); full = 503 with Retry-After"),
 	S("login", "token_lifetime_s", C_UINT, token_lifetime_s, "600",
@@ -86,6 +94,8 @@ static const struct setting settings[] = {
 	  "device assertion exp at most this far ahead (RFC 7523 §3)"),
 	S("login", "clock_skew_s", C_UINT, clock_skew_s, "30",
 	  "tolerated difference between device and server clocks"),
+	S("login", "jwks_max_age_s", C_UINT, jwks_max_age_s, "300",
+	  "how long relying services may cache the JWKS (Cache-Control max-age)"),
 	S("login", "replay_slots", C_UINT, replay_slots, "1048576",
 	  "jti replay cache entries (8 bytes each); size for peak logins/s x (lifetime+skew)"),
 	S("store", "map_mb", C_SIZE, store_map_mb, "65536",
@@ -93,6 +103,18 @@ static const struct setting settings[] = {
 	  "per credential measured: 64 GiB holds some 75 million)"),
 	S("admin", "token_file", C_STR, admin_token_file, "admin.token",
 	  "bearer token of the admin API (relative to state_dir); made on first start"),
+	S("keys", "publish_ahead_s", C_UINT, keys_publish_ahead_s, "900",
+	  "idgate-keys rotate: a new issuer key is in JWKS this long before it signs "
+	  "(more than relying services cache JWKS: 300 s)"),
+	S("keys", "officers_dir", C_STR, keys_officers_dir, "officers",
+	  "security officers' public keys, NAME.pem (relative to state_dir): approvals for "
+	  "idgate-keys destroy"),
+	S("keys", "destroy_approvals", C_UINT, keys_destroy_approvals, "2",
+	  "approvals from distinct officers that idgate-keys destroy needs (dual control)"),
+	S("audit", "server_log", C_STR, audit_server_log, "audit-idgated.log",
+	  "idgated's tamper-evident audit log (relative to state_dir)"),
+	S("audit", "keys_log", C_STR, audit_keys_log, "audit-keys.log",
+	  "idgate-keys' tamper-evident audit log of key management (relative to state_dir)"),
 };
 
 static const struct setting *find(const char *section, const char *name)
@@ -339,12 +361,29 @@ static int under_state(const struct config *c, char *path, size_t size)
 {
 	char tmp[512];
 
-	if (path[0] == '/')
+	if (path[0] == '/' || !strncmp(path, "env:", 4))
 		return 0;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", c->state_dir, path) >= size)
 		return -1;
 	strcpy(path, tmp);
 	return 0;
+}
+
+int config_set_arg(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '='), *dot = NULL;
+	char sec[64], name[64];
+
+	for (const char *q = arg; eq && q < eq; q++)
+		if (*q == '.')
+			dot = q;
+	if (!dot || !eq || dot - arg >= 64 || eq - dot - 1 >= 64) {
+		snprintf(err, errlen, "--set takes section.name=value");
+		return -1;
+	}
+	snprintf(sec, sizeof(sec), "%.*s", (int)(dot - arg), arg);
+	snprintf(name, sizeof(name), "%.*s", (int)(eq - dot - 1), dot + 1);
+	return config_set(c, sec, name, eq + 1, err, errlen);
 }
 
 int config_finish(struct config *c, char *err, size_t errlen)
@@ -360,7 +399,10 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	if (under_state(c, c->cert_file, sizeof(c->cert_file)) ||
 	    under_state(c, c->key_file, sizeof(c->key_file)) ||
 	    under_state(c, c->hsm_pin_file, sizeof(c->hsm_pin_file)) ||
-	    under_state(c, c->admin_token_file, sizeof(c->admin_token_file))) {
+	    under_state(c, c->admin_token_file, sizeof(c->admin_token_file)) ||
+	    under_state(c, c->keys_officers_dir, sizeof(c->keys_officers_dir)) ||
+	    under_state(c, c->audit_server_log, sizeof(c->audit_server_log)) ||
+	    under_state(c, c->audit_keys_log, sizeof(c->audit_keys_log))) {
 		snprintf(err, errlen, "path too long under state_dir");
 		return -1;
 	}

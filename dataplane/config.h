@@ -54,17 +54,27 @@ struct config {
 	unsigned hsm_queue;
 	unsigned hsm_deadline_ms;
 	unsigned hsm_probe_ms;
+	unsigned hsm_key_check_s;
+	unsigned hsm_spare_threads;
+	unsigned hsm_reinit_ms;
 	struct config_hsm hsms[CONFIG_MAX_HSMS]; /* the [hsm.NAME] sections */
 	unsigned nhsms;
 	/* [login] */
 	unsigned token_lifetime_s;
 	unsigned assertion_max_lifetime_s;
 	unsigned clock_skew_s;
+	unsigned jwks_max_age_s;
 	unsigned replay_slots;
 	/* [store] */
 	size_t store_map_mb;
 	/* [admin] */
 	char admin_token_file[256];
+	/* [keys], [audit] */
+	unsigned keys_publish_ahead_s;
+	char keys_officers_dir[256];
+	unsigned keys_destroy_approvals;
+	char audit_server_log[256];
+	char audit_keys_log[256];
 	/* derived */
 	char token_endpoint[300];
 };
@@ -76,6 +86,9 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen);
 /* Apply one "section.name=value" override (the --set flag). */
 int config_set(struct config *c, const char *section, const char *name,
 	       const char *value, char *err, size_t errlen);
+/* The same from "section.name=value"; the name is after the last dot
+ * before '=' (sections may have dots: hsm.b.token=...). */
+int config_set_arg(struct config *c, const char *arg, char *err, size_t errlen);
 /* Resolve paths relative to the state dir and derived values. */
 int config_finish(struct config *c, char *err, size_t errlen);
 /* Print every setting with its default and meaning. */

@@ -105,6 +105,7 @@ static int login_submit(struct conn *c)
 	const struct config *cfg = &srv->cfg;
 	struct pending *p = c->pend;
 	struct access_token_claims cl;
+	const struct hsm_issuer *ik;
 	int rc = IG_ECLOSED, dev, n;
 
 	/* RFC 9068 §2.2 wants client_id in every token: a login without one is
@@ -116,8 +117,9 @@ static int login_submit(struct conn *c)
 	cl.jti = p->jti;
 	cl.iat = p->iat;
 	cl.exp = p->exp;
-	while ((dev = hsm_choose(srv->hsm, HSM_KEY_ISSUER, p->tried)) >= 0) {
-		cl.kid = srv->kids[dev];
+	while ((dev = hsm_choose(srv->hsm, HSM_KEY_ISSUER, p->tried, w->now_s,
+				 &ik)) >= 0) {
+		cl.kid = ik->kid;
 		n = access_token_begin(&cl, p->token, sizeof(p->token));
 		if (n < 0)
 			return IG_EINTERNAL;
@@ -126,6 +128,7 @@ static int login_submit(struct conn *c)
 		p->job.op = HSM_OP_SIGN_ES256;
 		p->job.key = HSM_KEY_ISSUER;
 		p->job.dev = (uint8_t)dev;
+		p->job.ik = ik;
 		p->job.owner = (uint16_t)w->id;
 		p->job.user = c;
 		p->job.user_gen = c->gen;
@@ -199,7 +202,7 @@ static void login(struct conn *c, struct request *r)
 		return login_error(c, r, "invalid_grant", why);
 	/* No HSM up: answer before the jti is spent, so the same assertion
 	 * can be sent again after Retry-After. */
-	if (hsm_choose(srv->hsm, HSM_KEY_ISSUER, 0) < 0) {
+	if (hsm_choose(srv->hsm, HSM_KEY_ISSUER, 0, w->now_s, NULL) < 0) {
 		M_INC(w->m.shed_hsm_queue);
 		resp_error(c, EP_TOKEN, r->start_ns, 503, "temporarily_unavailable",
 			   "no HSM available", "Retry-After: 1\r\n", r->h.keep_alive);
@@ -571,13 +574,66 @@ static void route_public(struct conn *c, struct request *r)
 		return login(c, r);
 	}
 	if (http_str_eq(path, "/.well-known/jwks.json"))
-		return serve_static(c, r, EP_JWKS, srv->jwks,
-				    "Cache-Control: public, max-age=300\r\n");
+		return serve_static(c, r, EP_JWKS, atomic_load(&srv->jwks),
+				    srv->jwks_cache_control);
 	if (http_str_eq(path, "/.well-known/openid-configuration"))
 		return serve_static(c, r, EP_DISCOVERY, srv->discovery,
 				    "Cache-Control: public, max-age=3600\r\n");
 	resp_error(c, EP_OTHER, r->start_ns, 404, "not_found", "no such resource", NULL,
 		   r->h.keep_alive);
+}
+
+/*
+ * GET /v1/admin/hsm: each HSM's health and keys as this server sees them,
+ * for operators and `idgate-keys status`.  Admin worker only.
+ */
+static void hsm_status(struct conn *c, struct request *r)
+{
+	struct server *srv = c->w->srv;
+	json_t *root = json_object(), *list = json_array();
+	char *body = NULL, err[200];
+
+	for (unsigned d = 0; root && list && d < hsm_ndevices(srv->hsm); d++) {
+		const struct hsm_issuer *ks[HSM_MAX_KEYS];
+		struct hsm_device_stats st;
+		json_t *keys = json_array(), *res = json_object();
+		size_t nk = hsm_device_keys(srv->hsm, d, ks, HSM_MAX_KEYS);
+
+		hsm_get_device_stats(srv->hsm, d, &st);
+		hsm_device_key_error(srv->hsm, d, err, sizeof(err));
+		for (size_t i = 0; i < nk; i++) {
+			char hex[2 * KEYRING_ID_MAX + 1];
+
+			keyring_id_hex(ks[i]->ent.id, ks[i]->ent.id_len, hex);
+			json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s}",
+				"kid", ks[i]->kid, "id", hex, "label", ks[i]->ent.label,
+				"state", keyring_state_names[keyring_state(&ks[i]->ent,
+									   c->w->now_s)]));
+		}
+		for (unsigned k = 0; k < HSM_R_COUNT; k++)
+			json_object_set_new(res, hsm_result_names[k],
+					    json_integer((json_int_t)st.results[k]));
+		json_array_append_new(list, json_pack("{s:s, s:b, s:I, s:I, s:I, s:o, s:o, s:s}",
+			"name", hsm_device_name(srv->hsm, d), "ready", st.ready,
+			"outstanding", (json_int_t)st.outstanding,
+			"queue_depth", (json_int_t)st.queue_depth,
+			"transitions", (json_int_t)st.transitions, "results", res,
+			"keys", keys, "key_error", err));
+	}
+	if (root && list) {
+		json_object_set_new(root, "ready", json_boolean(hsm_ready(srv->hsm)));
+		json_object_set_new(root, "hsms", list);
+		list = NULL;
+		body = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
+	}
+	json_decref(list);
+	json_decref(root);
+	if (!body)
+		return resp_error(c, EP_HSM_STATUS, r->start_ns, 500, "server_error",
+				  "out of memory", NULL, r->h.keep_alive);
+	resp_send(c, EP_HSM_STATUS, r->start_ns, 200, "application/json", NULL, body,
+		  strlen(body), r->h.keep_alive);
+	free(body);
 }
 
 static void route_admin(struct conn *c, struct request *r)
@@ -607,6 +663,8 @@ static void route_admin(struct conn *c, struct request *r)
 		ep = EP_METRICS;
 	else if (http_str_eq(path, "/v1/admin/citizens"))
 		ep = EP_ENROL;
+	else if (http_str_eq(path, "/v1/admin/hsm"))
+		ep = EP_HSM_STATUS;
 	else if (path.len > plen && !memcmp(path.p, prefix, plen))
 		ep = EP_REVOKE;
 	else
@@ -632,6 +690,10 @@ static void route_admin(struct conn *c, struct request *r)
 		buf_free(&out);
 		return;
 	}
+	case EP_HSM_STATUS:
+		if (!http_str_eq(r->h.method, "GET"))
+			return method_not_allowed(c, r, ep, "GET");
+		return hsm_status(c, r);
 	case EP_ENROL:
 		if (!http_str_eq(r->h.method, "POST"))
 			return method_not_allowed(c, r, ep, "POST");

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "../common/jose.h"
 #include "../common/log.h"
 #include "../common/p256.h"
+#include "../hsm/audit.h"
 #include "ratelimit.h"
 #include "replay.h"
 #include "server.h"
@@ -118,45 +120,121 @@ static int secret_file(const char *path, uint8_t *out, size_t n, int text,
 	return IG_OK;
 }
 
-static int make_documents(struct server *srv, const char **why)
+/*
+ * Publish the issuer keys of every HSM that are next, active or retiring
+ * at <now> as the JWKS document, when the engine's keys or the time moved
+ * past a scheduled transition.  Workers read the document through an
+ * atomic pointer; a superseded one stays allocated until exit (key changes
+ * are rare), so a worker never reads freed memory.
+ */
+static int publish_keys(struct server *srv, int64_t now)
 {
-	const struct config *c = &srv->cfg;
 	struct buf keys = { 0 };
-	char extra[200], jwk[400];
+	const struct hsm_issuer *ks[HSM_MAX_KEYS];
+	int64_t next = INT64_MAX;
+	char extra[200], jwk[400], kids[AUDIT_MAX_FIELD] = "", *doc, *old;
+	unsigned nkeys = 0;
 	size_t n;
 
+	if (hsm_keys_generation(srv->hsm) == srv->keys_gen && now < srv->keys_next)
+		return IG_OK;
+	srv->keys_gen = hsm_keys_generation(srv->hsm);
 	for (unsigned d = 0; d < hsm_ndevices(srv->hsm); d++) {
-		struct p256_pub pub;
+		size_t nk = hsm_device_keys(srv->hsm, d, ks, HSM_MAX_KEYS);
 
-		if (hsm_device_public_key(srv->hsm, d, HSM_KEY_ISSUER, pub.x, pub.y) < 0) {
-			*why = "cannot read an issuer public key from the HSM";
-			return IG_EINTERNAL;
+		for (size_t i = 0; i < nk; i++) {
+			const struct keyring_entry *e = &ks[i]->ent;
+			const int64_t t[] = { e->publish, e->activate, e->retire,
+					      e->unpublish };
+			struct p256_pub pub;
+
+			for (size_t j = 0; j < IG_ARRAY_LEN(t); j++)
+				if (t[j] > now && t[j] < next)
+					next = t[j];
+			/* The same key may sit in two HSMs (a cloned token):
+			 * publish it once. */
+			if (!keyring_published(e, now) ||
+			    (keys.len && strstr(keys.data, ks[i]->kid)))
+				continue;
+			memcpy(pub.x, ks[i]->x, 32);
+			memcpy(pub.y, ks[i]->y, 32);
+			snprintf(extra, sizeof(extra),
+				 "\"kid\":\"%s\",\"use\":\"sig\",\"alg\":\"ES256\"",
+				 ks[i]->kid);
+			if (jwk_format_p256(&pub, extra, jwk, sizeof(jwk)) < 0 ||
+			    (keys.len && buf_append(&keys, ",", 1, 1 << 20) < 0) ||
+			    buf_append(&keys, jwk, strlen(jwk), 1 << 20) < 0 ||
+			    buf_append(&keys, "", 1, 1 << 20) < 0) {
+				buf_free(&keys);
+				return IG_ENOMEM;
+			}
+			keys.len--; /* keep it a C string */
+			nkeys++;
+			if (strlen(kids) + 46 < sizeof(kids))
+				snprintf(kids + strlen(kids), sizeof(kids) - strlen(kids),
+					 "%s%s", nkeys > 1 ? " " : "", ks[i]->kid);
 		}
-		/* The same key may sit in two HSMs (a cloned token): publish it
-		 * once. */
-		jwk_thumbprint_p256(&pub, srv->kids[d]);
-		snprintf(extra, sizeof(extra), "\"kid\":\"%s\",\"use\":\"sig\",\"alg\":\"ES256\"",
-			 srv->kids[d]);
-		if (jwk_format_p256(&pub, extra, jwk, sizeof(jwk)) < 0) {
-			*why = "formatting the JWKS";
-			return IG_EINTERNAL;
-		}
-		if (keys.len && strstr(keys.data, srv->kids[d]))
-			continue;
-		if ((keys.len && buf_append(&keys, ",", 1, 1 << 20) < 0) ||
-		    buf_append(&keys, jwk, strlen(jwk), 1 << 20) < 0 ||
-		    buf_append(&keys, "", 1, 1 << 20) < 0)
-			return IG_ENOMEM;
-		keys.len--; /* keep it a C string */
 	}
+	srv->keys_next = next;
 	n = keys.len + 32;
-	srv->jwks = malloc(n);
-	if (!srv->jwks) {
+	doc = malloc(n);
+	if (!doc) {
 		buf_free(&keys);
 		return IG_ENOMEM;
 	}
-	snprintf(srv->jwks, n, "{\"keys\":[%s]}", keys.data);
+	snprintf(doc, n, "{\"keys\":[%s]}", keys.len ? keys.data : "");
 	buf_free(&keys);
+	old = atomic_load(&srv->jwks);
+	if (old && !strcmp(old, doc)) {
+		free(doc);
+		return IG_OK;
+	}
+	if (old) {
+		struct old_doc *o = malloc(sizeof(*o));
+
+		if (!o) {
+			free(doc);
+			return IG_ENOMEM;
+		}
+		o->doc = old;
+		o->next = srv->old_jwks;
+		srv->old_jwks = o;
+	}
+	atomic_store(&srv->jwks, doc);
+	log_info("JWKS publishes %u issuer key(s): %s", nkeys,
+		 nkeys ? kids : "none, no token can be verified");
+	if (srv->audit) {
+		struct audit_event ev = {
+			.actor = "idgated", .action = "jwks.publish",
+			.result = "ok", .detail = kids,
+		};
+
+		if (audit_append(srv->audit, &ev) < 0)
+			log_warn("audit log: cannot record the JWKS change");
+	}
+	return IG_OK;
+}
+
+/* The kid the first HSM signs with now, for the start-up line. */
+static const char *first_kid(struct server *srv)
+{
+	const struct hsm_issuer *ik;
+
+	return hsm_choose(srv->hsm, HSM_KEY_ISSUER, 0, time(NULL), &ik) >= 0
+	       ? ik->kid : "(none active)";
+}
+
+static int make_documents(struct server *srv, const char **why)
+{
+	const struct config *c = &srv->cfg;
+	size_t n;
+
+	snprintf(srv->jwks_cache_control, sizeof(srv->jwks_cache_control),
+		 "Cache-Control: public, max-age=%u\r\n", c->jwks_max_age_s);
+	if (publish_keys(srv, time(NULL)) < 0) {
+		*why = "out of memory for the JWKS";
+		return IG_ENOMEM;
+	}
 	n = 3 * strlen(c->issuer) + 600;
 	srv->discovery = malloc(n);
 	if (!srv->discovery)
@@ -353,22 +431,7 @@ int main(int argc, char **argv)
 			bad = config_set(c, "server", "poll", v, err, sizeof(err));
 			i++;
 		} else if (!strcmp(a, "--set")) {
-			char sec[64], name[64];
-			const char *eq = strchr(v, '='), *dot = NULL;
-
-			/* The name is after the last dot before '=': sections
-			 * may have dots ([hsm.b] -> hsm.b.token=...). */
-			for (const char *q = v; eq && q < eq; q++)
-				if (*q == '.')
-					dot = q;
-			if (!dot || !eq || dot - v >= 64 || eq - dot - 1 >= 64) {
-				snprintf(err, sizeof(err), "--set takes section.name=value");
-				bad = 1;
-			} else {
-				snprintf(sec, sizeof(sec), "%.*s", (int)(dot - v), v);
-				snprintf(name, sizeof(name), "%.*s", (int)(eq - dot - 1), dot + 1);
-				bad = config_set(c, sec, name, eq + 1, err, sizeof(err));
-			}
+			bad = config_set_arg(c, v, err, sizeof(err));
 			i++;
 		} else {
 			fprintf(stderr, "idgated: unknown option %s (see --help)\n", a);
@@ -409,6 +472,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it */
 	if (psa_crypto_init() != PSA_SUCCESS) {
 		log_err("PSA crypto init failed");
@@ -455,8 +519,22 @@ int main(int argc, char **argv)
 	hc.ndevices = 1 + c->nhsms;
 	hc.deadline_ms = c->hsm_deadline_ms;
 	hc.probe_interval_ms = c->hsm_probe_ms;
+	hc.key_check_s = c->hsm_key_check_s;
+	hc.spare_threads = c->hsm_spare_threads;
+	hc.reinit_interval_ms = c->hsm_reinit_ms;
 	hc.nworkers = srv.nworkers;
 	hc.completion_depth = 4096;
+	if (audit_open(&srv.audit, c->audit_server_log, 4096, 0, &why) < 0)
+		goto fail;
+	{
+		struct audit_event ev = {
+			.actor = "idgated", .action = "server.start", .result = "ok",
+			.detail = c->issuer,
+		};
+
+		if (audit_append(srv.audit, &ev) < 0)
+			log_warn("audit log: cannot record the start");
+	}
 	if (hsm_start(&srv.hsm, &hc, &why) < 0)
 		goto fail;
 	if (make_documents(&srv, &why) < 0)
@@ -499,8 +577,22 @@ int main(int argc, char **argv)
 	log_info("idgated ready: %u workers (%s, %s poll), TLS on %s, admin on %s, issuer %s, "
 		 "issuer key kid %s (%u HSMs), assertions verified with %s", srv.nworkers, io->name,
 		 c->poll == POLL_BUSY ? "busy" : "adaptive", c->listen, c->admin_listen,
-		 c->issuer, srv.kids[0], hsm_ndevices(srv.hsm), p256_verify_impl());
-	sigwait(&sigs, &sig);
+		 c->issuer, first_kid(&srv), hsm_ndevices(srv.hsm), p256_verify_impl());
+	/* Once a second: publish key changes (a reload, a scheduled
+	 * transition); SIGHUP reads the keyrings at once. */
+	for (;;) {
+		struct timespec tick = { 1, 0 };
+
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: reading the HSMs' keyrings");
+			hsm_reload_keys(srv.hsm);
+		} else if (sig > 0) {
+			break;
+		}
+		if (publish_keys(&srv, time(NULL)) < 0)
+			log_warn("out of memory publishing the JWKS");
+	}
 	log_info("signal %d: stopping", sig);
 	rc = 0;
 	why = NULL;
@@ -522,7 +614,15 @@ fail:
 out:
 	free(threads);
 	free(srv.workers);
-	free(srv.jwks);
+	free(atomic_load(&srv.jwks));
+	while (srv.old_jwks) {
+		struct old_doc *o = srv.old_jwks;
+
+		srv.old_jwks = o->next;
+		free(o->doc);
+		free(o);
+	}
+	audit_close(srv.audit);
 	free(srv.discovery);
 	replay_free(srv.replay);
 	store_close(srv.store);

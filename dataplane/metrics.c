@@ -12,7 +12,7 @@
 
 const char *const endpoint_names[EP_COUNT] = {
 	"token", "jwks", "discovery", "enrol", "revoke", "healthz", "readyz",
-	"metrics", "other",
+	"metrics", "hsm_status", "other",
 };
 const uint16_t metrics_statuses[M_NSTATUS] = {
 	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 417, 429, 500, 503, 0,
@@ -174,6 +174,11 @@ int metrics_render(struct server *srv, struct buf *out)
 			     (unsigned long long)ds.queue_depth, n,
 			     (unsigned long long)ds.transitions, n, ds.latency_us_sum / 1e6, n,
 			     (unsigned long long)ds.latency_count));
+		IG_GUARD(put(out, "idgate_hsm_device_threads_replaced_total{hsm=\"%s\"} %llu\n"
+			     "idgate_hsm_device_threads_stuck{hsm=\"%s\"} %llu\n"
+			     "idgate_hsm_device_reinits_total{hsm=\"%s\"} %llu\n",
+			     n, (unsigned long long)ds.replaced, n,
+			     (unsigned long long)ds.stuck, n, (unsigned long long)ds.reinits));
 	}
 	IG_GUARD(put(out, "# TYPE idgate_credentials gauge\nidgate_credentials %llu\n",
 		     (unsigned long long)store_count(srv->store)));

@@ -12,10 +12,12 @@
  */
 #ifndef IG_SERVER_H
 #define IG_SERVER_H
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "../common/buf.h"
 #include "../common/http.h"
+#include "../hsm/audit.h"
 #include "../hsm/hsm.h"
 #include "config.h"
 #include "metrics.h"
@@ -38,8 +40,14 @@ struct server {
 	size_t admin_token_len;
 	uint8_t pairwise_key[32];       /* secret behind pairwise subs */
 	uint8_t ticket_secret[32];
-	char kids[HSM_MAX_DEVICES][44]; /* each HSM's issuer key (RFC 7638) */
-	char *jwks;                     /* GET /.well-known/jwks.json body */
+	/* GET /.well-known/jwks.json body: replaced by main when keys change
+	 * (publish_keys); superseded ones are freed at exit. */
+	_Atomic(char *) jwks;
+	struct old_doc { char *doc; struct old_doc *next; } *old_jwks;
+	char jwks_cache_control[64];    /* its Cache-Control header line */
+	uint64_t keys_gen;              /* engine key generation published */
+	int64_t keys_next;              /* next scheduled key transition */
+	struct audit_log *audit;        /* idgated's own audit log */
 	char *discovery;                /* GET /.well-known/openid-configuration */
 	volatile int stopping;
 };

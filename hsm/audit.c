@@ -36,6 +36,7 @@
 
 #include <mbedtls/sha256.h>
 
+#include "../common/hex.h"
 #include "audit.h"
 #include "mpmc.h"
 
@@ -145,34 +146,13 @@ static void audit_sha256(const void *p, size_t n, uint8_t out[32])
 
 static void audit_hex(const uint8_t in[32], char out[64])
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
+	hex_encode(in, 32, out);
 }
 
 /* 64 lowercase hex digits -> 32 bytes; false for anything else. */
 static bool audit_unhex(const char *s, size_t n, uint8_t out[32])
 {
-	if (n != 64)
-		return false;
-	for (int i = 0; i < 64; i++) {
-		int c = s[i], v;
-
-		if (c >= '0' && c <= '9')
-			v = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v = c - 'a' + 10;
-		else
-			return false;
-		if (i & 1)
-			out[i / 2] = (uint8_t)(out[i / 2] << 4 | v);
-		else
-			out[i / 2] = (uint8_t)v;
-	}
-	return true;
+	return n == 64 && hex_decode(s, n, out, 32) == 32;
 }
 
 /* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629 §4: no overlong

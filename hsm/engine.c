@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/jose.h"
+#include "../common/log.h"
 #include "../common/p256.h"
 #include "hsm.h"
 #include "mpmc.h"
@@ -72,9 +74,27 @@ struct hsm_thread {
 	/* The job being signed, and since when: see the top of this file. */
 	_Alignas(HSM_CACHELINE) _Atomic(struct hsm_job *) current;
 	atomic_uint_least64_t started_ns;
+	/* A probe in progress, and since when (0: none): the watchdog
+	 * gives up a probe past the deadline like a job. */
+	atomic_uint_least64_t probe_ns;
 	CK_SESSION_HANDLE session; /* under dev->sessions */
-	pthread_t tid;
-	bool running;
+	atomic_int state;          /* HSM_T_FREE or HSM_T_RUN: see the slots */
+	atomic_int stuck;          /* the watchdog gave up its call */
+};
+
+enum { HSM_T_FREE, HSM_T_RUN };
+
+/*
+ * The issuer keys a device has loaded, immutable once published in
+ * <keys>: a reload or a recovery builds a new set and swaps the pointer;
+ * the old sets stay on <older> until hsm_stop, so nobody ever reads freed
+ * memory (reloads are rare: a key ceremony, a recovery).
+ */
+struct hsm_keyset {
+	uint64_t version;        /* of the keyring it came from; 0: none */
+	unsigned n;
+	struct hsm_issuer k[HSM_MAX_KEYS];
+	struct hsm_keyset *older;
 };
 
 /* One per dataplane worker. */
@@ -98,7 +118,24 @@ struct hsm_device {
 	atomic_int probing;   /* one probe at a time */
 	atomic_uint outstanding; /* submitted here, not completed */
 	atomic_uint_least64_t last_probe_ns;
-	atomic_uint_least64_t reopens, probes, transitions;
+	atomic_uint_least64_t reopens, probes, transitions, replaced, reinits;
+	/*
+	 * Thread slots: <nthreads> threads work; a thread stuck in a call the
+	 * watchdog gave up on is replaced from the <nslots> - <nthreads> spare
+	 * slots, and when the call returns, the thread that finds more than
+	 * <nthreads> working leaves.  <live>: threads that exist (working or
+	 * stuck); <working>: those not stuck.
+	 */
+	atomic_uint live, working;
+	unsigned nslots;
+	/* A device-level failure or repeated missed deadlines: the next
+	 * probe re-initializes (module, slot, sessions) first, no more often
+	 * than the engine's reinit interval. */
+	atomic_int needs_reinit;
+	atomic_uint misses;          /* deadlines missed in a row */
+	atomic_uint_least64_t last_reinit_ns;
+	bool abandoned;              /* threads stuck at shutdown: leak it */
+	char *token_label;
 	atomic_uint_least64_t results[HSM_R_COUNT];
 	unsigned idx;
 	char *name;
@@ -116,8 +153,16 @@ struct hsm_device {
 	pthread_rwlock_t sessions;
 	uint64_t epoch;    /* bumped by each recovery */
 	CK_RV recover_rv;  /* the result of the last recovery */
-	CK_OBJECT_HANDLE priv[HSM_KEY_COUNT];
-	uint8_t pub_x[HSM_KEY_COUNT][32], pub_y[HSM_KEY_COUNT][32];
+	/* Swapped under the sessions lock (write, or read by the key
+	 * reloader, the only other writer); read lock-free. */
+	_Atomic(struct hsm_keyset *) keys;
+	struct hsm_keyset *old_keys; /* superseded sets, freed by hsm_stop */
+	/* The key reloader's own session (control thread only). */
+	CK_SESSION_HANDLE ctl_session;
+	uint64_t ctl_epoch;
+	uint64_t failed_version;     /* keyring version whose reload failed */
+	pthread_mutex_t key_error_lock;
+	char key_error[200];
 	unsigned nthreads;
 	struct hsm_thread *threads;
 	bool have_sem, have_lock, have_sessions;
@@ -128,8 +173,15 @@ struct hsm_engine {
 	unsigned ndev;
 	uint64_t deadline_ns;
 	uint64_t probe_ns;
-	pthread_t watchdog;
-	bool have_watchdog;
+	uint64_t reinit_ns;
+	unsigned spare_threads;
+	pthread_t watchdog, ctl;
+	bool have_watchdog, have_ctl;
+	sem_t ctl_wake;
+	bool have_ctl_sem;
+	atomic_int ctl_force;
+	uint64_t key_check_ns;
+	atomic_uint_least64_t keys_gen;
 	atomic_int closing;
 	bool closed;
 	unsigned nworkers;
@@ -193,33 +245,213 @@ static void hsm_complete(struct hsm_engine *e, struct hsm_thread *t,
 
 /* ---- device: sessions --------------------------------------------------- */
 
-/* Find the key objects of every logical key; their public halves go to
- * <x>, <y>.  Runs with the sessions write lock held (or before threads). */
-static int hsm_device_find_keys(struct hsm_device *d, CK_SESSION_HANDLE s,
-				CK_OBJECT_HANDLE priv[HSM_KEY_COUNT],
-				uint8_t x[HSM_KEY_COUNT][32],
-				uint8_t y[HSM_KEY_COUNT][32], const char **why)
+static int64_t hsm_wall_s(void)
 {
-	for (unsigned k = 0; k < HSM_KEY_COUNT; k++) {
-		CK_OBJECT_HANDLE pub;
-		int n;
+	struct timespec ts;
 
-		n = hsm_p11_find_object(d->f, s, CKO_PRIVATE_KEY,
-					d->key_label[k], &priv[k], why);
-		IG_GUARD(n);
-		IG_ENSURE(n > 0, IG_EUSAGE, why,
-			  "no private key with that key label on the token");
-		IG_ENSURE(n == 1, IG_EUSAGE, why,
-			  "more than one private key has that key label");
-		n = hsm_p11_find_object(d->f, s, CKO_PUBLIC_KEY,
-					d->key_label[k], &pub, why);
-		IG_GUARD(n);
-		IG_ENSURE(n > 0, IG_EUSAGE, why,
-			  "no public key with that key label on the token");
-		IG_ENSURE(n == 1, IG_EUSAGE, why,
-			  "more than one public key has that key label");
-		IG_GUARD(hsm_p11_read_p256_public(d->f, s, pub, x[k], y[k],
-						  why));
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+/* The key a job that names none signs with: the newest active one, else
+ * (with <fallback>, for probes) the first loaded. */
+static const struct hsm_issuer *hsm_keyset_active(const struct hsm_keyset *ks,
+						  int64_t now, bool fallback)
+{
+	const struct hsm_issuer *best = NULL;
+
+	for (unsigned i = 0; ks && i < ks->n; i++) {
+		const struct hsm_issuer *k = &ks->k[i];
+
+		if (keyring_state(&k->ent, now) == KR_ACTIVE &&
+		    (!best || k->ent.activate > best->ent.activate))
+			best = k;
+	}
+	if (!best && fallback && ks && ks->n)
+		best = &ks->k[0];
+	return best;
+}
+
+static const struct hsm_issuer *hsm_keyset_find(const struct hsm_keyset *ks,
+						const struct keyring_entry *ent)
+{
+	for (unsigned i = 0; ks && i < ks->n; i++)
+		if (ks->k[i].ent.id_len == ent->id_len &&
+		    !memcmp(ks->k[i].ent.id, ent->id, ent->id_len))
+			return &ks->k[i];
+	return NULL;
+}
+
+/* Find the pair <k->ent> names by CKA_ID; read the public half. */
+static int hsm_issuer_load(struct hsm_device *d, CK_SESSION_HANDLE s,
+			   struct hsm_issuer *k, const char **why)
+{
+	CK_OBJECT_HANDLE pub;
+	struct p256_pub p;
+	int n;
+
+	n = hsm_p11_find_by_id(d->f, s, CKO_PRIVATE_KEY, k->ent.id,
+			       k->ent.id_len, &k->priv, why);
+	IG_GUARD(n);
+	IG_ENSURE(n == 1, IG_EUSAGE, why, n ?
+		  "the keyring names a CKA_ID that two private keys share" :
+		  "the keyring names a key whose private key is not on the token");
+	n = hsm_p11_find_by_id(d->f, s, CKO_PUBLIC_KEY, k->ent.id,
+			       k->ent.id_len, &pub, why);
+	IG_GUARD(n);
+	IG_ENSURE(n == 1, IG_EUSAGE, why, n ?
+		  "the keyring names a CKA_ID that two public keys share" :
+		  "the keyring names a key whose public key is not on the token");
+	IG_GUARD(hsm_p11_read_p256_public(d->f, s, pub, k->x, k->y, why));
+	memcpy(p.x, k->x, 32);
+	memcpy(p.y, k->y, 32);
+	jwk_thumbprint_p256(&p, k->kid);
+	return IG_OK;
+}
+
+/* A token without a keyring (provisioned before it had one, or by hand):
+ * the one pair labelled issuer_key_label, active since ever. */
+static int hsm_issuer_load_label(struct hsm_device *d, CK_SESSION_HANDLE s,
+				 struct hsm_issuer *k, const char **why)
+{
+	const char *label = d->key_label[HSM_KEY_ISSUER];
+	CK_OBJECT_HANDLE pub;
+	struct p256_pub p;
+	size_t len;
+	int n;
+
+	n = hsm_p11_find_object(d->f, s, CKO_PRIVATE_KEY, label, &k->priv, why);
+	IG_GUARD(n);
+	IG_ENSURE(n > 0, IG_EUSAGE, why,
+		  "no private key with that key label on the token");
+	IG_ENSURE(n == 1, IG_EUSAGE, why,
+		  "more than one private key has that key label");
+	n = hsm_p11_find_object(d->f, s, CKO_PUBLIC_KEY, label, &pub, why);
+	IG_GUARD(n);
+	IG_ENSURE(n > 0, IG_EUSAGE, why,
+		  "no public key with that key label on the token");
+	IG_ENSURE(n == 1, IG_EUSAGE, why,
+		  "more than one public key has that key label");
+	IG_GUARD(hsm_p11_read_p256_public(d->f, s, pub, k->x, k->y, why));
+	if (hsm_p11_get_bytes(d->f, s, k->priv, CKA_ID, k->ent.id,
+			      sizeof(k->ent.id), &len) < 0 || len == 0) {
+		len = strlen(label) < sizeof(k->ent.id) ? strlen(label)
+							: sizeof(k->ent.id);
+		memcpy(k->ent.id, label, len);
+	}
+	k->ent.id_len = len;
+	snprintf(k->ent.label, sizeof(k->ent.label), "%s", label);
+	k->ent.purpose = KR_TOKEN_ISSUER;
+	strcpy(k->ent.alg, "EC P-256");
+	k->ent.publish = k->ent.activate = 1;
+	memcpy(p.x, k->x, 32);
+	memcpy(p.y, k->y, 32);
+	jwk_thumbprint_p256(&p, k->kid);
+	return IG_OK;
+}
+
+/*
+ * Build device <d>'s key set through session <s>: the keyring's EC P-256
+ * token-issuer keys that are published, or will be, and not yet retired
+ * (retired keys neither sign nor appear in JWKS); without a keyring, the
+ * labelled pair.  *out gets a new set (the caller publishes or frees it).
+ */
+static int hsm_keyset_load(struct hsm_device *d, CK_SESSION_HANDLE s,
+			   struct hsm_keyset **out, CK_RV *rv, const char **why)
+{
+	struct keyring *kr = malloc(sizeof(*kr));
+	struct hsm_keyset *ks = hsm_zalloc(sizeof(*ks));
+	int64_t now = hsm_wall_s();
+	int rc, found;
+
+	*out = NULL;
+	*rv = CKR_OK;
+	if (!kr || !ks) {
+		free(kr);
+		free(ks);
+		*why = "out of memory";
+		return IG_ENOMEM;
+	}
+	rc = found = keyring_read(d->f, s, kr, rv, why);
+	if (found == 0) {
+		rc = hsm_issuer_load_label(d, s, &ks->k[0], why);
+		ks->n = rc == IG_OK;
+	}
+	for (unsigned i = 0; found > 0 && i < kr->n; i++) {
+		const struct keyring_entry *ent = &kr->e[i];
+
+		rc = IG_OK;
+		if (ent->purpose != KR_TOKEN_ISSUER ||
+		    strcmp(ent->alg, "EC P-256") || !ent->publish ||
+		    (ent->unpublish && now >= ent->unpublish))
+			continue;
+		if (ks->n == HSM_MAX_KEYS) {
+			*why = "more than 8 token-issuer keys are published or "
+			       "scheduled on the token";
+			rc = IG_EUSAGE;
+			break;
+		}
+		ks->k[ks->n].ent = *ent;
+		rc = hsm_issuer_load(d, s, &ks->k[ks->n], why);
+		if (rc < 0)
+			break;
+		ks->n++;
+	}
+	if (found > 0)
+		ks->version = kr->version;
+	free(kr);
+	if (rc < 0) {
+		free(ks);
+		if (*rv == CKR_OK)
+			*rv = CKR_KEY_HANDLE_INVALID; /* what a job learns */
+		return rc;
+	}
+	*out = ks;
+	return IG_OK;
+}
+
+/* Replace the published key set; caller holds the sessions lock (write,
+ * or read as the one key reloader). */
+static void hsm_keyset_publish(struct hsm_device *d, struct hsm_keyset *ks)
+{
+	struct hsm_keyset *old = atomic_exchange(&d->keys, ks);
+
+	if (old) {
+		old->older = d->old_keys;
+		d->old_keys = old;
+	}
+	atomic_fetch_add(&d->eng->keys_gen, 1);
+}
+
+/* C_SignInit + C_Sign (§5.11) of a P-256 digest into r||s. */
+static CK_RV hsm_sign_raw(struct hsm_device *d, CK_SESSION_HANDLE s,
+			  CK_OBJECT_HANDLE key, const uint8_t digest[32],
+			  uint8_t out[64]);
+
+/* Sign the probe digest with every key of <ks> not in <known> and check
+ * it against the public key we publish: catches a public object that
+ * belongs to another key. */
+static int hsm_keyset_selftest(struct hsm_device *d, CK_SESSION_HANDLE s,
+			       const struct hsm_keyset *ks,
+			       const struct hsm_keyset *known, const char **why)
+{
+	uint8_t sig[64];
+	CK_RV rv;
+
+	for (unsigned i = 0; i < ks->n; i++) {
+		const struct hsm_issuer *k = &ks->k[i];
+
+		if (hsm_keyset_find(known, &k->ent))
+			continue;
+		rv = hsm_sign_raw(d, s, k->priv, hsm_probe_digest, sig);
+		if (rv != CKR_OK) {
+			*why = hsm_p11_why("self-test C_Sign", rv);
+			return IG_EINTERNAL;
+		}
+		IG_ENSURE(p256_verify(k->x, k->y, hsm_probe_digest, sig) == 0,
+			  IG_EUSAGE, why,
+			  "self-test: the private key's signature does not "
+			  "verify with the public key of the same id");
 	}
 	return IG_OK;
 }
@@ -233,21 +465,25 @@ static int hsm_device_find_keys(struct hsm_device *d, CK_SESSION_HANDLE s,
  * other modules need not), so a thread's stale handle could otherwise name
  * a session just opened for another thread, and two threads would share it.
  * Object handles are only promised while a session lasts, so the keys are
- * looked up again, and must still be the keys we started with.
+ * looked up again, and a key we already had must still be the same key.
  * Caller holds the write lock (or no thread runs yet).
  */
 static int hsm_device_open_sessions(struct hsm_device *d, bool first,
 				    CK_RV *rv, const char **why)
 {
-	CK_OBJECT_HANDLE priv[HSM_KEY_COUNT];
-	uint8_t x[HSM_KEY_COUNT][32], y[HSM_KEY_COUNT][32];
+	struct hsm_keyset *ks, *cur = atomic_load(&d->keys);
 	int rc = IG_OK;
 
+	CK_SESSION_HANDLE login = CK_INVALID_HANDLE;
+
 	d->f->C_CloseAllSessions(d->slot);
-	for (unsigned i = 0; i < d->nthreads; i++)
+	for (unsigned i = 0; i < d->nslots; i++)
 		d->threads[i].session = CK_INVALID_HANDLE;
+	d->ctl_session = CK_INVALID_HANDLE;
 	d->have_sessions = true;
-	for (unsigned i = 0; i < d->nthreads; i++) {
+	for (unsigned i = 0; i < d->nslots; i++) {
+		if (atomic_load(&d->threads[i].state) != HSM_T_RUN)
+			continue;
 		*rv = d->f->C_OpenSession(d->slot, CKF_SERIAL_SESSION, NULL,
 					  NULL, &d->threads[i].session);
 		if (*rv != CKR_OK) {
@@ -256,34 +492,94 @@ static int hsm_device_open_sessions(struct hsm_device *d, bool first,
 			rc = IG_EINTERNAL;
 			goto fail;
 		}
+		if (login == CK_INVALID_HANDLE)
+			login = d->threads[i].session;
 	}
-	rc = hsm_p11_login(d->f, d->threads[0].session, CKU_USER, d->pin_file,
-			   rv, why);
+	rc = hsm_p11_login(d->f, login, CKU_USER, d->pin_file, rv, why);
 	if (rc < 0)
 		goto fail;
-	*rv = CKR_KEY_HANDLE_INVALID; /* what a job learns if keys are gone */
-	rc = hsm_device_find_keys(d, d->threads[0].session, priv, x, y, why);
+	rc = hsm_keyset_load(d, login, &ks, rv, why);
 	if (rc < 0)
 		goto fail;
-	if (!first && (memcmp(x, d->pub_x, sizeof(x)) != 0 ||
-		       memcmp(y, d->pub_y, sizeof(y)) != 0)) {
-		*why = "a key changed on the token while the engine ran";
-		*rv = CKR_KEY_CHANGED;
-		rc = IG_EINTERNAL;
-		goto fail;
+	for (unsigned i = 0; !first && i < ks->n; i++) {
+		const struct hsm_issuer *was = hsm_keyset_find(cur, &ks->k[i].ent);
+
+		if (was && (memcmp(was->x, ks->k[i].x, 32) ||
+			    memcmp(was->y, ks->k[i].y, 32))) {
+			free(ks);
+			*why = "a key changed on the token while the engine ran";
+			*rv = CKR_KEY_CHANGED;
+			rc = IG_EINTERNAL;
+			goto fail;
+		}
 	}
-	memcpy(d->priv, priv, sizeof(priv));
-	if (first) { /* later, hsm_public_key may be reading them */
-		memcpy(d->pub_x, x, sizeof(x));
-		memcpy(d->pub_y, y, sizeof(y));
+	if (!first) {
+		rc = hsm_keyset_selftest(d, login, ks, cur, why);
+		if (rc < 0) {
+			free(ks);
+			*rv = CKR_KEY_CHANGED;
+			goto fail;
+		}
 	}
+	hsm_keyset_publish(d, ks);
 	*rv = CKR_OK;
 	return IG_OK;
 fail:
 	d->f->C_CloseAllSessions(d->slot);
-	for (unsigned i = 0; i < d->nthreads; i++)
+	for (unsigned i = 0; i < d->nslots; i++)
 		d->threads[i].session = CK_INVALID_HANDLE;
 	return rc;
+}
+
+/*
+ * The sessions write lock, but never longer than the deadline: a thread
+ * stuck in a hung call holds the read lock, and whoever waits here must
+ * not hang with it (the device stays out of rotation; a later probe
+ * tries again).
+ */
+static bool hsm_device_lock_write(struct hsm_device *d)
+{
+	uint64_t until = hsm_now_ns() + d->eng->deadline_ns;
+	struct timespec ts = {
+		.tv_sec = (time_t)(until / 1000000000u),
+		.tv_nsec = (long)(until % 1000000000u),
+	};
+
+	return pthread_rwlock_clockwrlock(&d->sessions, CLOCK_MONOTONIC, &ts) == 0;
+}
+
+/*
+ * Re-initialize a device after a device-level failure: the module (see
+ * hsm_p11_module_reinit), the token's slot (a token put back may sit in
+ * another slot), every session and the login, the keys.
+ */
+static CK_RV hsm_device_reinit(struct hsm_device *d)
+{
+	const char *why;
+	CK_SLOT_ID slot;
+	CK_RV rv;
+	int n;
+
+	if (!hsm_device_lock_write(d))
+		return CKR_FUNCTION_FAILED;
+	atomic_fetch_add_explicit(&d->reinits, 1, memory_order_relaxed);
+	d->f->C_CloseAllSessions(d->slot);
+	rv = hsm_p11_module_reinit(d->mod);
+	if (rv == CKR_OK) {
+		n = hsm_p11_find_token(d->f, d->token_label, &slot, &why);
+		if (n == 1)
+			d->slot = slot;
+		else
+			rv = n < 0 ? CKR_GENERAL_ERROR : CKR_TOKEN_NOT_PRESENT;
+	}
+	if (rv == CKR_OK)
+		hsm_device_open_sessions(d, false, &rv, &why);
+	d->recover_rv = rv;
+	d->epoch++;
+	pthread_rwlock_unlock(&d->sessions);
+	log_info("hsm %s: re-initialized: %s", d->name,
+		 rv == CKR_OK ? "CKR_OK" : hsm_p11_why("failed", rv));
+	return rv;
 }
 
 /*
@@ -296,7 +592,8 @@ static CK_RV hsm_device_recover(struct hsm_device *d, uint64_t epoch)
 	const char *why;
 	CK_RV rv;
 
-	pthread_rwlock_wrlock(&d->sessions);
+	if (!hsm_device_lock_write(d))
+		return CKR_FUNCTION_FAILED;
 	if (d->epoch == epoch) {
 		hsm_device_open_sessions(d, false, &d->recover_rv, &why);
 		d->epoch++;
@@ -327,10 +624,10 @@ static int hsm_sig_to_rs(const uint8_t *sig, CK_ULONG len, uint8_t out[64])
 	return 0;
 }
 
-/* C_SignInit + C_Sign (§5.11) on this thread's session; read lock held. */
-static CK_RV hsm_sign_once(struct hsm_thread *t, struct hsm_job *job)
+static CK_RV hsm_sign_raw(struct hsm_device *d, CK_SESSION_HANDLE s,
+			  CK_OBJECT_HANDLE key, const uint8_t digest[32],
+			  uint8_t out[64])
 {
-	struct hsm_device *d = t->dev;
 	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
 	/* Room for any curve's r||s: C_Sign with a buffer too small leaves
 	 * the operation active (§5.2), which would wedge the session. */
@@ -338,18 +635,38 @@ static CK_RV hsm_sign_once(struct hsm_thread *t, struct hsm_job *job)
 	CK_ULONG len = sizeof(sig);
 	CK_RV rv;
 
-	if (t->session == CK_INVALID_HANDLE)
+	if (s == CK_INVALID_HANDLE)
 		return CKR_SESSION_HANDLE_INVALID; /* a recovery failed */
-	rv = d->f->C_SignInit(t->session, &mech, d->priv[job->key]);
+	rv = d->f->C_SignInit(s, &mech, key);
 	if (rv != CKR_OK)
 		return rv;
-	rv = d->f->C_Sign(t->session, job->digest, sizeof(job->digest), sig,
-			  &len);
+	rv = d->f->C_Sign(s, (CK_BYTE_PTR)digest, 32, sig, &len);
 	if (rv != CKR_OK)
 		return rv;
 	/* Not P-256's r||s: the module is misbehaving. */
-	return hsm_sig_to_rs(sig, len, job->sig) == 0 ? CKR_OK
-						       : CKR_DEVICE_ERROR;
+	return hsm_sig_to_rs(sig, len, out) == 0 ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+/*
+ * Sign <job> on this thread's session; read lock held.  The job's key is
+ * looked up in the device's current key set (handles change with each
+ * recovery); a key that is no longer loaded answers CKR_KEY_CHANGED: the
+ * caller builds the token again with a current key.
+ */
+static CK_RV hsm_sign_once(struct hsm_thread *t, struct hsm_job *job)
+{
+	struct hsm_device *d = t->dev;
+	const struct hsm_keyset *ks = atomic_load_explicit(&d->keys,
+							   memory_order_acquire);
+	const struct hsm_issuer *k = job->ik;
+
+	if (!k)
+		k = hsm_keyset_active(ks, hsm_wall_s(), true);
+	else if (!ks || k < ks->k || k >= ks->k + ks->n)
+		k = hsm_keyset_find(ks, &k->ent);
+	if (!k)
+		return ks && ks->n ? CKR_KEY_CHANGED : CKR_KEY_NEEDED;
+	return hsm_sign_raw(d, t->session, k->priv, job->digest, job->sig);
 }
 
 /* Sign; when the session is gone or logged out, recover and retry once. */
@@ -404,14 +721,49 @@ static void hsm_device_set_ready(struct hsm_device *d, int want)
  */
 static void hsm_device_note(struct hsm_device *d, CK_RV rv, bool probe)
 {
-	atomic_fetch_add_explicit(&d->results[hsm_result_kind(rv)], 1,
-				  memory_order_relaxed);
+	enum hsm_result_kind kind = hsm_result_kind(rv);
+
+	atomic_fetch_add_explicit(&d->results[kind], 1, memory_order_relaxed);
 	if (rv == CKR_OK) {
+		atomic_store_explicit(&d->misses, 0, memory_order_relaxed);
 		if (probe)
 			hsm_device_set_ready(d, 1);
 	} else if (!hsm_p11_job_error(rv)) {
 		hsm_device_set_ready(d, 0);
+		if (kind == HSM_R_DEVICE || kind == HSM_R_REMOVED)
+			atomic_store(&d->needs_reinit, 1);
 	}
+}
+
+/* The watchdog gave up a call of <t> (a job or a probe): count the miss
+ * (three in a row ask for a re-initialization). */
+static void hsm_device_missed(struct hsm_device *d, struct hsm_thread *t)
+{
+	atomic_fetch_add_explicit(&d->results[HSM_R_TIMEOUT], 1,
+				  memory_order_relaxed);
+	hsm_device_set_ready(d, 0);
+	if (atomic_fetch_add(&d->misses, 1) + 1 >= 3)
+		atomic_store(&d->needs_reinit, 1);
+	atomic_store(&t->stuck, 1);
+	atomic_fetch_sub(&d->working, 1);
+}
+
+/*
+ * A stuck thread's call came back: it works again, unless that makes more
+ * than <nthreads> working (a replacement took its place): then it leaves.
+ * Each leaver is paid for by its own increment, so two returning at once
+ * never leave fewer than <nthreads>.
+ */
+static bool hsm_thread_unstick(struct hsm_thread *t)
+{
+	struct hsm_device *d = t->dev;
+
+	atomic_store(&t->stuck, 0);
+	if (atomic_fetch_add(&d->working, 1) + 1 > d->nthreads) {
+		atomic_fetch_sub(&d->working, 1);
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -456,16 +808,70 @@ static struct hsm_job *hsm_device_take(struct hsm_thread *t, bool *probe)
 	}
 }
 
-/* Sign the probe digest the way a job would be signed (recovering lost
- * sessions on the way); the result sets or clears readiness. */
-static void hsm_thread_probe(struct hsm_thread *t)
+/*
+ * Sign the probe digest the way a job would be signed (recovering lost
+ * sessions on the way); the result sets or clears readiness.  After a
+ * device-level failure the device is re-initialized first, no more often
+ * than the reinit interval; between two, probes only sign.  Returns true
+ * when the watchdog gave the probe up (see hsm_thread_unstick).
+ */
+static bool hsm_thread_probe(struct hsm_thread *t)
 {
+	struct hsm_device *d = t->dev;
 	struct hsm_job job = { .op = HSM_OP_SIGN_ES256, .key = HSM_KEY_ISSUER };
+	uint64_t now = hsm_now_ns(), started = now | 1;
+	CK_RV rv = CKR_OK;
 
 	memcpy(job.digest, hsm_probe_digest, sizeof(job.digest));
-	hsm_device_note(t->dev, hsm_thread_sign(t, &job), true);
-	atomic_fetch_add_explicit(&t->dev->probes, 1, memory_order_relaxed);
-	atomic_store(&t->dev->probing, 0);
+	atomic_store(&t->probe_ns, started);
+	if (atomic_load(&d->needs_reinit) &&
+	    now - atomic_load(&d->last_reinit_ns) >= d->eng->reinit_ns) {
+		atomic_store(&d->last_reinit_ns, now);
+		rv = hsm_device_reinit(d);
+		if (rv == CKR_OK)
+			atomic_store(&d->needs_reinit, 0);
+	}
+	if (rv == CKR_OK)
+		rv = hsm_thread_sign(t, &job);
+	if (!atomic_compare_exchange_strong(&t->probe_ns, &started, 0))
+		return true; /* given up: the result says nothing now */
+	hsm_device_note(d, rv, true);
+	atomic_fetch_add_explicit(&d->probes, 1, memory_order_relaxed);
+	atomic_store(&d->probing, 0);
+	return false;
+}
+
+/* A replacement thread opens its own session (the others keep theirs). */
+static CK_RV hsm_thread_open(struct hsm_thread *t)
+{
+	struct hsm_device *d = t->dev;
+	CK_RV rv = CKR_OK;
+
+	pthread_rwlock_rdlock(&d->sessions);
+	if (t->session == CK_INVALID_HANDLE)
+		rv = d->f->C_OpenSession(d->slot, CKF_SERIAL_SESSION, NULL, NULL,
+					 &t->session);
+	if (rv != CKR_OK)
+		t->session = CK_INVALID_HANDLE;
+	pthread_rwlock_unlock(&d->sessions);
+	return rv;
+}
+
+/* Free the slot.  <live> is the last thing touched: hsm_device_close
+ * waits for it to reach 0 before anything is freed. */
+static void hsm_thread_leave(struct hsm_thread *t)
+{
+	struct hsm_device *d = t->dev;
+
+	if (!atomic_load(&d->closing)) {
+		pthread_rwlock_rdlock(&d->sessions);
+		if (t->session != CK_INVALID_HANDLE)
+			d->f->C_CloseSession(t->session);
+		t->session = CK_INVALID_HANDLE;
+		pthread_rwlock_unlock(&d->sessions);
+	}
+	atomic_store(&t->state, HSM_T_FREE);
+	atomic_fetch_sub(&d->live, 1);
 }
 
 static void *hsm_thread_main(void *arg)
@@ -476,7 +882,12 @@ static void *hsm_thread_main(void *arg)
 	/* Named so top, perf and the logs tell HSM threads apart. */
 	snprintf(name, sizeof(name), "idgate-hsm%u", (unsigned)(t - t->dev->threads));
 	pthread_setname_np(pthread_self(), name);
-
+	if (hsm_thread_open(t) != CKR_OK) {
+		/* The watchdog tries again at the next stuck call. */
+		atomic_fetch_sub(&t->dev->working, 1);
+		hsm_thread_leave(t);
+		return NULL;
+	}
 	for (;;) {
 		struct hsm_job *job, *expect, work;
 		bool probe;
@@ -484,7 +895,8 @@ static void *hsm_thread_main(void *arg)
 
 		job = hsm_device_take(t, &probe);
 		if (probe) {
-			hsm_thread_probe(t);
+			if (hsm_thread_probe(t) && hsm_thread_unstick(t))
+				break;
 			continue;
 		}
 		if (!job)
@@ -495,44 +907,65 @@ static void *hsm_thread_main(void *arg)
 		atomic_store_explicit(&t->started_ns, hsm_now_ns(), memory_order_relaxed);
 		atomic_store_explicit(&t->current, job, memory_order_release);
 		rv = hsm_thread_sign(t, &work);
-		hsm_device_note(t->dev, rv, false);
+		if (rv != CKR_KEY_CHANGED) /* the job's fault, not the HSM's */
+			hsm_device_note(t->dev, rv, false);
 		expect = job;
-		if (!atomic_compare_exchange_strong(&t->current, &expect, NULL))
-			continue; /* the watchdog gave it up: drop the late result */
+		if (!atomic_compare_exchange_strong(&t->current, &expect, NULL)) {
+			/* The watchdog gave it up: drop the late result. */
+			if (hsm_thread_unstick(t))
+				break;
+			continue;
+		}
 		memcpy(job->sig, work.sig, sizeof(job->sig));
 		job->ckr = rv;
 		job->status = rv == CKR_OK ? IG_OK :
-			      hsm_p11_job_error(rv) ? IG_EINTERNAL : IG_EBLOCKED;
+			      hsm_p11_job_error(rv) && rv != CKR_KEY_CHANGED
+			      ? IG_EINTERNAL : IG_EBLOCKED;
 		hsm_complete(t->dev->eng, t, job);
 	}
+	hsm_thread_leave(t);
 	return NULL;
 }
 
-/* ---- device: start and stop --------------------------------------------- */
-
-/* Sign a fixed digest with every key and check it against the public key
- * we will publish: catches a public object that belongs to another key. */
-static int hsm_device_selftest(struct hsm_device *d, const char **why)
+static int hsm_thread_spawn(struct hsm_thread *t)
 {
-	struct hsm_job job = { .op = HSM_OP_SIGN_ES256 };
-	CK_RV rv;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
 
-	memcpy(job.digest, hsm_probe_digest, sizeof(job.digest));
-	for (unsigned k = 0; k < HSM_KEY_COUNT; k++) {
-		job.key = (uint8_t)k;
-		rv = hsm_sign_once(&d->threads[0], &job);
-		if (rv != CKR_OK) {
-			*why = hsm_p11_why("self-test C_Sign", rv);
-			return IG_EINTERNAL;
-		}
-		IG_ENSURE(p256_verify(d->pub_x[k], d->pub_y[k], job.digest,
-				      job.sig) == 0,
-			  IG_EUSAGE, why,
-			  "self-test: the private key's signature does not "
-			  "verify with the public key of the same label");
-	}
-	return IG_OK;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&tid, &attr, hsm_thread_main, t);
+	pthread_attr_destroy(&attr);
+	return rc;
 }
+
+/* Give the device back <nthreads> working threads from its free slots
+ * (the watchdog, after it gave up a call). */
+static void hsm_device_refill(struct hsm_device *d)
+{
+	for (unsigned i = 0; i < d->nslots; i++) {
+		struct hsm_thread *t = &d->threads[i];
+		int expect = HSM_T_FREE;
+
+		if (atomic_load(&d->working) >= d->nthreads ||
+		    atomic_load(&d->closing))
+			return;
+		if (!atomic_compare_exchange_strong(&t->state, &expect, HSM_T_RUN))
+			continue;
+		atomic_fetch_add(&d->working, 1);
+		atomic_fetch_add(&d->live, 1);
+		if (hsm_thread_spawn(t) != 0) {
+			atomic_fetch_sub(&d->working, 1);
+			atomic_store(&t->state, HSM_T_FREE);
+			atomic_fetch_sub(&d->live, 1);
+			return;
+		}
+		atomic_fetch_add_explicit(&d->replaced, 1, memory_order_relaxed);
+	}
+}
+
+/* ---- device: start and stop --------------------------------------------- */
 
 static int hsm_device_init(struct hsm_device *d, struct hsm_engine *e,
 			   const struct hsm_device_config *cfg, const char **why)
@@ -543,12 +976,16 @@ static int hsm_device_init(struct hsm_device *d, struct hsm_engine *e,
 	d->name = strdup(cfg->name);
 	IG_ENSURE(d->name, IG_ENOMEM, why, "out of memory");
 	d->nthreads = cfg->threads;
-	d->threads = hsm_zalloc(cfg->threads * sizeof(*d->threads));
+	d->nslots = cfg->threads + e->spare_threads;
+	d->threads = hsm_zalloc(d->nslots * sizeof(*d->threads));
+	d->token_label = strdup(cfg->token_label);
 	d->pin_file = strdup(cfg->pin_file);
 	d->key_label[HSM_KEY_ISSUER] = strdup(cfg->issuer_key_label);
-	IG_ENSURE(d->threads && d->pin_file && d->key_label[HSM_KEY_ISSUER],
-		  IG_ENOMEM, why, "out of memory");
-	for (unsigned i = 0; i < d->nthreads; i++) {
+	d->ctl_session = CK_INVALID_HANDLE;
+	pthread_mutex_init(&d->key_error_lock, NULL);
+	IG_ENSURE(d->threads && d->pin_file && d->key_label[HSM_KEY_ISSUER] &&
+		  d->token_label, IG_ENOMEM, why, "out of memory");
+	for (unsigned i = 0; i < d->nslots; i++) {
 		d->threads[i].dev = d;
 		d->threads[i].session = CK_INVALID_HANDLE;
 	}
@@ -587,14 +1024,21 @@ static int hsm_device_open(struct hsm_device *d, struct hsm_engine *e,
 		  "no initialized token with that token_label");
 	IG_ENSURE(n == 1, IG_EUSAGE, why,
 		  "more than one token has that token_label");
+	for (unsigned i = 0; i < d->nthreads; i++)
+		atomic_store(&d->threads[i].state, HSM_T_RUN);
 	IG_GUARD(hsm_device_open_sessions(d, true, &rv, why));
-	IG_GUARD(hsm_device_selftest(d, why));
+	IG_GUARD(hsm_keyset_selftest(d, d->threads[0].session,
+				     atomic_load(&d->keys), NULL, why));
 	for (unsigned i = 0; i < d->nthreads; i++) {
-		struct hsm_thread *t = &d->threads[i];
-
-		IG_ENSURE(pthread_create(&t->tid, NULL, hsm_thread_main, t) == 0,
-			  IG_EINTERNAL, why, "cannot start an HSM thread");
-		t->running = true;
+		atomic_fetch_add(&d->working, 1);
+		atomic_fetch_add(&d->live, 1);
+		if (hsm_thread_spawn(&d->threads[i]) != 0) {
+			atomic_fetch_sub(&d->working, 1);
+			atomic_store(&d->threads[i].state, HSM_T_FREE);
+			atomic_fetch_sub(&d->live, 1);
+			*why = "cannot start an HSM thread";
+			return IG_EINTERNAL;
+		}
 	}
 	atomic_store(&d->ready, 1);
 	return IG_OK;
@@ -606,26 +1050,39 @@ static void hsm_device_close(struct hsm_device *d)
 {
 	struct hsm_job *job;
 
+	uint64_t until = hsm_now_ns() + d->eng->deadline_ns + 5000000000ull;
+
 	atomic_store(&d->closing, 1);
 	atomic_store(&d->ready, 0);
-	for (unsigned i = 0; i < d->nthreads; i++)
-		if (d->threads && d->threads[i].running)
+	for (unsigned i = 0; i < atomic_load(&d->live); i++)
+		sem_post(&d->wake);
+	/* Threads are detached: wait for the last to leave.  One stuck in
+	 * a call that never returns is given up on, and the device with it
+	 * (freeing what it may still touch would be worse than a leak at
+	 * exit). */
+	while (atomic_load(&d->live) && hsm_now_ns() < until) {
+		struct timespec ms = { 0, 1000000 };
+
+		if (d->have_sem)
 			sem_post(&d->wake);
-	for (unsigned i = 0; i < d->nthreads; i++) {
-		if (d->threads && d->threads[i].running) {
-			pthread_join(d->threads[i].tid, NULL);
-			d->threads[i].running = false;
-		}
+		nanosleep(&ms, NULL);
+	}
+	if (atomic_load(&d->live)) {
+		d->abandoned = true;
+		log_warn("hsm %s: %u thread(s) still inside the module at shutdown: "
+			 "leaving it loaded", d->name, atomic_load(&d->live));
 	}
 	while (d->jobs.cells && d->threads && (job = hsm_mpmc_pop(&d->jobs))) {
 		job->status = IG_ECLOSED;
 		job->ckr = CKR_OK;
 		hsm_complete(d->eng, &d->threads[0], job);
 	}
+	if (d->abandoned)
+		return;
 	if (d->have_sessions) {
 		/* §5.6: C_Logout on one session logs the application out of
 		 * the token; then end every session we opened. */
-		for (unsigned i = 0; i < d->nthreads; i++) {
+		for (unsigned i = 0; i < d->nslots; i++) {
 			if (d->threads[i].session != CK_INVALID_HANDLE) {
 				d->f->C_Logout(d->threads[i].session);
 				break;
@@ -647,7 +1104,16 @@ static void hsm_device_free(struct hsm_device *d)
 		pthread_rwlock_destroy(&d->sessions);
 	hsm_mpmc_free(&d->jobs);
 	free(d->threads);
+	free(d->token_label);
 	free(d->name);
+	free(atomic_load(&d->keys));
+	while (d->old_keys) {
+		struct hsm_keyset *ks = d->old_keys;
+
+		d->old_keys = ks->older;
+		free(ks);
+	}
+	pthread_mutex_destroy(&d->key_error_lock);
 	free(d->pin_file);
 	for (unsigned k = 0; k < HSM_KEY_COUNT; k++)
 		free(d->key_label[k]);
@@ -730,22 +1196,37 @@ static void *hsm_watchdog_main(void *arg)
 			struct hsm_device *d = &e->devs[i];
 			struct hsm_job *job;
 
-			for (unsigned k = 0; k < d->nthreads; k++) {
-				struct hsm_thread *t = &d->threads[k];
+			bool gave_up = false;
+			uint64_t started;
 
+			for (unsigned k = 0; k < d->nslots; k++) {
+				struct hsm_thread *t = &d->threads[k];
+				uint64_t probe = atomic_load(&t->probe_ns);
+
+				/* <now> was read before this sweep: a call
+				 * started since is not overdue (and the
+				 * unsigned difference must not wrap). */
+				if (probe && now > probe && now - probe >= e->deadline_ns &&
+				    atomic_compare_exchange_strong(&t->probe_ns, &probe, 0)) {
+					hsm_device_missed(d, t);
+					atomic_store(&d->probing, 0);
+					gave_up = true;
+				}
 				job = atomic_load_explicit(&t->current, memory_order_acquire);
-				if (!job || now - atomic_load_explicit(&t->started_ns,
-								       memory_order_relaxed) < e->deadline_ns)
+				started = atomic_load_explicit(&t->started_ns, memory_order_relaxed);
+				if (!job || now <= started || now - started < e->deadline_ns)
 					continue;
 				if (!atomic_compare_exchange_strong(&t->current, &job, NULL))
 					continue; /* it just finished */
-				atomic_fetch_add_explicit(&d->results[HSM_R_TIMEOUT], 1,
-							  memory_order_relaxed);
-				hsm_device_set_ready(d, 0);
+				hsm_device_missed(d, t);
+				gave_up = true;
 				job->status = IG_EBLOCKED;
 				job->ckr = CKR_FUNCTION_FAILED;
 				hsm_complete(e, t, job);
 			}
+			/* Stuck threads must not starve the device. */
+			if (gave_up)
+				hsm_device_refill(d);
 			if (atomic_load_explicit(&d->ready, memory_order_relaxed))
 				continue;
 			while ((job = hsm_mpmc_pop(&d->jobs))) {
@@ -757,6 +1238,143 @@ static void *hsm_watchdog_main(void *arg)
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
+}
+
+static void hsm_device_set_key_error(struct hsm_device *d, const char *why)
+{
+	pthread_mutex_lock(&d->key_error_lock);
+	snprintf(d->key_error, sizeof(d->key_error), "%s", why ? why : "");
+	pthread_mutex_unlock(&d->key_error_lock);
+}
+
+/*
+ * Read device <d>'s keyring through the reloader's own session and, when
+ * its version moved (or <force>), load, self-test and publish the new key
+ * set.  Holds the read lock, so a recovery (write lock) never closes the
+ * session under it; the recovery's C_CloseAllSessions does end it, which
+ * the epoch tells.  A failed reload keeps the keys the device had.
+ */
+static void hsm_device_reload(struct hsm_device *d, bool force)
+{
+	struct hsm_keyset *ks, *cur;
+	struct keyring *kr;
+	const char *why = NULL;
+	CK_RV rv;
+	int found;
+
+	kr = malloc(sizeof(*kr));
+	if (!kr)
+		return;
+	pthread_rwlock_rdlock(&d->sessions);
+	if (d->ctl_session == CK_INVALID_HANDLE || d->ctl_epoch != d->epoch) {
+		d->ctl_epoch = d->epoch;
+		rv = d->f->C_OpenSession(d->slot, CKF_SERIAL_SESSION, NULL,
+					 NULL, &d->ctl_session);
+		if (rv != CKR_OK) {
+			d->ctl_session = CK_INVALID_HANDLE;
+			goto out;
+		}
+	}
+	cur = atomic_load(&d->keys);
+	found = keyring_read(d->f, d->ctl_session, kr, &rv, &why);
+	if (found < 0) {
+		if (hsm_p11_session_lost(rv))
+			d->ctl_session = CK_INVALID_HANDLE;
+		goto fail;
+	}
+	if (!force && cur && kr->version == cur->version)
+		goto out;
+	if (!force && kr->version == d->failed_version)
+		goto out; /* said once already */
+	if (hsm_keyset_load(d, d->ctl_session, &ks, &rv, &why) < 0)
+		goto fail;
+	if (hsm_keyset_selftest(d, d->ctl_session, ks, cur, &why) < 0) {
+		free(ks);
+		goto fail;
+	}
+	hsm_keyset_publish(d, ks);
+	d->failed_version = 0;
+	hsm_device_set_key_error(d, "");
+	log_info("hsm %s: keyring version %llu: %u issuer key(s) loaded",
+		 d->name, (unsigned long long)ks->version, ks->n);
+	goto out;
+fail:
+	d->failed_version = kr->version;
+	hsm_device_set_key_error(d, why);
+	log_warn("hsm %s: key reload failed, keeping the keys loaded: %s",
+		 d->name, why);
+out:
+	pthread_rwlock_unlock(&d->sessions);
+	free(kr);
+}
+
+/* The control thread: reads every keyring each key_check_s, or at once
+ * when hsm_reload_keys asks.  Devices out of rotation are skipped (their
+ * recovery reloads the keys). */
+static void *hsm_ctl_main(void *arg)
+{
+	struct hsm_engine *e = arg;
+
+	pthread_setname_np(pthread_self(), "idgate-hsmctl");
+	while (!atomic_load_explicit(&e->closing, memory_order_acquire)) {
+		uint64_t until = hsm_now_ns() + e->key_check_ns;
+		struct timespec ts = {
+			.tv_sec = (time_t)(until / 1000000000u),
+			.tv_nsec = (long)(until % 1000000000u),
+		};
+		bool force;
+
+		(void)sem_clockwait(&e->ctl_wake, CLOCK_MONOTONIC, &ts);
+		if (atomic_load_explicit(&e->closing, memory_order_acquire))
+			break;
+		force = atomic_exchange(&e->ctl_force, 0);
+		for (unsigned i = 0; i < e->ndev; i++)
+			if (atomic_load(&e->devs[i].ready))
+				hsm_device_reload(&e->devs[i], force);
+	}
+	return NULL;
+}
+
+void hsm_reload_keys(struct hsm_engine *e)
+{
+	if (!e || !e->have_ctl_sem)
+		return;
+	atomic_store(&e->ctl_force, 1);
+	sem_post(&e->ctl_wake);
+}
+
+uint64_t hsm_keys_generation(const struct hsm_engine *ce)
+{
+	struct hsm_engine *e = (struct hsm_engine *)ce;
+
+	return e ? atomic_load(&e->keys_gen) : 0;
+}
+
+size_t hsm_device_keys(struct hsm_engine *e, unsigned dev,
+		       const struct hsm_issuer **out, size_t max)
+{
+	const struct hsm_keyset *ks;
+	size_t n = 0;
+
+	if (!e || dev >= e->ndev)
+		return 0;
+	ks = atomic_load_explicit(&e->devs[dev].keys, memory_order_acquire);
+	for (unsigned i = 0; ks && i < ks->n && n < max; i++)
+		out[n++] = &ks->k[i];
+	return n;
+}
+
+void hsm_device_key_error(struct hsm_engine *e, unsigned dev, char *out,
+			  size_t cap)
+{
+	if (!cap)
+		return;
+	out[0] = '\0';
+	if (!e || dev >= e->ndev)
+		return;
+	pthread_mutex_lock(&e->devs[dev].key_error_lock);
+	snprintf(out, cap, "%s", e->devs[dev].key_error);
+	pthread_mutex_unlock(&e->devs[dev].key_error_lock);
 }
 
 int hsm_start(struct hsm_engine **out, const struct hsm_config *cfg,
@@ -792,6 +1410,9 @@ int hsm_start(struct hsm_engine **out, const struct hsm_config *cfg,
 	IG_ENSURE(e, IG_ENOMEM, why, "out of memory");
 	e->deadline_ns = (cfg->deadline_ms ? cfg->deadline_ms : 2000) * 1000000ull;
 	e->probe_ns = (cfg->probe_interval_ms ? cfg->probe_interval_ms : 1000) * 1000000ull;
+	e->key_check_ns = (cfg->key_check_s ? cfg->key_check_s : 30) * 1000000000ull;
+	e->reinit_ns = (cfg->reinit_interval_ms ? cfg->reinit_interval_ms : 5000) * 1000000ull;
+	e->spare_threads = cfg->spare_threads;
 	e->devs = hsm_zalloc(n * sizeof(*e->devs));
 	rc = e->devs ? hsm_workers_init(e, cfg, why) : IG_ENOMEM;
 	if (!e->devs)
@@ -806,6 +1427,17 @@ int hsm_start(struct hsm_engine **out, const struct hsm_config *cfg,
 			e->have_watchdog = true;
 		} else {
 			*why = "cannot start the HSM watchdog thread";
+			rc = IG_EINTERNAL;
+		}
+	}
+	if (rc == IG_OK) {
+		if (sem_init(&e->ctl_wake, 0, 0) == 0)
+			e->have_ctl_sem = true;
+		if (e->have_ctl_sem &&
+		    pthread_create(&e->ctl, NULL, hsm_ctl_main, e) == 0) {
+			e->have_ctl = true;
+		} else {
+			*why = "cannot start the HSM control thread";
 			rc = IG_EINTERNAL;
 		}
 	}
@@ -835,6 +1467,11 @@ void hsm_close(struct hsm_engine *e)
 		pthread_join(e->watchdog, NULL);
 		e->have_watchdog = false;
 	}
+	if (e->have_ctl) {
+		sem_post(&e->ctl_wake);
+		pthread_join(e->ctl, NULL);
+		e->have_ctl = false;
+	}
 	for (unsigned i = 0; i < e->ndev; i++)
 		hsm_device_close(&e->devs[i]);
 	e->closed = true;
@@ -846,6 +1483,9 @@ void hsm_stop(struct hsm_engine *e)
 		return;
 	hsm_close(e);
 	for (unsigned i = 0; i < e->ndev; i++)
+		if (e->devs[i].abandoned)
+			return; /* a thread may still touch any of it */
+	for (unsigned i = 0; i < e->ndev; i++)
 		hsm_device_free(&e->devs[i]);
 	free(e->devs);
 	for (unsigned i = 0; e->workers && i < e->nworkers; i++) {
@@ -854,14 +1494,18 @@ void hsm_stop(struct hsm_engine *e)
 		hsm_mpmc_free(&e->workers[i].done);
 	}
 	free(e->workers);
+	if (e->have_ctl_sem)
+		sem_destroy(&e->ctl_wake);
 	free(e);
 }
 
-int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid)
+int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid,
+	       int64_t now, const struct hsm_issuer **ik)
 {
 	/* Ties go round-robin, from a per-thread start: idle HSMs share the
 	 * load and no counter is shared between workers. */
 	static __thread unsigned rr;
+	const struct hsm_issuer *best_key = NULL;
 	int best = IG_ECLOSED;
 	unsigned least = UINT32_MAX;
 
@@ -871,17 +1515,26 @@ int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid)
 	for (unsigned j = 0; j < e->ndev; j++) {
 		unsigned i = (rr + j) % e->ndev;
 		struct hsm_device *d = &e->devs[i];
+		const struct hsm_issuer *k;
 		unsigned o;
 
 		if ((avoid >> i) & 1 ||
 		    !atomic_load_explicit(&d->ready, memory_order_relaxed))
 			continue;
 		o = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
-		if (o < least) {
-			least = o;
-			best = (int)i;
-		}
+		if (o >= least)
+			continue;
+		k = hsm_keyset_active(atomic_load_explicit(&d->keys,
+							   memory_order_acquire),
+				      now, false);
+		if (!k)
+			continue; /* no key to sign with here now */
+		least = o;
+		best = (int)i;
+		best_key = k;
 	}
+	if (ik)
+		*ik = best_key;
 	return best;
 }
 
@@ -978,10 +1631,16 @@ int hsm_public_key(struct hsm_engine *e, enum hsm_key key, uint8_t x[32],
 int hsm_device_public_key(struct hsm_engine *e, unsigned dev,
 			  enum hsm_key key, uint8_t x[32], uint8_t y[32])
 {
+	const struct hsm_issuer *k;
+
 	if (!e || dev >= e->ndev || (unsigned)key >= HSM_KEY_COUNT)
 		return IG_EUSAGE;
-	memcpy(x, e->devs[dev].pub_x[key], 32);
-	memcpy(y, e->devs[dev].pub_y[key], 32);
+	k = hsm_keyset_active(atomic_load(&e->devs[dev].keys), hsm_wall_s(),
+			      true);
+	if (!k)
+		return IG_ECLOSED;
+	memcpy(x, k->x, 32);
+	memcpy(y, k->y, 32);
 	return IG_OK;
 }
 
@@ -990,7 +1649,10 @@ int hsm_ready(const struct hsm_engine *e)
 	if (!e || atomic_load_explicit(&e->closing, memory_order_relaxed))
 		return 0;
 	for (unsigned i = 0; i < e->ndev; i++)
-		if (atomic_load_explicit(&e->devs[i].ready, memory_order_relaxed))
+		if (atomic_load_explicit(&e->devs[i].ready, memory_order_relaxed) &&
+		    hsm_keyset_active(atomic_load_explicit(&e->devs[i].keys,
+							   memory_order_acquire),
+				      hsm_wall_s(), false))
 			return 1;
 	return 0;
 }
@@ -1012,9 +1674,12 @@ void hsm_get_device_stats(const struct hsm_engine *ce, unsigned dev,
 	st->outstanding = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
 	st->queue_depth = d->jobs.cells ? hsm_mpmc_count(&d->jobs) : 0;
 	st->transitions = atomic_load_explicit(&d->transitions, memory_order_relaxed);
+	st->replaced = atomic_load_explicit(&d->replaced, memory_order_relaxed);
+	st->reinits = atomic_load_explicit(&d->reinits, memory_order_relaxed);
+	st->stuck = atomic_load(&d->live) - atomic_load(&d->working);
 	for (unsigned r = 0; r < HSM_R_COUNT; r++)
 		st->results[r] = atomic_load_explicit(&d->results[r], memory_order_relaxed);
-	for (unsigned i = 0; i < d->nthreads; i++) {
+	for (unsigned i = 0; i < d->nslots; i++) {
 		struct hsm_thread *t = &d->threads[i];
 
 		st->latency_us_sum += atomic_load_explicit(&t->lat_sum_us,
@@ -1050,7 +1715,7 @@ void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
 	for (unsigned di = 0; di < e->ndev; di++) {
 		struct hsm_device *d = &e->devs[di];
 
-		for (unsigned i = 0; i < d->nthreads; i++) {
+		for (unsigned i = 0; i < d->nslots; i++) {
 			struct hsm_thread *t = &d->threads[i];
 
 			st->completed_ok += atomic_load_explicit(&t->ok,

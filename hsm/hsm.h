@@ -34,8 +34,24 @@
 #include <stdint.h>
 
 #include "../common/result.h"
+#include "keyring.h"
 
 struct hsm_engine;
+
+/*
+ * One token-issuer key of one HSM as the engine loaded it from the token's
+ * keyring (keyring.h).  Immutable once loaded: a reload builds new ones and
+ * the old stay allocated until hsm_stop, so a worker may keep a pointer for
+ * as long as the engine runs.  Its state at a time follows from
+ * keyring_state(&k->ent, now).
+ */
+struct hsm_issuer {
+	struct keyring_entry ent;
+	char kid[44];             /* RFC 7638 thumbprint of the public key */
+	uint8_t x[32], y[32];     /* P-256 public key */
+	CK_OBJECT_HANDLE priv;    /* for the engine (valid in its sessions) */
+};
+#define HSM_MAX_KEYS 8        /* issuer keys loaded per HSM */
 
 /* Logical keys the engine knows. */
 enum hsm_key {
@@ -53,6 +69,8 @@ struct hsm_job {
 	uint8_t key;           /* enum hsm_key */
 	uint16_t owner;        /* worker index that reaps the completion */
 	uint8_t dev;           /* the device to run on (hsm_choose); 0 with one */
+	const struct hsm_issuer *ik; /* the key (hsm_choose); NULL: the
+				      * device's active key when it runs */
 	uint8_t digest[32];
 	void *user;            /* opaque to the engine */
 	uint64_t user_gen;     /* opaque to the engine */
@@ -93,6 +111,17 @@ struct hsm_config {
 	 * sessions and logging in again if they were lost) no more often than
 	 * this; 0 = 1000 ms. */
 	unsigned probe_interval_ms;
+	/* How often the engine reads each token's keyring for lifecycle
+	 * changes (hsm_reload_keys forces it at once); 0 = 30 s. */
+	unsigned key_check_s;
+	/* A thread stuck in a call past the deadline is replaced, up to this
+	 * many per HSM at once; when its call returns it leaves.  0: none. */
+	unsigned spare_threads;
+	/* After a device-level failure (CKR_DEVICE_ERROR, _REMOVED,
+	 * TOKEN_NOT_PRESENT, CRYPTOKI_NOT_INITIALIZED, three missed deadlines
+	 * in a row) probes re-initialize the HSM (module, slot, sessions,
+	 * login) first, no more often than this; 0 = 5000 ms. */
+	unsigned reinit_interval_ms;
 	const char *module;     /* path of the PKCS#11 module (.so) */
 	const char *token_label;
 	const char *pin_file;   /* user PIN, read at each login (start, recovery),
@@ -183,15 +212,39 @@ int hsm_ready(const struct hsm_engine *e);
  */
 /*
  * Pick the HSM for a job of <key>: the ready one with the fewest operations
- * outstanding, skipping those whose bit is set in <avoid> (1u << index).
- * Returns its index, or IG_ECLOSED when none is ready.  Lock-free.
+ * outstanding that holds a key active at <now> (Unix seconds), skipping
+ * those whose bit is set in <avoid> (1u << index).  Returns its index and
+ * sets <*ik> (if not NULL) to the key to sign with (the newest active one),
+ * or IG_ECLOSED when none is ready.  Lock-free.
  */
-int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid);
+int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid,
+	       int64_t now, const struct hsm_issuer **ik);
 unsigned hsm_ndevices(const struct hsm_engine *e);
 const char *hsm_device_name(const struct hsm_engine *e, unsigned dev);
-/* The public key of <key> on device <dev> (each HSM holds its own). */
+/* The public key of <key> that device <dev> signs with now (each HSM
+ * holds its own). */
 int hsm_device_public_key(struct hsm_engine *e, unsigned dev,
 			  enum hsm_key key, uint8_t x[32], uint8_t y[32]);
+
+/*
+ * The issuer keys device <dev> has loaded (whatever their state): up to
+ * <max> pointers into <out>; returns how many.  The pointers stay valid
+ * until hsm_stop.
+ */
+size_t hsm_device_keys(struct hsm_engine *e, unsigned dev,
+		       const struct hsm_issuer **out, size_t max);
+
+/* Bumped each time some device's loaded keys change: a caller that
+ * publishes them (JWKS) rebuilds when it moves. */
+uint64_t hsm_keys_generation(const struct hsm_engine *e);
+
+/* Ask the engine to read every token's keyring now (SIGHUP). */
+void hsm_reload_keys(struct hsm_engine *e);
+
+/* Why the last key reload of device <dev> failed ("" when it did not); the
+ * engine keeps the keys it had.  A snapshot, for logs and status. */
+void hsm_device_key_error(struct hsm_engine *e, unsigned dev, char *out,
+			  size_t cap);
 
 /* Per-HSM figures for /metrics. */
 enum hsm_result_kind {
@@ -205,6 +258,9 @@ struct hsm_device_stats {
 	uint64_t queue_depth;
 	uint64_t results[HSM_R_COUNT];
 	uint64_t transitions;   /* ready <-> not ready */
+	uint64_t replaced;      /* threads started to replace stuck ones */
+	uint64_t reinits;       /* re-initializations tried */
+	uint64_t stuck;         /* threads inside a call given up on, now */
 	uint64_t latency_us_sum, latency_count;
 	uint64_t latency_buckets[16]; /* cumulative */
 };

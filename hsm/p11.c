@@ -133,6 +133,21 @@ out:
 	return rc;
 }
 
+CK_RV hsm_p11_module_reinit(struct hsm_p11_module *m)
+{
+	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	CK_RV rv;
+
+	pthread_mutex_lock(&hsm_p11_lock);
+	if (m->refs == 1 && m->finalize)
+		m->f->C_Finalize(NULL);
+	rv = m->f->C_Initialize(&args);
+	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		rv = CKR_OK;
+	pthread_mutex_unlock(&hsm_p11_lock);
+	return rv;
+}
+
 void hsm_p11_module_put(struct hsm_p11_module *m)
 {
 	struct hsm_p11_module **pp;
@@ -346,6 +361,16 @@ int hsm_p11_read_pin(const char *path, char *pin, size_t cap, const char **why)
 	int fd;
 
 	IG_ENSURE(path && *path, IG_EUSAGE, why, "no pin_file configured");
+	if (!strncmp(path, "env:", 4)) {
+		const char *v = getenv(path + 4);
+
+		IG_ENSURE(v && *v, IG_EUSAGE, why,
+			  "the PIN's environment variable is unset or empty");
+		IG_ENSURE(strlen(v) < cap, IG_EUSAGE, why,
+			  "the PIN's environment variable is too long");
+		strcpy(pin, v);
+		return (int)strlen(pin);
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		*why = hsm_p11_why_str("cannot open pin_file", strerror(errno));
@@ -375,28 +400,91 @@ int hsm_p11_read_pin(const char *path, char *pin, size_t cap, const char **why)
 	return (int)len;
 }
 
-int hsm_p11_login(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
-		  CK_USER_TYPE user, const char *pin_file, CK_RV *rv,
-		  const char **why)
+int hsm_p11_login_pin(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		      CK_USER_TYPE user, const char *pin, size_t len, CK_RV *rv,
+		      const char **why)
 {
-	char pin[256];
-	int len;
-
-	*rv = CKR_GENERAL_ERROR;
-	len = hsm_p11_read_pin(pin_file, pin, sizeof(pin), why);
-	if (len < 0)
-		return len;
 	*rv = f->C_Login(s, user, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)len);
-	mbedtls_platform_zeroize(pin, sizeof(pin));
 	if (*rv == CKR_USER_ALREADY_LOGGED_IN)
 		*rv = CKR_OK;
 	if (*rv != CKR_OK) {
-		*why = hsm_p11_why("C_Login with the PIN in pin_file", *rv);
+		*why = hsm_p11_why("C_Login", *rv);
 		return *rv == CKR_PIN_INCORRECT || *rv == CKR_PIN_LEN_RANGE ||
 		       *rv == CKR_PIN_LOCKED || *rv == CKR_PIN_EXPIRED
 		       ? IG_EUSAGE : IG_EINTERNAL;
 	}
 	return IG_OK;
+}
+
+int hsm_p11_login(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		  CK_USER_TYPE user, const char *pin_file, CK_RV *rv,
+		  const char **why)
+{
+	char pin[256];
+	int len, rc;
+
+	*rv = CKR_GENERAL_ERROR;
+	len = hsm_p11_read_pin(pin_file, pin, sizeof(pin), why);
+	if (len < 0)
+		return len;
+	rc = hsm_p11_login_pin(f, s, user, pin, (size_t)len, rv, why);
+	mbedtls_platform_zeroize(pin, sizeof(pin));
+	return rc;
+}
+
+void hsm_p11_token_labels(CK_FUNCTION_LIST_PTR f, char *out, size_t cap)
+{
+	CK_SLOT_ID *slots;
+	CK_ULONG n;
+	size_t used = 0;
+
+	if (!cap)
+		return;
+	out[0] = '\0';
+	if (hsm_p11_slots(f, &slots, &n) != CKR_OK)
+		return;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		size_t len = sizeof(ti.label);
+		int w;
+
+		if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK ||
+		    !(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		while (len && ti.label[len - 1] == ' ')
+			len--;
+		w = snprintf(out + used, cap - used, "%s'%.*s'", used ? ", " : "",
+			     (int)len, (const char *)ti.label);
+		if (w < 0 || (size_t)w >= cap - used)
+			break;
+		used += (size_t)w;
+	}
+	free(slots);
+}
+
+/* §5.7: Init, then FindObjects; ask for two to notice duplicates. */
+static int hsm_p11_find(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+			CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h,
+			const char **why)
+{
+	CK_OBJECT_HANDLE found[2];
+	CK_ULONG got = 0;
+	CK_RV rv;
+
+	rv = f->C_FindObjectsInit(s, tmpl, n);
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_FindObjectsInit", rv);
+		return IG_EINTERNAL;
+	}
+	rv = f->C_FindObjects(s, found, IG_ARRAY_LEN(found), &got);
+	f->C_FindObjectsFinal(s);
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_FindObjects", rv);
+		return IG_EINTERNAL;
+	}
+	if (got > 0)
+		*h = found[0];
+	return (int)got;
 }
 
 int hsm_p11_find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
@@ -407,28 +495,39 @@ int hsm_p11_find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_LABEL, (void *)label, label ? strlen(label) : 0 },
 	};
-	CK_OBJECT_HANDLE found[2];
-	CK_ULONG n = 0;
-	CK_RV rv;
 
 	*h = CK_INVALID_HANDLE;
 	IG_ENSURE(label && *label, IG_EUSAGE, why, "empty key label");
 	IG_ENSURE(strlen(label) <= 255, IG_EUSAGE, why, "key label too long");
-	/* §5.7: Init, then FindObjects; ask for two to notice duplicates. */
-	rv = f->C_FindObjectsInit(s, tmpl, IG_ARRAY_LEN(tmpl));
-	if (rv != CKR_OK) {
-		*why = hsm_p11_why("C_FindObjectsInit", rv);
+	return hsm_p11_find(f, s, tmpl, IG_ARRAY_LEN(tmpl), h, why);
+}
+
+int hsm_p11_find_by_id(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		       CK_OBJECT_CLASS cls, const uint8_t *id, size_t id_len,
+		       CK_OBJECT_HANDLE *h, const char **why)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, (void *)id, id_len },
+	};
+
+	*h = CK_INVALID_HANDLE;
+	IG_ENSURE(id && id_len, IG_EUSAGE, why, "empty key id");
+	return hsm_p11_find(f, s, tmpl, IG_ARRAY_LEN(tmpl), h, why);
+}
+
+int hsm_p11_get_bytes(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		      CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, uint8_t *out,
+		      size_t cap, size_t *len)
+{
+	CK_ATTRIBUTE a = { type, out, cap };
+	CK_RV rv;
+
+	rv = f->C_GetAttributeValue(s, h, &a, 1);
+	if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
 		return IG_EINTERNAL;
-	}
-	rv = f->C_FindObjects(s, found, IG_ARRAY_LEN(found), &n);
-	f->C_FindObjectsFinal(s);
-	if (rv != CKR_OK) {
-		*why = hsm_p11_why("C_FindObjects", rv);
-		return IG_EINTERNAL;
-	}
-	if (n > 0)
-		*h = found[0];
-	return (int)n;
+	*len = a.ulValueLen;
+	return IG_OK;
 }
 
 int hsm_p11_ec_point_xy(const uint8_t *der, size_t len, uint8_t x[32],

@@ -39,6 +39,16 @@ struct hsm_p11_module {
 int hsm_p11_module_get(const char *path, struct hsm_p11_module **out,
 		       const char **why);
 
+/*
+ * Bring a module back after a device-level failure: C_Finalize and
+ * C_Initialize when this reference is its only user (a network HSM's
+ * client library reconnects), else only C_Initialize in case it was
+ * finalized under us (CKR_CRYPTOKI_ALREADY_INITIALIZED counts as done):
+ * finalizing would end the sessions of the other HSMs that share it.
+ * The caller holds no session of the module that another thread uses.
+ */
+CK_RV hsm_p11_module_reinit(struct hsm_p11_module *m);
+
 /* Drop a reference; the last one runs C_Finalize. */
 void hsm_p11_module_put(struct hsm_p11_module *m);
 
@@ -79,7 +89,7 @@ int hsm_p11_find_token(CK_FUNCTION_LIST_PTR f, const char *label,
 int hsm_p11_free_slot(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID *slot,
 		      const char **why);
 
-/* Read the PIN in <path> into <pin> (at most <cap> - 1 bytes, NUL ended),
+/* Read the PIN in <path> ("env:NAME": the environment variable NAME) into <pin> (at most <cap> - 1 bytes, NUL ended),
  * dropping one trailing newline.  Returns the length or IG_EUSAGE. */
 int hsm_p11_read_pin(const char *path, char *pin, size_t cap, const char **why);
 
@@ -93,6 +103,15 @@ int hsm_p11_login(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 		  CK_USER_TYPE user, const char *pin_file, CK_RV *rv,
 		  const char **why);
 
+/* C_Login with <pin> (for a PIN read from a prompt); as above. */
+int hsm_p11_login_pin(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		      CK_USER_TYPE user, const char *pin, size_t len, CK_RV *rv,
+		      const char **why);
+
+/* "'a', 'b'": the labels of the initialized tokens the module shows, for
+ * a message naming what exists ("" when none or the module fails). */
+void hsm_p11_token_labels(CK_FUNCTION_LIST_PTR f, char *out, size_t cap);
+
 /*
  * Count the objects of <cls> whose CKA_LABEL is <label> (0, 1, or 2 meaning
  * "more than one"); <*h> gets the first one or CK_INVALID_HANDLE.  Negative
@@ -101,6 +120,18 @@ int hsm_p11_login(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 int hsm_p11_find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 			CK_OBJECT_CLASS cls, const char *label,
 			CK_OBJECT_HANDLE *h, const char **why);
+
+/* The same by CKA_ID (any label). */
+int hsm_p11_find_by_id(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		       CK_OBJECT_CLASS cls, const uint8_t *id, size_t id_len,
+		       CK_OBJECT_HANDLE *h, const char **why);
+
+/* Attribute <type> of <h> into <out> (at most <cap> bytes); *len gets its
+ * length.  IG_EINTERNAL when the module refuses (too small, sensitive,
+ * absent). */
+int hsm_p11_get_bytes(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+		      CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, uint8_t *out,
+		      size_t cap, size_t *len);
 
 /*
  * Parse CKA_EC_POINT of a P-256 public key: the DER encoding of an X9.62

@@ -416,6 +416,9 @@ int hsm_provision_softhsm_pins(const char *state_dir, const char *module,
 	IG_ENSURE(key_label && *key_label && strlen(key_label) <= 255,
 		  IG_EUSAGE, why, "key label must be 1 to 255 bytes");
 	IG_GUARD(hsm_prov_paths(&p, state_dir, why));
+	IG_ENSURE(!pin_file || strncmp(pin_file, "env:", 4), IG_EUSAGE, why,
+		  "a SoftHSM token made in the state dir keeps its PIN in a file: "
+		  "pin_file cannot be env:NAME");
 	if (pin_file) {
 		IG_ENSURE(so_pin_file && strlen(pin_file) < sizeof(p.pin_file) &&
 			  strlen(so_pin_file) < sizeof(p.so_pin_file), IG_EUSAGE, why,

@@ -16,7 +16,8 @@ from harness import FaultServer, expect, main
 def setup():
     srv = FaultServer(workers=1,
                       settings={"hsm.threads": 2, "hsm.deadline_ms": 400,
-                                "hsm.probe_interval_ms": 200, "hsm.b.token": "idgate-b"})
+                                "hsm.probe_interval_ms": 200, "hsm.b.token": "idgate-b",
+                                "hsm.reinit_interval_ms": 1000, "hsm.spare_threads": 2})
     srv.start()
     srv.devs = [srv.enrol() for _ in range(4)]
     return srv
@@ -75,7 +76,7 @@ def all_ok_and_verified(srv, res):
     keys = jwks(srv)
     kids = set()
     for st, j in res:
-        expect(st == 200, (st, j))
+        expect(st == 200, (st, j, [l for l in srv.metrics().splitlines() if "hsm_device" in l and "bucket" not in l]))
         tok = j["access_token"]
         kid = jwt.get_unverified_header(tok)["kid"]
         kids.add(kid)
@@ -106,13 +107,19 @@ def logins_until(srv, counter, limit=48):
 
 
 def test_device_error_fails_over(srv):
+    reinits = metric(srv, 'idgate_hsm_device_reinits_total{hsm="b"}')
     srv.fault("token=idgate-b sign_error=CKR_DEVICE_ERROR")
+    t0 = time.time()
     grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="b",result="device_error"}')
     expect(grew >= 1, "the fault was never met")
     expect(ready(srv, "b") == 0, "the failing HSM left rotation")
     all_ok_and_verified(srv, logins(srv, 8))
+    time.sleep(2.5)
     srv.fault("")
     expect(wait_ready(srv, "b", 1), "the HSM came back after the fault cleared")
+    # Re-initialized in the background, no faster than once a second.
+    done = metric(srv, 'idgate_hsm_device_reinits_total{hsm="b"}') - reinits
+    expect(1 <= done <= (time.time() - t0) / 1.0 + 1, (done, time.time() - t0))
 
 
 def test_hang_past_deadline_fails_over(srv):
@@ -125,6 +132,27 @@ def test_hang_past_deadline_fails_over(srv):
     all_ok_and_verified(srv, logins(srv, 8))
     srv.fault("")
     expect(wait_ready(srv, "main", 1), "the hung HSM came back")
+    all_ok_and_verified(srv, logins(srv, 8))
+
+
+def test_stuck_threads_replaced_then_leave(srv):
+    """Calls that overrun the deadline leave their threads inside the
+    module; replacements (at most hsm.spare_threads) keep the HSM's
+    complement, and the stuck threads leave when their calls return."""
+    stuck = 'idgate_hsm_device_threads_stuck{hsm="main"}'
+    replaced = metric(srv, 'idgate_hsm_device_threads_replaced_total{hsm="main"}')
+    srv.fault("token=idgate sign_delay_ms=1500")
+    grew = logins_until(srv, 'idgate_hsm_device_operations_total{hsm="main",result="deadline_missed"}')
+    expect(grew >= 1, "the slow calls were never met")
+    expect(1 <= metric(srv, stuck) <= 2, metric(srv, stuck))
+    expect(metric(srv, 'idgate_hsm_device_threads_replaced_total{hsm="main"}') > replaced)
+    all_ok_and_verified(srv, logins(srv, 8))
+    srv.fault("")
+    expect(wait_ready(srv, "main", 1), "the slow HSM came back")
+    deadline = time.time() + 5
+    while time.time() < deadline and metric(srv, stuck) != 0:
+        time.sleep(0.1)
+    expect(metric(srv, stuck) == 0, "stuck threads left once their calls returned")
     all_ok_and_verified(srv, logins(srv, 8))
 
 

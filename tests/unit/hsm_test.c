@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/bignum.h>
@@ -905,6 +906,194 @@ static void test_close_with_queued(void)
 	hsm_stop(NULL);
 }
 
+/* ---- key lifecycle: the keyring in the token ---------------------------- */
+
+/* Wait up to 3 s for the engine's key generation to move past <gen>. */
+static int wait_keys(struct hsm_engine *e, uint64_t gen)
+{
+	for (int i = 0; i < 300; i++) {
+		if (hsm_keys_generation(e) != gen)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static int wait_key_error(struct hsm_engine *e, const char *want)
+{
+	char err[200];
+
+	for (int i = 0; i < 300; i++) {
+		hsm_device_key_error(e, 0, err, sizeof(err));
+		if (strstr(err, want))
+			return 1;
+		usleep(10000);
+	}
+	fprintf(stderr, "key error: '%s', wanted '%s'\n", err, want);
+	return 0;
+}
+
+/* Sign with <ik> (NULL: the device's choice) and verify with <pub>. */
+static int sign_with(struct hsm_engine *e, const struct hsm_issuer *ik,
+		     const struct hsm_issuer *pub, uint64_t i)
+{
+	struct hsm_job j, *done[1];
+
+	fill_job(&j, 0, i);
+	j.ik = ik;
+	if (hsm_submit(e, &j) != IG_OK)
+		return 0;
+	for (int tries = 0; tries < 100; tries++)
+		if (wait_reap(e, 0, done, 1, 100) == 1)
+			return done[0]->status == IG_OK &&
+			       verify(pub->x, pub->y, j.digest, j.sig);
+	return 0;
+}
+
+static int is_key(const struct hsm_issuer *k, const char *id)
+{
+	return k && k->ent.id_len == strlen(id) && !memcmp(k->ent.id, id, strlen(id));
+}
+
+static void test_keyring_lifecycle(void)
+{
+	static struct keyring kr, back;
+	struct hsm_p11_module *m;
+	struct hsm_engine *e = NULL;
+	struct hsm_config c;
+	const struct hsm_issuer *ks[HSM_MAX_KEYS], *ik = NULL, *first;
+	const char *why = NULL;
+	CK_OBJECT_HANDLE pub, priv, junk;
+	CK_SESSION_HANDLE s;
+	CK_SLOT_ID slot;
+	CK_RV rv;
+	uint64_t gen;
+	int64_t now = time(NULL);
+	static const char id2[] = "second-key";
+	CK_ATTRIBUTE setid = { CKA_ID, (void *)id2, sizeof(id2) - 1 };
+
+	CHECK_EQ(hsm_p11_module_get(MODULE, &m, &why), IG_OK);
+	CHECK_EQ(hsm_p11_find_token(m->f, TOKEN, &slot, &why), 1);
+	CHECK_EQ(m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+				     NULL, &s), CKR_OK);
+	CHECK_EQ(hsm_p11_login(m->f, s, CKU_USER, pin_path, &rv, &why), IG_OK);
+	CHECK_EQ(keyring_read(m->f, s, &back, &rv, &why), 0); /* none yet */
+	CHECK_EQ(gen_pair(m->f, s, CKM_EC_KEY_PAIR_GEN, HSM_P11_P256_OID,
+			  sizeof(HSM_P11_P256_OID), "second", &pub, &priv), CKR_OK);
+	CHECK_EQ(m->f->C_SetAttributeValue(s, pub, &setid, 1), CKR_OK);
+	CHECK_EQ(m->f->C_SetAttributeValue(s, priv, &setid, 1), CKR_OK);
+
+	/* The labelled key active since ever, the second published as next. */
+	kr.n = 2;
+	memcpy(kr.e[0].id, KEY, strlen(KEY));
+	kr.e[0].id_len = strlen(KEY);
+	strcpy(kr.e[0].label, KEY);
+	strcpy(kr.e[0].alg, "EC P-256");
+	kr.e[0].purpose = KR_TOKEN_ISSUER;
+	kr.e[0].publish = kr.e[0].activate = 1;
+	memcpy(kr.e[1].id, id2, sizeof(id2) - 1);
+	kr.e[1].id_len = sizeof(id2) - 1;
+	strcpy(kr.e[1].label, "second");
+	strcpy(kr.e[1].alg, "EC P-256");
+	kr.e[1].purpose = KR_TOKEN_ISSUER;
+	kr.e[1].publish = now;
+	CHECK_EQ(keyring_write(m->f, s, &kr, &why), IG_OK);
+	CHECK_EQ(kr.version, 1);
+	CHECK_EQ(keyring_read(m->f, s, &back, &rv, &why), 1);
+	CHECK_EQ(back.version, 1);
+	CHECK_EQ(back.n, 2);
+
+	config(&c, pin_path);
+	c.key_check_s = 1;
+	CHECK_EQ(hsm_start(&e, &c, &why), IG_OK);
+	if (!e) {
+		fprintf(stderr, "hsm_start: %s\n", why);
+		goto out;
+	}
+	/* The engine's start closed every session of the slot in this
+	 * process (it assumes it is the slot's only user): open ours again. */
+	CHECK_EQ(m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+				     NULL, &s), CKR_OK);
+	CHECK_EQ(hsm_device_keys(e, 0, ks, HSM_MAX_KEYS), 2);
+	CHECK_EQ(hsm_choose(e, HSM_KEY_ISSUER, 0, now, &ik), 0);
+	CHECK(is_key(ik, KEY));
+	first = ik;
+	CHECK(first && sign_with(e, first, first, 1));
+
+	/* Rotate: the second signs from now, the first retires. */
+	kr.e[1].activate = now;
+	kr.e[0].retire = now;
+	kr.e[0].unpublish = now + 60;
+	gen = hsm_keys_generation(e);
+	CHECK_EQ(keyring_write(m->f, s, &kr, &why), IG_OK);
+	hsm_reload_keys(e);
+	CHECK(wait_keys(e, gen));
+	CHECK_EQ(hsm_choose(e, HSM_KEY_ISSUER, 0, now, &ik), 0);
+	CHECK(is_key(ik, id2));
+	CHECK(ik && sign_with(e, ik, ik, 2));
+	CHECK(ik && sign_with(e, NULL, ik, 3));       /* the device's choice */
+	CHECK(first && sign_with(e, first, first, 4)); /* an old pointer, mapped */
+	CHECK(hsm_ready(e));
+
+	/* A keyring naming a key the token lacks: refused, keys kept. */
+	kr.n = 3;
+	kr.e[2] = kr.e[1];
+	memcpy(kr.e[2].id, "nothere", 7);
+	kr.e[2].id_len = 7;
+	CHECK_EQ(keyring_write(m->f, s, &kr, &why), IG_OK);
+	hsm_reload_keys(e);
+	CHECK(wait_key_error(e, "not on the token"));
+	CHECK_EQ(hsm_device_keys(e, 0, ks, HSM_MAX_KEYS), 2);
+	CHECK_EQ(hsm_choose(e, HSM_KEY_ISSUER, 0, now, &ik), 0);
+	CHECK(is_key(ik, id2));
+
+	/* A damaged document beside it (a higher version cannot be told from
+	 * it): refused, keys kept. */
+	{
+		CK_OBJECT_CLASS cls = CKO_DATA;
+		CK_BBOOL yes = CK_TRUE;
+		CK_ATTRIBUTE t[] = {
+			{ CKA_CLASS, &cls, sizeof(cls) },
+			{ CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_PRIVATE, &yes, sizeof(yes) },
+			{ CKA_LABEL, (void *)KEYRING_LABEL, strlen(KEYRING_LABEL) },
+			{ CKA_APPLICATION, (void *)KEYRING_APPLICATION,
+			  strlen(KEYRING_APPLICATION) },
+			{ CKA_VALUE, (void *)"{garbage", 8 },
+		};
+
+		CHECK_EQ(m->f->C_CreateObject(s, t, IG_ARRAY_LEN(t), &junk), CKR_OK);
+		hsm_reload_keys(e);
+		CHECK(wait_key_error(e, "not valid JSON"));
+		CHECK_EQ(hsm_device_keys(e, 0, ks, HSM_MAX_KEYS), 2);
+		CHECK_EQ(m->f->C_DestroyObject(s, junk), CKR_OK);
+	}
+
+	/* Fixed, and found by the periodic check alone (no reload asked). */
+	kr.n = 2;
+	gen = hsm_keys_generation(e);
+	CHECK_EQ(keyring_write(m->f, s, &kr, &why), IG_OK);
+	CHECK(wait_keys(e, gen));
+	CHECK(wait_key_error(e, ""));
+
+	/* Every key retired: nothing can sign, /readyz would say so. */
+	kr.e[1].retire = now;
+	kr.e[1].unpublish = now;
+	kr.e[0].unpublish = now;
+	gen = hsm_keys_generation(e);
+	CHECK_EQ(keyring_write(m->f, s, &kr, &why), IG_OK);
+	hsm_reload_keys(e);
+	CHECK(wait_keys(e, gen));
+	CHECK_EQ(hsm_device_keys(e, 0, ks, HSM_MAX_KEYS), 0);
+	CHECK_EQ(hsm_choose(e, HSM_KEY_ISSUER, 0, now, &ik), IG_ECLOSED);
+	CHECK_EQ(hsm_ready(e), 0);
+	hsm_stop(e);
+out:
+	m->f->C_Logout(s);
+	m->f->C_CloseSession(s);
+	hsm_p11_module_put(m);
+}
+
 int main(void)
 {
 	if (access(MODULE, R_OK) != 0) {
@@ -935,6 +1124,7 @@ int main(void)
 	test_engine();
 	test_queue_full();
 	test_close_with_queued();
+	test_keyring_lifecycle(); /* last: it leaves a keyring in the token */
 
 	rm_tree(tmp_root);
 	return check_done("hsm");
