@@ -48,7 +48,7 @@ DEPS_STAMP := $(B)/.deps-stamp
 .SECONDARY:
 
 .PHONY: all deps packages run test asan unit fuzz bench clean help
-all: $(BIN)/idgated $(BIN)/idgate-load $(UNIT_BIN) $(FUZZ_REPLAY) $(BIN)/libidgate-p11fault.so
+all: $(BIN)/idgated $(BIN)/idgate-keys $(BIN)/idgate-load $(UNIT_BIN) $(FUZZ_REPLAY) $(BIN)/libidgate-p11fault.so
 
 help:
 	@echo "make run      install packages, build, start bin/idgated on embedded defaults (state in ./var)"

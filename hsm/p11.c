@@ -530,6 +530,67 @@ int hsm_p11_get_bytes(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 	return IG_OK;
 }
 
+/* DER OID of secp384r1 (1.3.132.0.34), CKA_EC_PARAMS of P-384 keys. */
+static const uint8_t hsm_p11_p384_oid[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+
+int hsm_p11_generate_pair(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+			  const char *alg, const char *label, const uint8_t *id,
+			  size_t id_len, const char **why)
+{
+	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BYTE e[] = { 0x01, 0x00, 0x01 };
+	CK_ULONG bits = 0;
+	CK_ATTRIBUTE params = { CKA_EC_PARAMS, (void *)HSM_P11_P256_OID,
+				sizeof(HSM_P11_P256_OID) };
+	CK_ATTRIBUTE pub[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_WRAP, &no, sizeof(no) },
+		{ CKA_DERIVE, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, id_len },
+		params, /* or CKA_MODULUS_BITS */
+		{ CKA_PUBLIC_EXPONENT, e, sizeof(e) }, /* RSA only */
+	};
+	CK_ATTRIBUTE priv[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_UNWRAP, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, id_len },
+		{ CKA_DERIVE, &no, sizeof(no) },
+	};
+	CK_ULONG npub = IG_ARRAY_LEN(pub) - 1;
+	CK_OBJECT_HANDLE hpub, hpriv;
+	CK_RV rv;
+
+	if (!strcmp(alg, "EC P-384")) {
+		pub[7].pValue = (void *)hsm_p11_p384_oid;
+		pub[7].ulValueLen = sizeof(hsm_p11_p384_oid);
+	} else if (!strcmp(alg, "RSA-2048") || !strcmp(alg, "RSA-3072")) {
+		bits = !strcmp(alg, "RSA-2048") ? 2048 : 3072;
+		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+		pub[7] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+		npub++;
+	} else if (strcmp(alg, "EC P-256")) {
+		*why = "unknown algorithm";
+		return IG_EUSAGE;
+	}
+	rv = f->C_GenerateKeyPair(s, &mech, pub, npub, priv, IG_ARRAY_LEN(priv),
+				  &hpub, &hpriv);
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_GenerateKeyPair", rv);
+		return IG_EINTERNAL;
+	}
+	return IG_OK;
+}
+
 int hsm_p11_ec_point_xy(const uint8_t *der, size_t len, uint8_t x[32],
 			uint8_t y[32])
 {

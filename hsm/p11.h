@@ -134,6 +134,19 @@ int hsm_p11_get_bytes(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 		      size_t cap, size_t *len);
 
 /*
+ * Generate a signing key pair inside the token (§5.14 C_GenerateKeyPair):
+ * <alg> "EC P-256", "EC P-384" (CKM_EC_KEY_PAIR_GEN, Current Mechanisms
+ * v2.40 §2.3.5) or "RSA-2048", "RSA-3072" (e = 65537).  The private key is
+ * a token object, private, sensitive, never extractable, and only signs;
+ * usages it does not need are turned off explicitly (SoftHSM otherwise
+ * defaults encrypt/wrap and decrypt/unwrap/derive to true).  Both halves
+ * carry <label> and the CKA_ID <id>, so other tools pair them.
+ */
+int hsm_p11_generate_pair(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+			  const char *alg, const char *label, const uint8_t *id,
+			  size_t id_len, const char **why);
+
+/*
  * Parse CKA_EC_POINT of a P-256 public key: the DER encoding of an X9.62
  * ECPoint (Current Mechanisms v2.40 §2.3.3), an OCTET STRING holding the
  * uncompressed point 04||X||Y.  Strict: exactly 04 41 04 X(32) Y(32);

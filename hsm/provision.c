@@ -305,54 +305,6 @@ static int hsm_prov_token(struct hsm_prov *p, const char *label,
 	return IG_OK;
 }
 
-/*
- * The issuer key pair: EC P-256, generated inside the token, never
- * extractable (§5.14 C_GenerateKeyPair; Current Mechanisms v2.40 §2.3.5
- * CKM_EC_KEY_PAIR_GEN, CKA_EC_PARAMS = the curve's OID).  CKA_ID is the
- * label, so other tools pair the two halves.  Usages we do not need are
- * turned off explicitly: SoftHSM otherwise defaults encrypt/wrap and
- * decrypt/unwrap/derive to true.
- */
-static int hsm_prov_generate(struct hsm_prov *p, CK_SESSION_HANDLE s,
-			     const char *key_label, const char **why)
-{
-	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ULONG len = strlen(key_label);
-	void *label = (void *)key_label;
-	CK_ATTRIBUTE pub[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_EC_PARAMS, (void *)HSM_P11_P256_OID,
-		  sizeof(HSM_P11_P256_OID) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_WRAP, &no, sizeof(no) },
-		{ CKA_DERIVE, &no, sizeof(no) },
-		{ CKA_LABEL, label, len },
-		{ CKA_ID, label, len },
-	};
-	CK_ATTRIBUTE priv[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_SIGN, &yes, sizeof(yes) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_UNWRAP, &no, sizeof(no) },
-		{ CKA_DERIVE, &no, sizeof(no) },
-		{ CKA_LABEL, label, len },
-		{ CKA_ID, label, len },
-	};
-	CK_OBJECT_HANDLE hpub, hpriv;
-	CK_RV rv;
-
-	rv = p->f->C_GenerateKeyPair(s, &mech, pub, IG_ARRAY_LEN(pub), priv,
-				     IG_ARRAY_LEN(priv), &hpub, &hpriv);
-	if (rv != CKR_OK)
-		return hsm_prov_fail("C_GenerateKeyPair", rv, why);
-	return IG_OK;
-}
-
 static int hsm_prov_key(struct hsm_prov *p, CK_SLOT_ID slot,
 			const char *key_label, const char **why)
 {
@@ -375,7 +327,9 @@ static int hsm_prov_key(struct hsm_prov *p, CK_SLOT_ID slot,
 	if (npub < 0)
 		rc = npub;
 	else if (npriv == 0 && npub == 0)
-		rc = hsm_prov_generate(p, s, key_label, why);
+		rc = hsm_p11_generate_pair(p->f, s, "EC P-256", key_label,
+					   (const uint8_t *)key_label,
+					   strlen(key_label), why); /* CKA_ID = label */
 	else if (npriv != 1 || npub != 1) {
 		*why = "the token holds an incomplete or duplicated key pair "
 		       "under that key label";
