@@ -578,10 +578,11 @@ int main(int argc, char **argv)
 		 "issuer key kid %s (%u HSMs), assertions verified with %s", srv.nworkers, io->name,
 		 c->poll == POLL_BUSY ? "busy" : "adaptive", c->listen, c->admin_listen,
 		 c->issuer, first_kid(&srv), hsm_ndevices(srv.hsm), p256_verify_impl());
-	/* Once a second: publish key changes (a reload, a scheduled
-	 * transition); SIGHUP reads the keyrings at once. */
+	/* Ten times a second: publish key changes (a reload, a scheduled
+	 * transition; publish_keys costs nothing when neither happened);
+	 * SIGHUP reads the keyrings at once. */
 	for (;;) {
-		struct timespec tick = { 1, 0 };
+		struct timespec tick = { 0, 100000000 };
 
 		sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGHUP) {

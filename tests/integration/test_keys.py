@@ -7,6 +7,7 @@ wrong modules, and an audit log whose hand-edited record is found."""
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -256,6 +257,35 @@ def test_rotate_refusals(srv):
     expect(p.returncode == 1 and "publish_ahead_s" in p.stderr, p.stderr)
     p = keys(srv, "retire", act["kid"])
     expect(p.returncode == 1 and "only key signing tokens" in p.stderr, p.stderr)
+
+
+def test_sighup_reads_keyrings_at_once(srv):
+    """With the periodic check an hour away, SIGHUP alone makes idgated
+    read the keyrings: an immediate rotation signs within a second or two."""
+    other = Server(workers=1, settings=dict(SETTINGS, **{"hsm.key_check_s": 3600}))
+    other.start()
+    try:
+        other.tmp = srv.tmp
+        dev = other.enrol()
+        before = jwt.get_unverified_header(dev.login()[2]["access_token"])["kid"]
+        out = keys_ok(other, "rotate", "--immediate", settings={"hsm.key_check_s": 3600})
+        expect("signs from" in out, out)
+        time.sleep(1.5)
+        kid = jwt.get_unverified_header(dev.login()[2]["access_token"])["kid"]
+        expect(kid == before, "the keyring was read before SIGHUP")
+        other.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline and kid == before:
+            time.sleep(0.2)
+            kid = jwt.get_unverified_header(dev.login()[2]["access_token"])["kid"]
+        expect(kid != before, (kid, before))
+        deadline = time.time() + 2
+        while time.time() < deadline and kid not in jwks(other)[0]:
+            time.sleep(0.05)
+        expect(kid in jwks(other)[0], "the signing key is published")
+        expect("SIGHUP" in other.log_text())
+    finally:
+        other.cleanup()
 
 
 # --- destroy under dual control ----------------------------------------------
