@@ -418,6 +418,26 @@ def test_pin_sources_and_errors(srv):
     expect(p.returncode == 1 and "no HSM named 'zzz'" in p.stderr and "main" in p.stderr, p.stderr)
 
 
+def test_pin_prompt(srv):
+    """--pin-prompt reads the PIN from the terminal without echo (a pty made
+    by script(1)); without a terminal it stops with a clear message."""
+    exe = os.path.join(os.path.dirname(harness.BIN), "idgate-keys")
+    cmd = "%s --state %s --pin-prompt list" % (exe, srv.state)
+    e = dict(os.environ)
+    e.pop("SOFTHSM2_CONF", None)
+    # Typed after the prompt (the tool flushes what was typed ahead);
+    # the PIN goes through the environment, not a command line.
+    p = subprocess.run(["sh", "-c", '(sleep 1; printf "%s\\n" "$P") | script -qec "$CMD" /dev/null'],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(e, P=srv.pin, CMD=cmd))
+    expect(p.returncode == 0 and "PIN for HSM main" in p.stdout and "idgate-issuer" in p.stdout,
+           p.stdout + p.stderr)
+    expect(srv.pin not in p.stdout, "the PIN was echoed")
+    p = subprocess.run(["setsid", "-w", exe, "--state", srv.state, "--pin-prompt", "list"],
+                       capture_output=True, text=True, timeout=60, env=e, stdin=subprocess.DEVNULL)
+    expect(p.returncode == 1 and "needs a terminal" in p.stderr, p.stderr)
+
+
 def test_status(srv):
     out = keys_ok(srv, "status")
     kid = active_issuer(srv)["kid"]
