@@ -78,6 +78,8 @@ struct hsm_thread {
 	 * gives up a probe past the deadline like a job. */
 	atomic_uint_least64_t probe_ns;
 	CK_SESSION_HANDLE session; /* under dev->sessions */
+	struct hsm_keycache cache; /* unwrapped citizens' keys, this session */
+	struct hsm_wrapped scratch; /* a job's wx while it runs */
 	atomic_int state;          /* HSM_T_FREE or HSM_T_RUN: see the slots */
 	atomic_int stuck;          /* the watchdog gave up its call */
 };
@@ -94,6 +96,17 @@ struct hsm_keyset {
 	uint64_t version;        /* of the keyring it came from; 0: none */
 	unsigned n;
 	struct hsm_issuer k[HSM_MAX_KEYS];
+	/* Citizens' keys: the wrapping keys (the newest active one wraps new
+	 * keys, every one loaded unwraps what it wrapped) and the CA key. */
+	struct hsm_wrap_key {
+		uint8_t id[32];
+		size_t id_len;
+		CK_OBJECT_HANDLE h;
+		int64_t activate;
+	} wrap[4];
+	unsigned nwrap;
+	CK_OBJECT_HANDLE ca;
+	struct pubkey ca_pub;
 	struct hsm_keyset *older;
 };
 
@@ -350,6 +363,94 @@ static int hsm_issuer_load_label(struct hsm_device *d, CK_SESSION_HANDLE s,
 	return IG_OK;
 }
 
+/* Enter the secret key <h> in <ks>'s wrapping keys (if room, once). */
+static void hsm_keyset_add_wrap(struct hsm_device *d, CK_SESSION_HANDLE s,
+				struct hsm_keyset *ks, CK_OBJECT_HANDLE h,
+				int64_t activate)
+{
+	struct hsm_wrap_key *w = &ks->wrap[ks->nwrap];
+
+	if (ks->nwrap == IG_ARRAY_LEN(ks->wrap) ||
+	    hsm_p11_get_bytes(d->f, s, h, CKA_ID, w->id, sizeof(w->id), &w->id_len) ||
+	    !w->id_len)
+		return;
+	for (unsigned i = 0; i < ks->nwrap; i++)
+		if (ks->wrap[i].id_len == w->id_len && !memcmp(ks->wrap[i].id, w->id, w->id_len))
+			return;
+	w->h = h;
+	w->activate = activate;
+	ks->nwrap++;
+}
+
+/*
+ * The wrapping and CA keys, when the token holds them (all optional): the
+ * keyring's wrap keys that are active or retiring (a retiring one still
+ * unwraps what it wrapped), its active ca key; the keys labelled
+ * "idgate-wrap" and "idgate-ca" (made at first start) unless the keyring
+ * says otherwise.
+ */
+static void hsm_keyset_citizen_keys(struct hsm_device *d, CK_SESSION_HANDLE s,
+				    struct hsm_keyset *ks, const struct keyring *kr)
+{
+	CK_OBJECT_HANDLE h, pub = CK_INVALID_HANDLE;
+	int64_t now = hsm_wall_s();
+	uint8_t a[64], b[160];
+	size_t alen, blen;
+	const char *why;
+
+	ks->ca = CK_INVALID_HANDLE;
+	for (unsigned i = 0; kr && i < kr->n; i++) {
+		const struct keyring_entry *e = &kr->e[i];
+		enum keyring_state st = keyring_state(e, now);
+
+		if (e->purpose == KR_WRAP && (st == KR_ACTIVE || st == KR_RETIRING) &&
+		    hsm_p11_find_by_id(d->f, s, CKO_SECRET_KEY, e->id, e->id_len,
+				       &h, &why) == 1)
+			hsm_keyset_add_wrap(d, s, ks, h, st == KR_ACTIVE ? e->activate : -1);
+		if (e->purpose == KR_CA && st == KR_ACTIVE &&
+		    ks->ca == CK_INVALID_HANDLE &&
+		    hsm_p11_find_by_id(d->f, s, CKO_PRIVATE_KEY, e->id, e->id_len,
+				       &h, &why) == 1 &&
+		    hsm_p11_find_by_id(d->f, s, CKO_PUBLIC_KEY, e->id, e->id_len,
+				       &pub, &why) == 1)
+			ks->ca = h;
+	}
+	if (hsm_p11_find_object(d->f, s, CKO_SECRET_KEY, "idgate-wrap", &h, &why) == 1)
+		hsm_keyset_add_wrap(d, s, ks, h, 0);
+	if (ks->ca == CK_INVALID_HANDLE &&
+	    hsm_p11_find_object(d->f, s, CKO_PRIVATE_KEY, "idgate-ca", &h, &why) == 1 &&
+	    hsm_p11_find_object(d->f, s, CKO_PUBLIC_KEY, "idgate-ca", &pub, &why) == 1)
+		ks->ca = h;
+	if (ks->ca != CK_INVALID_HANDLE &&
+	    (hsm_p11_get_bytes(d->f, s, pub, CKA_EC_PARAMS, a, sizeof(a), &alen) ||
+	     hsm_p11_get_bytes(d->f, s, pub, CKA_EC_POINT, b, sizeof(b), &blen) ||
+	     pubkey_from_ec(&ks->ca_pub, a, alen, b, blen, &why) ||
+	     ks->ca_pub.kind != PUBKEY_EC_P256))
+		ks->ca = CK_INVALID_HANDLE; /* only EC P-256 CA keys sign here */
+}
+
+/* The newest active wrapping key (wraps new keys), or NULL. */
+static const struct hsm_wrap_key *hsm_keyset_wrapper(const struct hsm_keyset *ks)
+{
+	const struct hsm_wrap_key *best = NULL;
+
+	for (unsigned i = 0; ks && i < ks->nwrap; i++)
+		if (ks->wrap[i].activate >= 0 &&
+		    (!best || ks->wrap[i].activate > best->activate))
+			best = &ks->wrap[i];
+	return best;
+}
+
+/* The wrapping key whose CKA_ID is <id>, or NULL. */
+static const struct hsm_wrap_key *hsm_keyset_unwrapper(const struct hsm_keyset *ks,
+						       const uint8_t *id, size_t len)
+{
+	for (unsigned i = 0; ks && i < ks->nwrap; i++)
+		if (ks->wrap[i].id_len == len && !memcmp(ks->wrap[i].id, id, len))
+			return &ks->wrap[i];
+	return NULL;
+}
+
 /*
  * Build device <d>'s key set through session <s>: the keyring's EC P-256
  * token-issuer keys that are published, or will be, and not yet retired
@@ -399,6 +500,8 @@ static int hsm_keyset_load(struct hsm_device *d, CK_SESSION_HANDLE s,
 	}
 	if (found > 0)
 		ks->version = kr->version;
+	if (rc >= 0)
+		hsm_keyset_citizen_keys(d, s, ks, found > 0 ? kr : NULL);
 	free(kr);
 	if (rc < 0) {
 		free(ks);
@@ -659,7 +762,42 @@ static CK_RV hsm_sign_once(struct hsm_thread *t, struct hsm_job *job)
 	const struct hsm_keyset *ks = atomic_load_explicit(&d->keys,
 							   memory_order_acquire);
 	const struct hsm_issuer *k = job->ik;
+	const struct hsm_wrap_key *w;
+	CK_RV rv;
 
+	switch (job->op) {
+	case HSM_OP_SIGN_CA:
+		if (!ks || ks->ca == CK_INVALID_HANDLE)
+			return CKR_KEY_NEEDED;
+		return hsm_sign_raw(d, t->session, ks->ca, job->digest, job->sig);
+	case HSM_OP_GEN_WRAPPED:
+		w = hsm_keyset_wrapper(ks);
+		if (!w)
+			return CKR_KEY_NEEDED;
+		if (t->session == CK_INVALID_HANDLE)
+			return CKR_SESSION_HANDLE_INVALID;
+		memcpy(job->wx->wrap_id, w->id, w->id_len);
+		job->wx->wrap_id_len = (uint8_t)w->id_len;
+		return hsm_wrapped_generate(d->f, t->session, w->h, job->wx);
+	case HSM_OP_SIGN_WRAPPED:
+		w = hsm_keyset_unwrapper(ks, job->wx->wrap_id, job->wx->wrap_id_len);
+		if (!w)
+			return CKR_KEY_NEEDED;
+		if (t->session == CK_INVALID_HANDLE)
+			return CKR_SESSION_HANDLE_INVALID;
+		rv = hsm_wrapped_sign(d->f, t->session, w->h, &t->cache,
+				      d->epoch, job->wx);
+		for (unsigned i = 0; rv == CKR_OK && job->wx->alg == HSM_ALG_EC_P256 &&
+				     i < job->wx->n; i++) {
+			uint8_t rs[64];
+
+			if (hsm_sig_to_rs(job->wx->sigs[i], job->wx->sig_len[i], rs))
+				return CKR_DEVICE_ERROR;
+			memcpy(job->wx->sigs[i], rs, 64);
+			job->wx->sig_len[i] = 64;
+		}
+		return rv;
+	}
 	if (!k)
 		k = hsm_keyset_active(ks, hsm_wall_s(), true);
 	else if (!ks || k < ks->k || k >= ks->k + ks->n)
@@ -904,10 +1042,17 @@ static void *hsm_thread_main(void *arg)
 		/* Inputs are copied before the job is published: once the
 		 * watchdog may take it, only the owner of <current> reads it. */
 		work = *job;
+		if (job->wx) { /* the caller's memory: see hsm_wrapped */
+			memcpy(&t->scratch, job->wx, sizeof(t->scratch));
+			work.wx = &t->scratch;
+		}
 		atomic_store_explicit(&t->started_ns, hsm_now_ns(), memory_order_relaxed);
 		atomic_store_explicit(&t->current, job, memory_order_release);
 		rv = hsm_thread_sign(t, &work);
-		if (rv != CKR_KEY_CHANGED) /* the job's fault, not the HSM's */
+		/* A key the job named is gone (a reload, a missing wrapping or
+		 * CA key): the job's trouble, not the HSM's. */
+		if (rv != CKR_KEY_CHANGED &&
+		    !(rv == CKR_KEY_NEEDED && work.op != HSM_OP_SIGN_ES256))
 			hsm_device_note(t->dev, rv, false);
 		expect = job;
 		if (!atomic_compare_exchange_strong(&t->current, &expect, NULL)) {
@@ -917,6 +1062,8 @@ static void *hsm_thread_main(void *arg)
 			continue;
 		}
 		memcpy(job->sig, work.sig, sizeof(job->sig));
+		if (job->wx && rv == CKR_OK)
+			memcpy(job->wx, &t->scratch, sizeof(t->scratch));
 		job->ckr = rv;
 		job->status = rv == CKR_OK ? IG_OK :
 			      hsm_p11_job_error(rv) && rv != CKR_KEY_CHANGED
@@ -1538,6 +1685,55 @@ int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid,
 	return best;
 }
 
+int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid)
+{
+	int best = IG_ECLOSED;
+	unsigned least = UINT32_MAX;
+
+	for (unsigned i = 0; e && i < e->ndev; i++) {
+		struct hsm_device *d = &e->devs[i];
+		const struct hsm_keyset *ks = atomic_load(&d->keys);
+		unsigned o = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
+
+		if ((avoid >> i) & 1 || !atomic_load(&d->ready) ||
+		    !hsm_keyset_wrapper(ks) || o >= least)
+			continue;
+		least = o;
+		best = (int)i;
+	}
+	return best;
+}
+
+int hsm_choose_ca(struct hsm_engine *e, struct pubkey *pub)
+{
+	for (unsigned i = 0; e && i < e->ndev; i++) {
+		const struct hsm_keyset *ks = atomic_load(&e->devs[i].keys);
+
+		if (!atomic_load(&e->devs[i].ready) || !ks ||
+		    ks->ca == CK_INVALID_HANDLE)
+			continue;
+		if (pub)
+			*pub = ks->ca_pub;
+		return (int)i;
+	}
+	return IG_ECLOSED;
+}
+
+int hsm_device_index(const struct hsm_engine *e, const char *name)
+{
+	for (unsigned i = 0; e && name && i < e->ndev; i++)
+		if (!strcmp(e->devs[i].name, name))
+			return (int)i;
+	return IG_EUSAGE;
+}
+
+int hsm_device_ready(const struct hsm_engine *ce, unsigned dev)
+{
+	struct hsm_engine *e = (struct hsm_engine *)ce;
+
+	return e && dev < e->ndev && atomic_load(&e->devs[dev].ready);
+}
+
 unsigned hsm_ndevices(const struct hsm_engine *e)
 {
 	return e ? e->ndev : 0;
@@ -1555,9 +1751,11 @@ int hsm_submit(struct hsm_engine *e, struct hsm_job *job)
 
 	struct hsm_device *d;
 
-	if (!e || !job || job->op != HSM_OP_SIGN_ES256 ||
-	    job->key >= HSM_KEY_COUNT || job->owner >= e->nworkers ||
-	    job->dev >= e->ndev)
+	if (!e || !job || job->op < HSM_OP_SIGN_ES256 ||
+	    job->op > HSM_OP_SIGN_WRAPPED || job->key >= HSM_KEY_COUNT ||
+	    job->owner >= e->nworkers || job->dev >= e->ndev ||
+	    ((job->op == HSM_OP_GEN_WRAPPED || job->op == HSM_OP_SIGN_WRAPPED) &&
+	     !job->wx))
 		return IG_EUSAGE;
 	d = &e->devs[job->dev];
 	w = &e->workers[job->owner];

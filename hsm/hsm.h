@@ -35,6 +35,7 @@
 
 #include "../common/result.h"
 #include "keyring.h"
+#include "wrapped.h"
 
 struct hsm_engine;
 
@@ -61,6 +62,9 @@ enum hsm_key {
 
 enum hsm_op {
 	HSM_OP_SIGN_ES256 = 1, /* ECDSA P-256 over a SHA-256 digest -> r||s */
+	HSM_OP_SIGN_CA,        /* the same with the HSM's CA key */
+	HSM_OP_GEN_WRAPPED,    /* a citizen's key pair, wrapped: job->wx */
+	HSM_OP_SIGN_WRAPPED,   /* sign job->wx's digests with its wrapped key */
 };
 
 struct hsm_job {
@@ -71,6 +75,7 @@ struct hsm_job {
 	uint8_t dev;           /* the device to run on (hsm_choose); 0 with one */
 	const struct hsm_issuer *ik; /* the key (hsm_choose); NULL: the
 				      * device's active key when it runs */
+	struct hsm_wrapped *wx; /* GEN/SIGN_WRAPPED: in and out (wrapped.h) */
 	uint8_t digest[32];
 	void *user;            /* opaque to the engine */
 	uint64_t user_gen;     /* opaque to the engine */
@@ -233,6 +238,25 @@ int hsm_device_public_key(struct hsm_engine *e, unsigned dev,
  */
 size_t hsm_device_keys(struct hsm_engine *e, unsigned dev,
 		       const struct hsm_issuer **out, size_t max);
+
+/*
+ * Citizens' keys.  Each HSM may hold a wrapping key (AES-256, purpose wrap
+ * in its keyring, else labelled "idgate-wrap") and a CA key (EC P-256,
+ * purpose ca, else labelled "idgate-ca").  A key wrapped by one HSM can
+ * only be unwrapped by an HSM holding the same wrapping key: a credential
+ * records the HSM that made it (a production pool clones its wrapping key
+ * across HSMs in a key ceremony).
+ *
+ * hsm_choose_wrap: the ready HSM with a wrapping key and the fewest
+ * operations outstanding, skipping <avoid>; IG_ECLOSED when none.
+ * hsm_choose_ca: the ready HSM holding the CA key; *pub (if not NULL) gets
+ * the CA's public key.  hsm_device_index: the HSM named <name>, or
+ * IG_EUSAGE.  hsm_device_ready: 1 while device <dev> is in rotation.
+ */
+int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid);
+int hsm_choose_ca(struct hsm_engine *e, struct pubkey *pub);
+int hsm_device_index(const struct hsm_engine *e, const char *name);
+int hsm_device_ready(const struct hsm_engine *e, unsigned dev);
 
 /* Bumped each time some device's loaded keys change: a caller that
  * publishes them (JWKS) rebuilds when it moves. */

@@ -249,7 +249,8 @@ int hsm_p11_job_error(CK_RV rv)
 	/* Only these can come from what a job carries; everything else says
 	 * the device, the session or the key is in trouble. */
 	return rv == CKR_DATA_INVALID || rv == CKR_DATA_LEN_RANGE ||
-	       rv == CKR_ARGUMENTS_BAD;
+	       rv == CKR_ARGUMENTS_BAD || rv == CKR_WRAPPED_KEY_INVALID ||
+	       rv == CKR_WRAPPED_KEY_LEN_RANGE;
 }
 
 int hsm_p11_pad_label(const char *label, unsigned char out[32])
@@ -586,6 +587,39 @@ int hsm_p11_generate_pair(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 				  &hpub, &hpriv);
 	if (rv != CKR_OK) {
 		*why = hsm_p11_why("C_GenerateKeyPair", rv);
+		return IG_EINTERNAL;
+	}
+	return IG_OK;
+}
+
+int hsm_p11_generate_wrap_key(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+			      const char *label, const uint8_t *id,
+			      size_t id_len, const char **why)
+{
+	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_VALUE_LEN, &len, sizeof(len) },
+		{ CKA_WRAP, &yes, sizeof(yes) },
+		{ CKA_UNWRAP, &yes, sizeof(yes) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_SIGN, &no, sizeof(no) },
+		{ CKA_VERIFY, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, id_len },
+	};
+	CK_OBJECT_HANDLE k;
+	CK_RV rv;
+
+	rv = f->C_GenerateKey(s, &mech, tmpl, IG_ARRAY_LEN(tmpl), &k);
+	if (rv != CKR_OK) {
+		*why = hsm_p11_why("C_GenerateKey", rv);
 		return IG_EINTERNAL;
 	}
 	return IG_OK;

@@ -146,6 +146,12 @@ int hsm_p11_generate_pair(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 			  const char *alg, const char *label, const uint8_t *id,
 			  size_t id_len, const char **why);
 
+/* An AES-256 wrapping key inside the token: private, sensitive, never
+ * extractable; it wraps and unwraps (citizens' keys), nothing else. */
+int hsm_p11_generate_wrap_key(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+			      const char *label, const uint8_t *id,
+			      size_t id_len, const char **why);
+
 /*
  * Parse CKA_EC_POINT of a P-256 public key: the DER encoding of an X9.62
  * ECPoint (Current Mechanisms v2.40 §2.3.3), an OCTET STRING holding the

@@ -305,6 +305,28 @@ static int hsm_prov_token(struct hsm_prov *p, const char *label,
 	return IG_OK;
 }
 
+/* The keys behind citizens' signing credentials: the AES-256 wrapping
+ * key and the built-in CA's EC P-256 key (wrapped.h, hsm.h). */
+static int hsm_prov_citizen_keys(struct hsm_prov *p, CK_SESSION_HANDLE s,
+				 const char **why)
+{
+	static const char wrap[] = "idgate-wrap", ca[] = "idgate-ca";
+	CK_OBJECT_HANDLE h;
+	int n;
+
+	n = hsm_p11_find_object(p->f, s, CKO_SECRET_KEY, wrap, &h, why);
+	if (n == 0)
+		n = hsm_p11_generate_wrap_key(p->f, s, wrap, (const uint8_t *)wrap,
+					      strlen(wrap), why);
+	IG_GUARD(n);
+	n = hsm_p11_find_object(p->f, s, CKO_PRIVATE_KEY, ca, &h, why);
+	if (n == 0)
+		n = hsm_p11_generate_pair(p->f, s, "EC P-256", ca, (const uint8_t *)ca,
+					  strlen(ca), why);
+	IG_GUARD(n);
+	return IG_OK;
+}
+
 static int hsm_prov_key(struct hsm_prov *p, CK_SLOT_ID slot,
 			const char *key_label, const char **why)
 {
@@ -335,6 +357,8 @@ static int hsm_prov_key(struct hsm_prov *p, CK_SLOT_ID slot,
 		       "under that key label";
 		rc = IG_EUSAGE;
 	}
+	if (rc == IG_OK)
+		rc = hsm_prov_citizen_keys(p, s, why);
 	p->f->C_Logout(s);
 out:
 	p->f->C_CloseSession(s);

@@ -59,28 +59,33 @@ static int kt_find_token(struct kt_hsm *h, const char **why)
 	return IG_EUSAGE;
 }
 
-/* The labelled issuer key idgated signs with when the token has no
- * keyring, as a keyring entry (active since ever). */
-static void kt_adopt_label_key(struct kt_hsm *h)
+/*
+ * A key idgated uses by its label while the keyring does not name it (the
+ * issuer key of a token without a keyring; the wrapping and CA keys made at
+ * first start), entered as an active key of <purpose>, so the lifecycle
+ * starts from what the server does.
+ */
+static void kt_adopt(struct kt_hsm *h, const char *label, CK_OBJECT_CLASS cls,
+		     enum keyring_purpose purpose, const char *alg)
 {
-	CK_OBJECT_HANDLE priv;
-	const char *why;
 	struct keyring_entry *e;
+	CK_OBJECT_HANDLE k;
+	const char *why;
 	size_t len;
 
-	if (!h->issuer_key_label || h->kr.n == KEYRING_MAX ||
-	    hsm_p11_find_object(h->f, h->s, CKO_PRIVATE_KEY,
-				h->issuer_key_label, &priv, &why) != 1)
+	if (!label || h->kr.n == KEYRING_MAX ||
+	    hsm_p11_find_object(h->f, h->s, cls, label, &k, &why) != 1)
 		return;
 	e = &h->kr.e[h->kr.n];
 	memset(e, 0, sizeof(*e));
-	if (hsm_p11_get_bytes(h->f, h->s, priv, CKA_ID, e->id, sizeof(e->id),
-			      &len) < 0 || len == 0)
+	if (hsm_p11_get_bytes(h->f, h->s, k, CKA_ID, e->id, sizeof(e->id),
+			      &len) < 0 || len == 0 ||
+	    keyring_find(&h->kr, e->id, len))
 		return;
 	e->id_len = len;
-	snprintf(e->label, sizeof(e->label), "%s", h->issuer_key_label);
-	e->purpose = KR_TOKEN_ISSUER;
-	strcpy(e->alg, "EC P-256");
+	snprintf(e->label, sizeof(e->label), "%s", label);
+	e->purpose = (uint8_t)purpose;
+	snprintf(e->alg, sizeof(e->alg), "%s", alg);
 	e->publish = e->activate = 1;
 	h->kr.n++;
 }
@@ -125,7 +130,10 @@ int kt_open(struct kt_hsm *h, bool prompt, CK_RV *rv, const char **why)
 	IG_GUARD(rc);
 	h->kr_stored = rc == 1;
 	if (!h->kr_stored)
-		kt_adopt_label_key(h);
+		kt_adopt(h, h->issuer_key_label, CKO_PRIVATE_KEY, KR_TOKEN_ISSUER,
+			 "EC P-256");
+	kt_adopt(h, "idgate-wrap", CKO_SECRET_KEY, KR_WRAP, "AES-256");
+	kt_adopt(h, "idgate-ca", CKO_PRIVATE_KEY, KR_CA, "EC P-256");
 	return IG_OK;
 }
 
@@ -252,48 +260,12 @@ int kt_keys(struct kt_hsm *h, struct kt_key *out, size_t max, size_t *n,
 	return IG_OK;
 }
 
-/* A wrapping key: wraps and unwraps (the citizens' keys), nothing else. */
-static CK_RV kt_gen_aes(struct kt_hsm *h, CK_ATTRIBUTE *common)
-{
-	CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ULONG len = 32;
-	CK_ATTRIBUTE tmpl[] = {
-		{ CKA_TOKEN, &yes, sizeof(yes) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &no, sizeof(no) },
-		{ CKA_VALUE_LEN, &len, sizeof(len) },
-		{ CKA_WRAP, &yes, sizeof(yes) },
-		{ CKA_UNWRAP, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_SIGN, &no, sizeof(no) },
-		{ CKA_VERIFY, &no, sizeof(no) },
-		common[0], common[1],
-	};
-	CK_OBJECT_HANDLE k;
-
-	return h->f->C_GenerateKey(h->s, &mech, tmpl, IG_ARRAY_LEN(tmpl), &k);
-}
-
 int kt_generate(struct kt_hsm *h, const char *alg, const char *label,
 		const uint8_t id[16], const char **why)
 {
-	CK_ATTRIBUTE common[] = {
-		{ CKA_LABEL, (void *)label, strlen(label) },
-		{ CKA_ID, (void *)id, 16 },
-	};
-	CK_RV rv;
-
-	if (strcmp(alg, "AES-256"))
-		return hsm_p11_generate_pair(h->f, h->s, alg, label, id, 16, why);
-	rv = kt_gen_aes(h, common);
-	if (rv != CKR_OK) {
-		*why = hsm_p11_why("C_GenerateKey", rv);
-		return IG_EINTERNAL;
-	}
-	return IG_OK;
+	if (!strcmp(alg, "AES-256"))
+		return hsm_p11_generate_wrap_key(h->f, h->s, label, id, 16, why);
+	return hsm_p11_generate_pair(h->f, h->s, alg, label, id, 16, why);
 }
 
 int kt_destroy(struct kt_hsm *h, const struct kt_key *k, const char **why)

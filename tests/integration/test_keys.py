@@ -123,11 +123,19 @@ def active_issuer(srv):
 def test_list_matches_pkcs11_tool(srv):
     mine = listing(srv)
     theirs = pkcs11_private_keys(srv)
-    expect(len(mine) == 1 and mine[0]["label"] == "idgate-issuer", mine)
-    k = mine[0]
+    by_label = {k["label"]: k for k in mine}
+    # The embedded defaults: the issuer key, the wrapping key and the CA
+    # key behind citizens' signing credentials.
+    expect(set(by_label) == {"idgate-issuer", "idgate-wrap", "idgate-ca"}, mine)
+    k = by_label["idgate-issuer"]
     expect(k["state"] == "active" and k["purpose"] == "token-issuer" and k["alg"] == "EC P-256", k)
-    expect(k["sensitive"] is True and k["extractable"] is False and k["private"] is True, k)
-    expect(set(theirs) == {k["id"]}, (theirs, k))
+    expect(by_label["idgate-wrap"]["alg"] == "AES-256" and by_label["idgate-ca"]["alg"] == "EC P-256")
+    expect(by_label["idgate-wrap"]["purpose"] == "wrap" and by_label["idgate-ca"]["purpose"] == "ca")
+    expect(by_label["idgate-ca"]["state"] == "active", by_label["idgate-ca"])
+    for key in mine:
+        expect(key["sensitive"] is True and key["extractable"] is False and key["private"] is True,
+               key)
+    expect(set(theirs) == {k["id"], by_label["idgate-ca"]["id"]}, (theirs, k))
     expect(theirs[k["id"]]["label"] == k["label"], theirs)
     expect(theirs[k["id"]]["sensitive"] and not theirs[k["id"]]["extractable"], theirs)
     # The kid is the one the server publishes and signs with.
@@ -430,7 +438,7 @@ def test_pin_prompt(srv):
     p = subprocess.run(["sh", "-c", '(sleep 1; printf "%s\\n" "$P") | script -qec "$CMD" /dev/null'],
                        capture_output=True, text=True, timeout=60,
                        env=dict(e, P=srv.pin, CMD=cmd))
-    expect(p.returncode == 0 and "PIN for HSM main" in p.stdout and "idgate-issuer" in p.stdout,
+    expect(p.returncode == 0 and "PIN for HSM main" in p.stdout and "idgate-ca" in p.stdout,
            p.stdout + p.stderr)
     expect(srv.pin not in p.stdout, "the PIN was echoed")
     p = subprocess.run(["setsid", "-w", exe, "--state", srv.state, "--pin-prompt", "list"],

@@ -21,6 +21,10 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/sha256.h>
 
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
 #include "../../hsm/hsm.h"
 #include "../../hsm/mpmc.h"
 #include "../../hsm/p11.h"
@@ -906,6 +910,137 @@ static void test_close_with_queued(void)
 	hsm_stop(NULL);
 }
 
+/* ---- citizens' keys: generated and wrapped, unwrapped and used ------- */
+
+static int run_job(struct hsm_engine *e, struct hsm_job *j)
+{
+	struct hsm_job *done[1];
+
+	int rc;
+
+	j->owner = 0;
+	rc = hsm_submit(e, j);
+	if (rc != IG_OK) {
+		fprintf(stderr, "run_job: submit %d\n", rc);
+		return -1;
+	}
+	for (int tries = 0; tries < 100; tries++) {
+		if (wait_reap(e, 0, done, 1, 100) == 1) {
+			if (done[0]->status != IG_OK)
+				fprintf(stderr, "run_job: op %d: %s\n", j->op,
+					hsm_p11_why("status", done[0]->ckr));
+			return done[0]->status;
+		}
+	}
+	fprintf(stderr, "run_job: no completion\n");
+	return -1;
+}
+
+/* Verify <sig> (raw r||s for EC, PKCS#1 v1.5 for RSA) over <digest> with
+ * libcrypto, from the public key's SPKI. */
+static int verify_any(const struct pubkey *k, const uint8_t digest[32],
+		      const uint8_t *sig, size_t sig_len)
+{
+	uint8_t spki[PUBKEY_SPKI_MAX], der[80];
+	const uint8_t *p = spki;
+	size_t len;
+	EVP_PKEY *pk;
+	EVP_PKEY_CTX *ctx;
+	int ok = 0;
+
+	if (pubkey_spki_der(k, spki, sizeof(spki), &len) != IG_OK ||
+	    !(pk = d2i_PUBKEY(NULL, &p, (long)len)))
+		return 0;
+	if (k->kind == PUBKEY_EC_P256) {
+		if (sig_len != 64)
+			goto out;
+		sig_len = p256_sig_to_der(sig, der);
+		sig = der;
+	}
+	ctx = EVP_PKEY_CTX_new(pk, NULL);
+	if (ctx && EVP_PKEY_verify_init(ctx) == 1 &&
+	    (k->kind != PUBKEY_RSA ||
+	     (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
+	      EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1)))
+		ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, 32) == 1;
+	EVP_PKEY_CTX_free(ctx);
+out:
+	EVP_PKEY_free(pk);
+	return ok;
+}
+
+static void test_wrapped_keys(void)
+{
+	static struct hsm_wrapped wx, again;
+	struct hsm_engine *e = NULL;
+	struct hsm_config c;
+	struct hsm_stats st;
+	struct pubkey ca;
+	struct hsm_job j;
+	const char *why = NULL;
+
+	config(&c, pin_path);
+	CHECK_EQ(hsm_start(&e, &c, &why), IG_OK);
+	if (!e)
+		return;
+	CHECK_EQ(hsm_choose_wrap(e, 0), 0);
+	CHECK_EQ(hsm_choose_wrap(e, 1), IG_ECLOSED);
+	CHECK_EQ(hsm_choose_ca(e, &ca), 0);
+	CHECK_EQ(ca.kind, PUBKEY_EC_P256);
+	CHECK_EQ(hsm_device_index(e, "hsm0"), 0);
+	CHECK_EQ(hsm_device_index(e, "nope"), IG_EUSAGE);
+
+	for (int alg = HSM_ALG_EC_P256; alg <= HSM_ALG_RSA_2048; alg++) {
+		memset(&wx, 0, sizeof(wx));
+		memset(&j, 0, sizeof(j));
+		wx.alg = (uint8_t)alg;
+		j.op = HSM_OP_GEN_WRAPPED;
+		j.wx = &wx;
+		CHECK_EQ(run_job(e, &j), IG_OK);
+		CHECK(wx.blob_len > 0 && wx.blob_len <= HSM_WRAPPED_MAX);
+		CHECK_EQ(wx.pub.kind, alg == HSM_ALG_EC_P256 ? PUBKEY_EC_P256 : PUBKEY_RSA);
+		/* Nothing of it stays in the token: only the blob left. */
+		memcpy(wx.cred_id, alg == HSM_ALG_EC_P256 ? "credential-ec-01" :
+			"credential-rsa-1", HSM_CRED_ID_LEN);
+		wx.n = 3;
+		for (int i = 0; i < 3; i++)
+			make_digest(9, (uint64_t)(alg * 10 + i), wx.digests[i]);
+		for (int round = 0; round < 2; round++) { /* unwrap, then cached */
+			memset(&j, 0, sizeof(j));
+			j.op = HSM_OP_SIGN_WRAPPED;
+			j.wx = &wx;
+			CHECK_EQ(run_job(e, &j), IG_OK);
+			for (int i = 0; i < 3; i++)
+				CHECK(verify_any(&wx.pub, wx.digests[i], wx.sigs[i],
+						 wx.sig_len[i]));
+		}
+		/* A damaged blob is the job's fault: the HSM stays in rotation. */
+		again = wx;
+		again.blob[again.blob_len / 2] ^= 1;
+		memcpy(again.cred_id, "another-credent", HSM_CRED_ID_LEN);
+		memset(&j, 0, sizeof(j));
+		j.op = HSM_OP_SIGN_WRAPPED;
+		j.wx = &again;
+		CHECK_EQ(run_job(e, &j), IG_EINTERNAL);
+		CHECK_EQ(hsm_ready(e), 1);
+	}
+	/* The CA key signs a digest. */
+	memset(&j, 0, sizeof(j));
+	j.op = HSM_OP_SIGN_CA;
+	make_digest(7, 7, j.digest);
+	CHECK_EQ(run_job(e, &j), IG_OK);
+	CHECK(verify_any(&ca, j.digest, j.sig, 64));
+	/* A wrapped-key job without its extension is refused at once. */
+	memset(&j, 0, sizeof(j));
+	j.op = HSM_OP_SIGN_WRAPPED;
+	CHECK_EQ(hsm_submit(e, &j), IG_EUSAGE);
+	j.op = 99;
+	CHECK_EQ(hsm_submit(e, &j), IG_EUSAGE);
+	hsm_get_stats(e, &st);
+	CHECK_EQ(st.completed_err, 2);
+	hsm_stop(e);
+}
+
 /* ---- key lifecycle: the keyring in the token ---------------------------- */
 
 /* Wait up to 3 s for the engine's key generation to move past <gen>. */
@@ -1124,6 +1259,7 @@ int main(void)
 	test_engine();
 	test_queue_full();
 	test_close_with_queued();
+	test_wrapped_keys();
 	test_keyring_lifecycle(); /* last: it leaves a keyring in the token */
 
 	rm_tree(tmp_root);
