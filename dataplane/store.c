@@ -22,6 +22,7 @@
 struct store {
 	MDB_env *env;
 	MDB_dbi cred, devkey, citizen;
+	MDB_dbi signcred, citizen_sc;   /* signing credentials, by citizen */
 };
 
 struct store_reader {
@@ -151,6 +152,10 @@ static int store_open_dbs(struct store *s, const char **why)
 		rc = mdb_dbi_open(txn, "devkey", MDB_CREATE, &s->devkey);
 	if (!rc)
 		rc = mdb_dbi_open(txn, "citizen", MDB_CREATE, &s->citizen);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "signcred", MDB_CREATE, &s->signcred);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "citizen_sc", MDB_CREATE, &s->citizen_sc);
 	if (rc) {
 		mdb_txn_abort(txn);
 		return store_write_err(rc, why);
@@ -168,7 +173,7 @@ static int store_open_env(struct store *s, const char *dir, size_t map_size,
 		SET_WHY(why, "cannot create the store environment");
 		return IG_EINTERNAL;
 	}
-	if (mdb_env_set_maxdbs(s->env, 3) ||
+	if (mdb_env_set_maxdbs(s->env, 5) ||
 	    mdb_env_set_mapsize(s->env, map_size ? map_size : STORE_MAP_DEFAULT) ||
 	    mdb_env_set_maxreaders(s->env, STORE_MAX_READERS)) {
 		SET_WHY(why, "cannot configure the store environment");
@@ -331,9 +336,10 @@ int store_reader_get_cred(struct store_reader *r, const char *cred_id,
 	return rc;
 }
 
-int store_citizen_creds(struct store *s, const char *citizen_id,
-			char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
-			const char **why)
+/* The ids listed under <citizen_id> in index <dbi> (see below). */
+static int store_list_index(struct store *s, MDB_dbi dbi, const char *citizen_id,
+			    char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+			    const char **why)
 {
 	char prefix[STORE_CITIZEN_MAX + 1];
 	MDB_val key, val;
@@ -354,7 +360,7 @@ int store_citizen_creds(struct store *s, const char *citizen_id,
 		SET_WHY(why, W_READ);
 		return IG_EINTERNAL;
 	}
-	if (mdb_cursor_open(txn, s->citizen, &cur)) {
+	if (mdb_cursor_open(txn, dbi, &cur)) {
 		mdb_txn_abort(txn);
 		SET_WHY(why, W_READ);
 		return IG_EINTERNAL;
@@ -381,6 +387,13 @@ int store_citizen_creds(struct store *s, const char *citizen_id,
 		return IG_EINTERNAL;
 	}
 	return n;
+}
+
+int store_citizen_creds(struct store *s, const char *citizen_id,
+			char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+			const char **why)
+{
+	return store_list_index(s, s ? s->citizen : 0, citizen_id, ids, cap, why);
 }
 
 uint64_t store_count(struct store *s)
@@ -619,4 +632,235 @@ int store_set_nosync(struct store *s, int on)
 	if (!on && mdb_env_sync(s->env, 1))
 		return IG_EINTERNAL;
 	return IG_OK;
+}
+
+/* --- signing credentials --------------------------------------------------
+ *
+ * Database "signcred": key = credential id, value (version 1, big-endian):
+ *   0 version (1)  1 alg (1)  2 created (8)  10 revoked (8)
+ *  18 citizen id length (1), citizen id; HSM name length (1), name;
+ *     wrap id length (1), wrap id; blob length (2), blob;
+ *     certificate length (2), certificate (DER)
+ * Database "citizen_sc": key = citizen id + '\0' + credential id.
+ */
+#define SC_V1 1
+#define SC_MAX (18 + 1 + STORE_CITIZEN_MAX + 1 + 31 + 1 + 32 + 2 + STORE_SC_BLOB_MAX + \
+		2 + STORE_SC_CERT_MAX)
+
+static size_t sc_encode(uint8_t *rec, const struct store_signcred *c)
+{
+	size_t o = 18, n;
+
+	rec[0] = SC_V1;
+	rec[1] = c->alg;
+	put_be64(rec + 2, c->created);
+	put_be64(rec + 10, c->revoked);
+	n = strlen(c->citizen_id);
+	rec[o++] = (uint8_t)n;
+	memcpy(rec + o, c->citizen_id, n);
+	o += n;
+	n = strlen(c->hsm);
+	rec[o++] = (uint8_t)n;
+	memcpy(rec + o, c->hsm, n);
+	o += n;
+	rec[o++] = c->wrap_id_len;
+	memcpy(rec + o, c->wrap_id, c->wrap_id_len);
+	o += c->wrap_id_len;
+	rec[o++] = (uint8_t)(c->blob_len >> 8);
+	rec[o++] = (uint8_t)c->blob_len;
+	memcpy(rec + o, c->blob, c->blob_len);
+	o += c->blob_len;
+	rec[o++] = (uint8_t)(c->cert_len >> 8);
+	rec[o++] = (uint8_t)c->cert_len;
+	memcpy(rec + o, c->cert, c->cert_len);
+	return o + c->cert_len;
+}
+
+/* One length-prefixed field at <*o> of <val>; -1 past the end or <cap>. */
+static int sc_field(const MDB_val *val, size_t *o, int wide, size_t cap,
+		    void *out, size_t *len)
+{
+	const uint8_t *p = val->mv_data;
+	size_t n;
+
+	if (*o + (wide ? 2 : 1) > val->mv_size)
+		return -1;
+	n = wide ? (size_t)p[*o] << 8 | p[*o + 1] : p[*o];
+	*o += wide ? 2 : 1;
+	if (n > cap || *o + n > val->mv_size)
+		return -1;
+	memcpy(out, p + *o, n);
+	*o += n;
+	*len = n;
+	return 0;
+}
+
+static int sc_decode(const MDB_val *key, const MDB_val *val,
+		     struct store_signcred *c)
+{
+	const uint8_t *p = val->mv_data;
+	size_t o = 18, n;
+
+	if (val->mv_size < 18 || p[0] != SC_V1 || key->mv_size != STORE_CRED_ID_LEN)
+		return -1;
+	memset(c, 0, sizeof(*c));
+	memcpy(c->id, key->mv_data, STORE_CRED_ID_LEN);
+	c->alg = p[1];
+	c->created = get_be64(p + 2);
+	c->revoked = get_be64(p + 10);
+	if (sc_field(val, &o, 0, STORE_CITIZEN_MAX, c->citizen_id, &n) || !n ||
+	    sc_field(val, &o, 0, sizeof(c->hsm) - 1, c->hsm, &n) ||
+	    sc_field(val, &o, 0, sizeof(c->wrap_id), c->wrap_id, &n))
+		return -1;
+	c->wrap_id_len = (uint8_t)n;
+	if (sc_field(val, &o, 1, sizeof(c->blob), c->blob, &n))
+		return -1;
+	c->blob_len = (uint16_t)n;
+	if (sc_field(val, &o, 1, sizeof(c->cert), c->cert, &n) || o != val->mv_size)
+		return -1;
+	c->cert_len = (uint16_t)n;
+	return 0;
+}
+
+static int sc_lookup(struct store *s, MDB_txn *txn, const char *id, size_t len,
+		     struct store_signcred *out, const char **why)
+{
+	MDB_val key = { .mv_size = len, .mv_data = (void *)id }, val;
+	int rc;
+
+	rc = mdb_get(txn, s->signcred, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		SET_WHY(why, W_UNKNOWN);
+		return IG_EPROTO;
+	}
+	if (rc) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	if (sc_decode(&key, &val, out) < 0) {
+		SET_WHY(why, W_CORRUPT);
+		return IG_EINTERNAL;
+	}
+	return IG_OK;
+}
+
+int store_reader_get_signcred(struct store_reader *r, const char *id, size_t len,
+			      struct store_signcred *out, const char **why)
+{
+	int rc;
+
+	IG_GUARD(cred_id_args(r, id, len, out != NULL, why));
+	if (mdb_txn_renew(r->txn)) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	rc = sc_lookup(r->s, r->txn, id, len, out, why);
+	mdb_txn_reset(r->txn);
+	return rc;
+}
+
+int store_signcred_put(struct store *s, struct store_signcred *c, int64_t now,
+		       const char **why)
+{
+	struct id_pool pool = { .off = sizeof(pool.buf) };
+	uint8_t *rec, ikey[STORE_CITIZEN_MAX + 1 + STORE_CRED_ID_LEN];
+	size_t clen;
+	MDB_val val, key, empty = { 0, NULL };
+	MDB_txn *txn;
+	int rc, no_random = 0;
+
+	clen = s && c ? strlen(c->citizen_id) : 0;
+	IG_ENSURE(s && c && now > 0 && c->hsm[0] && c->blob_len <= sizeof(c->blob) &&
+		  c->cert_len <= sizeof(c->cert) && c->wrap_id_len <= sizeof(c->wrap_id),
+		  IG_EUSAGE, why, "bad arguments");
+	IG_ENSURE(citizen_ok(c->citizen_id, clen), IG_EPROTO, why, W_CITIZEN);
+	rec = malloc(SC_MAX);
+	IG_ENSURE(rec, IG_ENOMEM, why, "out of memory");
+	c->created = now;
+	c->revoked = 0;
+	val = (MDB_val){ .mv_size = sc_encode(rec, c), .mv_data = rec };
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc) {
+		free(rec);
+		return store_write_err(rc, why);
+	}
+	key = (MDB_val){ .mv_size = STORE_CRED_ID_LEN, .mv_data = c->id };
+	rc = MDB_KEYEXIST;
+	for (int tries = 0; rc == MDB_KEYEXIST && !no_random; tries++) {
+		if (tries == 4 || new_cred_id(&pool, c->id))
+			no_random = 1;
+		else
+			rc = mdb_put(txn, s->signcred, &key, &val, MDB_NOOVERWRITE);
+	}
+	free(rec);
+	if (!rc) {
+		memcpy(ikey, c->citizen_id, clen);
+		ikey[clen] = '\0';
+		memcpy(ikey + clen + 1, c->id, STORE_CRED_ID_LEN);
+		key = (MDB_val){ .mv_size = clen + 1 + STORE_CRED_ID_LEN, .mv_data = ikey };
+		rc = mdb_put(txn, s->citizen_sc, &key, &empty, 0);
+	}
+	if (rc || no_random) {
+		mdb_txn_abort(txn);
+		if (no_random) {
+			SET_WHY(why, "no random numbers for a credential id");
+			return IG_EINTERNAL;
+		}
+		return store_write_err(rc, why);
+	}
+	rc = mdb_txn_commit(txn);
+	return rc ? store_write_err(rc, why) : IG_OK;
+}
+
+int store_signcred_revoke(struct store *s, const char *id, size_t len,
+			  int64_t now, const char **why)
+{
+	struct store_signcred *c;
+	uint8_t *rec;
+	MDB_val key, val;
+	MDB_txn *txn;
+	int rc;
+
+	IG_GUARD(cred_id_args(s, id, len, 1, why));
+	IG_ENSURE(now > 0, IG_EUSAGE, why, "bad revocation time");
+	c = malloc(sizeof(*c));
+	rec = malloc(SC_MAX);
+	if (!c || !rec) {
+		free(c);
+		free(rec);
+		SET_WHY(why, "out of memory");
+		return IG_ENOMEM;
+	}
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc) {
+		rc = store_write_err(rc, why);
+		goto out;
+	}
+	rc = sc_lookup(s, txn, id, len, c, why);
+	if (rc < 0 || c->revoked) { /* unknown, corrupt, or already revoked */
+		mdb_txn_abort(txn);
+		goto out;
+	}
+	c->revoked = now;
+	key = (MDB_val){ .mv_size = len, .mv_data = (void *)id };
+	val = (MDB_val){ .mv_size = sc_encode(rec, c), .mv_data = rec };
+	rc = mdb_put(txn, s->signcred, &key, &val, 0);
+	if (rc) {
+		mdb_txn_abort(txn);
+		rc = store_write_err(rc, why);
+		goto out;
+	}
+	rc = mdb_txn_commit(txn);
+	rc = rc ? store_write_err(rc, why) : IG_OK;
+out:
+	free(c);
+	free(rec);
+	return rc;
+}
+
+int store_citizen_signcreds(struct store *s, const char *citizen_id,
+			    char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+			    const char **why)
+{
+	return store_list_index(s, s ? s->citizen_sc : 0, citizen_id, ids, cap, why);
 }

@@ -105,6 +105,42 @@ int store_citizen_creds(struct store *s, const char *citizen_id,
 			char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
 			const char **why);
 
+/*
+ * Citizens' signing credentials (remote signing): a key pair made and
+ * wrapped by an HSM (only the wrapped blob is here), its certificate from
+ * the built-in CA, and the HSM whose wrapping key can unwrap it.  Ids are
+ * like device credential ids but live in their own database.
+ */
+#define STORE_SC_BLOB_MAX 1600
+#define STORE_SC_CERT_MAX 2048
+struct store_signcred {
+	char id[STORE_CRED_ID_LEN + 1];
+	char citizen_id[STORE_CITIZEN_MAX + 1];
+	char hsm[32];              /* the HSM that wrapped the key */
+	uint8_t alg;               /* enum hsm_key_alg */
+	int64_t created, revoked;  /* revoked: 0, or when disabled */
+	uint8_t wrap_id_len;
+	uint8_t wrap_id[32];       /* CKA_ID of the wrapping key */
+	uint16_t blob_len, cert_len;
+	uint8_t blob[STORE_SC_BLOB_MAX];
+	uint8_t cert[STORE_SC_CERT_MAX]; /* DER */
+};
+/* Store a new one (id drawn and written to c->id, created = now).  The
+ * admin thread only.  IG_OK, IG_EPROTO "bad citizen_id", IG_EUSAGE,
+ * IG_ENOMEM / IG_EINTERNAL with why. */
+int store_signcred_put(struct store *s, struct store_signcred *c, int64_t now,
+		       const char **why);
+/* Disable one for ever; as store_revoke. */
+int store_signcred_revoke(struct store *s, const char *id, size_t len,
+			  int64_t now, const char **why);
+/* As store_reader_get_cred. */
+int store_reader_get_signcred(struct store_reader *r, const char *id, size_t len,
+			      struct store_signcred *out, const char **why);
+/* As store_citizen_creds, for signing credentials. */
+int store_citizen_signcreds(struct store *s, const char *citizen_id,
+			    char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+			    const char **why);
+
 /* Count of credentials (for metrics; 0 if the store cannot be read). */
 uint64_t store_count(struct store *s);
 
