@@ -457,6 +457,8 @@ int access_token_begin(const struct access_token_claims *c, char *out,
 	at_member_str(&w, ",", "jti", c->jti);
 	if (c->client_id)
 		at_member_str(&w, ",", "client_id", c->client_id);
+	if (c->cit)
+		at_member_str(&w, ",", "cit", c->cit);
 	at_put(&w, "}", 1);
 	at_drain(&w);
 	if (w.err)

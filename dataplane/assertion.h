@@ -76,13 +76,14 @@ struct access_token_claims {
 	const char *iss, *sub, *aud, *client_id, *jti;
 	int64_t iat, exp;
 	const char *kid;        /* issuer key's RFC 7638 thumbprint */
+	const char *cit;        /* the opaque citizen claim (csc.h), or NULL */
 };
 
 /*
  * Write the JWS signing input "b64url(header).b64url(claims)" of an access
  * token (header {"typ":"at+jwt","alg":"ES256","kid":..}, claims
- * {"iss","sub","aud","exp","iat","jti","client_id"} in that order,
- * client_id left out when NULL) into <out>, NUL-terminated; returns its
+ * {"iss","sub","aud","exp","iat","jti","client_id","cit"} in that order,
+ * client_id and cit left out when NULL) into <out>, NUL-terminated; returns its
  * length, or IG_ENOMEM if <cap> is too small, IG_EUSAGE if a string other
  * than client_id is NULL.  The caller gets SHA-256 of it signed by the HSM
  * and appends it with access_token_finish.  String claims are JSON-escaped;

@@ -111,6 +111,13 @@ static const struct setting settings[] = {
 	  "idgate-keys destroy"),
 	S("keys", "destroy_approvals", C_UINT, keys_destroy_approvals, "2",
 	  "approvals from distinct officers that idgate-keys destroy needs (dual control)"),
+	S("csc", "ca_cert", C_STR, csc_ca_cert, "ca.crt",
+	  "PEM certificate of the built-in CA whose key is in the HSMs (relative to "
+	  "state_dir); made on first start with the SoftHSM defaults"),
+	S("csc", "sad_lifetime_s", C_UINT, csc_sad_s, "300",
+	  "how long a SAD from credentials/authorize may be used (once)"),
+	S("csc", "cert_days", C_UINT, csc_cert_days, "730",
+	  "validity of citizens' signing certificates, days"),
 	S("audit", "server_log", C_STR, audit_server_log, "audit-idgated.log",
 	  "idgated's tamper-evident audit log (relative to state_dir)"),
 	S("audit", "keys_log", C_STR, audit_keys_log, "audit-keys.log",
@@ -402,7 +409,8 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	    under_state(c, c->admin_token_file, sizeof(c->admin_token_file)) ||
 	    under_state(c, c->keys_officers_dir, sizeof(c->keys_officers_dir)) ||
 	    under_state(c, c->audit_server_log, sizeof(c->audit_server_log)) ||
-	    under_state(c, c->audit_keys_log, sizeof(c->audit_keys_log))) {
+	    under_state(c, c->audit_keys_log, sizeof(c->audit_keys_log)) ||
+	    under_state(c, c->csc_ca_cert, sizeof(c->csc_ca_cert))) {
 		snprintf(err, errlen, "path too long under state_dir");
 		return -1;
 	}

@@ -73,6 +73,9 @@ struct config {
 	unsigned keys_publish_ahead_s;
 	char keys_officers_dir[256];
 	unsigned keys_destroy_approvals;
+	char csc_ca_cert[256];
+	unsigned csc_cert_days;
+	unsigned csc_sad_s;
 	char audit_server_log[256];
 	char audit_keys_log[256];
 	/* derived */

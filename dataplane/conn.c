@@ -15,6 +15,7 @@
 
 #include "../common/log.h"
 #include "ratelimit.h"
+#include "csc.h"
 #include "server.h"
 
 /* Ciphertext buffered beyond what the plaintext buffer can take pauses
@@ -569,7 +570,10 @@ void conn_hsm_done(struct worker *w, struct hsm_job *job)
 
 	c->waiting = 0;
 	if (!c->closing) {
-		login_finish(c); /* may have gone to another HSM: waiting again */
+		if (c->pend->ep == EP_TOKEN)
+			login_finish(c); /* may have gone to another HSM: waiting again */
+		else
+			csc_finish(c);
 		if (!c->waiting)
 			c->served = 1;
 		/* Pipelined requests are served before a half-close is
@@ -594,6 +598,7 @@ void worker_free_conns(struct worker *w)
 		buf_free(&c->in);
 		buf_free(&c->out);
 		buf_free(&c->out_next);
+		csc_conn_free(c);
 		free(c->pend);
 		free(c);
 	}

@@ -22,6 +22,7 @@
 #include "../common/log.h"
 #include "assertion.h"
 #include "replay.h"
+#include "csc.h"
 #include "server.h"
 #include "store.h"
 
@@ -74,8 +75,8 @@ static int client_id_ok(struct http_str s)
 /* The citizen's pairwise subject for one relying service (its "sector"):
  * HMAC-SHA-256 keyed with a secret of the state dir, so services cannot
  * correlate citizens and the same citizen stays stable for each. */
-static void pairwise_sub(const struct server *srv, const char *citizen,
-			 const char *sector, size_t sector_len, char out[44])
+void pairwise_sub(const struct server *srv, const char *citizen,
+		  const char *sector, size_t sector_len, char out[44])
 {
 	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 	mbedtls_md_context_t ctx;
@@ -115,6 +116,7 @@ static int login_submit(struct conn *c)
 	cl.aud = p->client_id[0] ? p->client_id : cfg->issuer;
 	cl.client_id = p->client_id[0] ? p->client_id : cfg->issuer;
 	cl.jti = p->jti;
+	cl.cit = p->cit[0] ? p->cit : NULL;
 	cl.iat = p->iat;
 	cl.exp = p->exp;
 	while ((dev = hsm_choose(srv->hsm, HSM_KEY_ISSUER, p->tried, w->now_s,
@@ -236,6 +238,8 @@ static void login(struct conn *c, struct request *r)
 		return;
 	}
 	b64url_encode(rnd, sizeof(rnd), p->jti);
+	if (csc_cit_claim(w, cred.citizen_id, p->cit) < 0)
+		p->cit[0] = '\0'; /* the token still logs in; CSC refuses it */
 	p->iat = w->now_s;
 	p->exp = w->now_s + cfg->token_lifetime_s;
 	p->ep = EP_TOKEN;
@@ -573,6 +577,9 @@ static void route_public(struct conn *c, struct request *r)
 			return method_not_allowed(c, r, EP_TOKEN, "POST");
 		return login(c, r);
 	}
+	if ((path.len > 8 && !memcmp(path.p, "/csc/v2/", 8)) ||
+	    http_str_eq(path, "/pki/ca.pem"))
+		return csc_route(c, r);
 	if (http_str_eq(path, "/.well-known/jwks.json"))
 		return serve_static(c, r, EP_JWKS, atomic_load(&srv->jwks),
 				    srv->jwks_cache_control);
@@ -642,6 +649,10 @@ static void route_admin(struct conn *c, struct request *r)
 	struct http_str path = r->h.path;
 	static const char prefix[] = "/v1/admin/credentials/";
 	const size_t plen = sizeof(prefix) - 1;
+	static const char cprefix[] = "/v1/admin/citizens/", csuffix[] = "/signing-credential";
+	static const char sprefix[] = "/v1/admin/signing-credentials/";
+	const size_t cplen = sizeof(cprefix) - 1, sclen = sizeof(csuffix) - 1,
+		     splen = sizeof(sprefix) - 1;
 	enum endpoint ep = EP_OTHER;
 
 	if (http_str_eq(path, "/healthz")) {
@@ -665,6 +676,11 @@ static void route_admin(struct conn *c, struct request *r)
 		ep = EP_ENROL;
 	else if (http_str_eq(path, "/v1/admin/hsm"))
 		ep = EP_HSM_STATUS;
+	else if (path.len > cplen + sclen && !memcmp(path.p, cprefix, cplen) &&
+		 !memcmp(path.p + path.len - sclen, csuffix, sclen))
+		ep = EP_SC_CREATE;
+	else if (path.len > splen && !memcmp(path.p, sprefix, splen))
+		ep = EP_SC_REVOKE;
 	else if (path.len > plen && !memcmp(path.p, prefix, plen))
 		ep = EP_REVOKE;
 	else
@@ -694,6 +710,20 @@ static void route_admin(struct conn *c, struct request *r)
 		if (!http_str_eq(r->h.method, "GET"))
 			return method_not_allowed(c, r, ep, "GET");
 		return hsm_status(c, r);
+	case EP_SC_CREATE: {
+		struct http_str id = { path.p + cplen, path.len - cplen - sclen };
+
+		if (!http_str_eq(r->h.method, "POST"))
+			return method_not_allowed(c, r, ep, "POST");
+		return csc_admin_create(c, r, id);
+	}
+	case EP_SC_REVOKE: {
+		struct http_str id = { path.p + splen, path.len - splen };
+
+		if (!http_str_eq(r->h.method, "DELETE"))
+			return method_not_allowed(c, r, ep, "DELETE");
+		return csc_admin_revoke(c, r, id);
+	}
 	case EP_ENROL:
 		if (!http_str_eq(r->h.method, "POST"))
 			return method_not_allowed(c, r, ep, "POST");

@@ -25,6 +25,7 @@
 #include "../common/log.h"
 #include "../common/p256.h"
 #include "../hsm/audit.h"
+#include "csc.h"
 #include "ratelimit.h"
 #include "replay.h"
 #include "server.h"
@@ -257,6 +258,9 @@ static int provision(const struct config *c, const char **why)
 
 	IG_GUARD(hsm_provision_softhsm(c->state_dir, c->hsm_module, c->hsm_token,
 				       c->hsm_issuer_key, why));
+	IG_GUARD(hsm_provision_ca_cert(c->hsm_module, c->hsm_token, c->hsm_pin_file,
+				       "CN=idgate citizen CA,O=idgate,C=HK", 3650,
+				       c->csc_ca_cert, why));
 	for (unsigned i = 0; i < c->nhsms; i++) {
 		const struct config_hsm *h = &c->hsms[i];
 
@@ -366,6 +370,11 @@ static struct worker *worker_new(struct server *srv, unsigned id, int admin,
 		w->timeout_ns[TO_HEADER] = 120000000000ull;
 	w->timeout_ns[TO_IDLE] = srv->cfg.idle_timeout_ms * 1000000ull;
 	w->timeout_ns[TO_LINGER] = 2000000000ull;
+	if (csc_worker_init(w) < 0) {
+		csc_worker_free(w);
+		free(w);
+		return NULL;
+	}
 	for (int k = 0; k < TO_COUNT; k++) {
 		/* Each list's sentinel is its own predecessor and successor. */
 		struct conn *s = (struct conn *)((char *)&w->tlist[k] -
@@ -381,6 +390,7 @@ static void worker_destroy(struct worker *w)
 		return;
 	worker_free_conns(w);
 	io->free(w);
+	csc_worker_free(w);
 	if (!w->admin && w->tls.ticket_lifetime)
 		tls_server_free(&w->tls);
 	ratelimit_free(w->rl);
@@ -522,7 +532,7 @@ int main(int argc, char **argv)
 	hc.key_check_s = c->hsm_key_check_s;
 	hc.spare_threads = c->hsm_spare_threads;
 	hc.reinit_interval_ms = c->hsm_reinit_ms;
-	hc.nworkers = srv.nworkers;
+	hc.nworkers = srv.nworkers + 1; /* the admin worker makes credentials */
 	hc.completion_depth = 4096;
 	if (audit_open(&srv.audit, c->audit_server_log, 4096, 0, &why) < 0)
 		goto fail;
@@ -538,6 +548,8 @@ int main(int argc, char **argv)
 	if (hsm_start(&srv.hsm, &hc, &why) < 0)
 		goto fail;
 	if (make_documents(&srv, &why) < 0)
+		goto fail;
+	if (csc_init(&srv, &why) < 0)
 		goto fail;
 
 	srv.workers = calloc(srv.nworkers + 1, sizeof(*srv.workers));
@@ -624,6 +636,7 @@ out:
 		free(o);
 	}
 	audit_close(srv.audit);
+	csc_free(&srv);
 	free(srv.discovery);
 	replay_free(srv.replay);
 	store_close(srv.store);

@@ -12,7 +12,8 @@
 
 const char *const endpoint_names[EP_COUNT] = {
 	"token", "jwks", "discovery", "enrol", "revoke", "healthz", "readyz",
-	"metrics", "hsm_status", "other",
+	"metrics", "hsm_status", "csc", "csc_authorize", "csc_sign_hash",
+	"signing_credential_create", "signing_credential_revoke", "other",
 };
 const uint16_t metrics_statuses[M_NSTATUS] = {
 	200, 201, 204, 400, 401, 404, 405, 408, 409, 413, 415, 417, 429, 500, 503, 0,

@@ -19,6 +19,7 @@
 #include "../common/http.h"
 #include "../hsm/audit.h"
 #include "../hsm/hsm.h"
+#include <mbedtls/gcm.h>
 #include "config.h"
 #include "metrics.h"
 #include "tls.h"
@@ -48,6 +49,13 @@ struct server {
 	uint64_t keys_gen;              /* engine key generation published */
 	int64_t keys_next;              /* next scheduled key transition */
 	struct audit_log *audit;        /* idgated's own audit log */
+	/* Remote signing (csc.c). */
+	uint8_t cit_key[32];            /* the "cit" claim's AES-256-GCM key */
+	uint8_t sad_key[32];            /* MAC key of SADs */
+	uint8_t ca_der[2048];           /* the built-in CA's certificate */
+	size_t ca_der_len;              /* 0: no CA, no credentials made */
+	char ca_subject[512];
+	char *ca_pem;
 	char *discovery;                /* GET /.well-known/openid-configuration */
 	volatile int stopping;
 };
@@ -72,6 +80,8 @@ struct pending {
 	char sub[44], jti[24], client_id[129];
 	int64_t iat, exp;
 	uint32_t tried;                 /* HSMs that failed this request */
+	char cit[160];                  /* the token's "cit" claim (csc.h) */
+	struct csc_pending *csc;        /* remote signing state, made on use */
 };
 
 struct conn {
@@ -120,6 +130,7 @@ struct worker {
 	uint64_t timeout_ns[TO_COUNT];
 	uint64_t now_ns;                /* CLOCK_MONOTONIC, per loop turn */
 	int64_t now_s;                  /* CLOCK_REALTIME seconds */
+	mbedtls_gcm_context cit_gcm;    /* the "cit" claim (csc.c) */
 	struct metrics m;
 	char *scratch;                  /* max_body bytes: decoded form fields */
 	char date[40];                  /* "Date: ...\r\n" of now_s */
@@ -176,5 +187,8 @@ struct request {
 void handle_request(struct conn *c, struct request *r);
 int handle_head(struct conn *c, struct request *r);
 void login_finish(struct conn *c);
+/* The pairwise pseudonym of <citizen> for <sector> (base64url, 43 chars). */
+void pairwise_sub(const struct server *srv, const char *citizen,
+		  const char *sector, size_t sector_len, char out[44]);
 
 #endif

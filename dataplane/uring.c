@@ -167,10 +167,9 @@ static int uring_init(struct worker *w, const char **why)
 	if (u->lfd < 0)
 		return IG_EUSAGE;
 	arm_accept(u);
-	if (!w->admin) {
-		u->efd = hsm_completion_fd(w->srv->hsm, w->id);
-		arm_hsm(u);
-	}
+	/* The admin worker submits HSM jobs too (credential creation). */
+	u->efd = hsm_completion_fd(w->srv->hsm, w->id);
+	arm_hsm(u);
 	return IG_OK;
 }
 

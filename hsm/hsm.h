@@ -330,4 +330,15 @@ int hsm_provision_softhsm_pins(const char *state_dir, const char *module,
 			       const char *pin_file, const char *so_pin_file,
 			       const char **why);
 
+/*
+ * First start: the built-in CA's self-signed certificate (CA:TRUE,
+ * keyCertSign | cRLSign, <days> long) for the key pair labelled
+ * "idgate-ca" on token <token>, signed inside it, written as PEM to <path>
+ * (mode 0644, created exclusively).  Nothing happens when <path> exists.
+ * Before hsm_start, like the provisioning above.
+ */
+int hsm_provision_ca_cert(const char *module, const char *token,
+			  const char *pin_file, const char *subject, unsigned days,
+			  const char *path, const char **why);
+
 #endif

@@ -19,11 +19,13 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #include <mbedtls/platform_util.h>
 
 #include "hsm.h"
 #include "p11.h"
+#include "x509.h"
 
 #define HSM_SO_PIN_FILE "hsm-so.pin"
 #define HSM_USER_PIN_FILE "hsm.pin"
@@ -418,6 +420,104 @@ int hsm_provision_softhsm_pins(const char *state_dir, const char *module,
 	rc = hsm_prov_token(&p, label, &slot, why);
 	if (rc == IG_OK)
 		rc = hsm_prov_key(&p, slot, key_label, why);
+	hsm_p11_module_put(m);
+	return rc;
+}
+
+/* ---- the built-in CA's certificate ---------------------------------------- */
+
+struct hsm_prov_signer {
+	CK_FUNCTION_LIST_PTR f;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE key;
+};
+
+/* pubkey_sign_fn over PKCS#11 CKM_ECDSA: the digest in, raw r||s out. */
+static int hsm_prov_sign(void *ctx, const uint8_t *digest, size_t len,
+			 uint8_t *sig, size_t *sig_len)
+{
+	struct hsm_prov_signer *k = ctx;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	CK_ULONG n = *sig_len;
+
+	if (k->f->C_SignInit(k->s, &mech, k->key) != CKR_OK ||
+	    k->f->C_Sign(k->s, (CK_BYTE_PTR)digest, len, sig, &n) != CKR_OK)
+		return -1;
+	*sig_len = n;
+	return 0;
+}
+
+int hsm_provision_ca_cert(const char *module, const char *token,
+			  const char *pin_file, const char *subject, unsigned days,
+			  const char *path, const char **why)
+{
+	struct hsm_prov_signer k = { 0 };
+	struct hsm_p11_module *m;
+	struct pubkey pub;
+	struct x509_spec spec;
+	CK_OBJECT_HANDLE hpub;
+	CK_SLOT_ID slot;
+	CK_RV rv;
+	uint8_t a[64], b[160], der[4096], serial[16];
+	char pem[6000];
+	size_t alen, blen, len;
+	int64_t now = (int64_t)time(NULL);
+	int rc, fd;
+
+	if (access(path, F_OK) == 0)
+		return IG_OK;
+	IG_GUARD(hsm_p11_module_get(module, &m, why));
+	k.f = m->f;
+	rc = hsm_p11_find_token(k.f, token, &slot, why);
+	if (rc != 1) {
+		hsm_p11_module_put(m);
+		*why = rc < 0 ? *why : "no token with that label for the CA certificate";
+		return rc < 0 ? rc : IG_EUSAGE;
+	}
+	rv = k.f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &k.s);
+	if (rv != CKR_OK) {
+		hsm_p11_module_put(m);
+		return hsm_prov_fail("C_OpenSession", rv, why);
+	}
+	rc = hsm_p11_login(k.f, k.s, CKU_USER, pin_file, &rv, why);
+	if (rc == IG_OK &&
+	    (hsm_p11_find_object(k.f, k.s, CKO_PRIVATE_KEY, "idgate-ca", &k.key, why) != 1 ||
+	     hsm_p11_find_object(k.f, k.s, CKO_PUBLIC_KEY, "idgate-ca", &hpub, why) != 1 ||
+	     hsm_p11_get_bytes(k.f, k.s, hpub, CKA_EC_PARAMS, a, sizeof(a), &alen) ||
+	     hsm_p11_get_bytes(k.f, k.s, hpub, CKA_EC_POINT, b, sizeof(b), &blen) ||
+	     pubkey_from_ec(&pub, a, alen, b, blen, why))) {
+		*why = "the token has no usable CA key pair labelled idgate-ca";
+		rc = IG_EUSAGE;
+	}
+	if (rc == IG_OK && getrandom(serial, sizeof(serial), 0) != sizeof(serial)) {
+		*why = "getrandom failed";
+		rc = IG_EINTERNAL;
+	}
+	if (rc == IG_OK) {
+		serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x01);
+		spec = (struct x509_spec){
+			.subject = subject, .issuer = subject, .serial_len = sizeof(serial),
+			.not_before = now - 60, .not_after = now + (int64_t)days * 86400,
+			.subject_key = &pub, .issuer_key = &pub, .is_ca = 1,
+		};
+		memcpy(spec.serial, serial, sizeof(serial));
+		rc = x509_issue(&spec, hsm_prov_sign, &k, der, sizeof(der), &len, why);
+	}
+	if (rc == IG_OK && x509_pem(der, len, pem, sizeof(pem)) < 0) {
+		*why = "formatting the CA certificate";
+		rc = IG_EINTERNAL;
+	}
+	if (rc == IG_OK) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || hsm_prov_write_all(fd, pem, strlen(pem)) < 0) {
+			*why = "cannot write the CA certificate";
+			rc = IG_EINTERNAL;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	k.f->C_Logout(k.s);
+	k.f->C_CloseSession(k.s);
 	hsm_p11_module_put(m);
 	return rc;
 }

@@ -19,17 +19,14 @@
 
 #include "../common/jose.h"
 #include "pubkey.h"
+#include "x509.h"
 
 /* ---- DER tags and the OIDs we write (full TLVs) ---- */
 
 enum {
 	DER_INTEGER = 0x02,
 	DER_BIT_STRING = 0x03,
-	DER_UTF8_STRING = 0x0c,
-	DER_PRINTABLE_STRING = 0x13,
 	DER_SEQUENCE = 0x30,
-	DER_SET = 0x31,
-	DER_CONTEXT_0 = 0xa0, /* [0], constructed */
 };
 
 /* 1.2.840.10045.3.1.7 prime256v1 and 1.3.132.0.34 secp384r1 (RFC 5480 §2.1.1.1) */
@@ -522,196 +519,6 @@ void pubkey_thumbprint(const struct pubkey *k, char out[44])
 	b64url_encode(hash, sizeof(hash), out);
 }
 
-/* ---- the subject Name, RFC 4514 string to RFC 5280 §4.1.2.4 DER ---- */
-
-#define SUBJECT_MAX_RDNS 16
-
-struct rdn {
-	const uint8_t *oid; /* full TLV */
-	uint8_t tag;        /* DER_UTF8_STRING or DER_PRINTABLE_STRING */
-	const char *val;
-	size_t len;
-};
-
-/* The attribute types we write, their OIDs (X.520, 2.5.4.x) and the
- * RFC 5280 Appendix A upper bounds on their lengths, in characters. */
-static const struct {
-	const char *name;
-	uint8_t oid[5];
-	uint8_t tag;
-	unsigned max;
-} subject_types[] = {
-	{ "CN", { 0x06, 0x03, 0x55, 0x04, 0x03 }, DER_UTF8_STRING, 64 },
-	{ "serialNumber", { 0x06, 0x03, 0x55, 0x04, 0x05 }, DER_PRINTABLE_STRING, 64 },
-	{ "C", { 0x06, 0x03, 0x55, 0x04, 0x06 }, DER_PRINTABLE_STRING, 2 },
-	{ "L", { 0x06, 0x03, 0x55, 0x04, 0x07 }, DER_UTF8_STRING, 128 },
-	{ "ST", { 0x06, 0x03, 0x55, 0x04, 0x08 }, DER_UTF8_STRING, 128 },
-	{ "O", { 0x06, 0x03, 0x55, 0x04, 0x0a }, DER_UTF8_STRING, 64 },
-	{ "OU", { 0x06, 0x03, 0x55, 0x04, 0x0b }, DER_UTF8_STRING, 64 },
-};
-
-/* The number of characters in the well-formed UTF-8 string <s> (RFC 3629
- * §4: no overlong forms, no surrogates, nothing above U+10FFFF), or -1. */
-static long utf8_chars(const uint8_t *s, size_t n)
-{
-	long chars = 0;
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t more;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			chars++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1, cp = c & 0x1f, min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2, cp = c & 0x0f, min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return -1;
-		}
-		if (more > n - i - 1)
-			return -1;
-		for (size_t j = 1; j <= more; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return -1;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return -1;
-		i += more + 1;
-		chars++;
-	}
-	return chars;
-}
-
-/* X.680 §41.4 PrintableString, less the characters refused everywhere. */
-static int printable(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || strchr(" '()-./:?", c);
-}
-
-static void trim(const char **s, size_t *n)
-{
-	while (*n > 0 && **s == ' ') {
-		(*s)++;
-		(*n)--;
-	}
-	while (*n > 0 && (*s)[*n - 1] == ' ')
-		(*n)--;
-}
-
-/* Check one TYPE=value component [<s>, <s> + <n>) into <r>. */
-static int subject_rdn(const char *s, size_t n, struct rdn *r,
-		       const char **why)
-{
-	const char *eq = memchr(s, '=', n), *type = s, *val;
-	size_t tlen, vlen, t;
-	long chars;
-
-	IG_ENSURE(eq, IG_EUSAGE, why,
-		  "subject: each attribute must be TYPE=value (missing '=')");
-	tlen = (size_t)(eq - s);
-	val = eq + 1;
-	vlen = n - tlen - 1;
-	trim(&type, &tlen);
-	trim(&val, &vlen);
-	IG_ENSURE(tlen > 0, IG_EUSAGE, why, "subject: attribute type is empty");
-	for (t = 0; t < IG_ARRAY_LEN(subject_types); t++)
-		if (strlen(subject_types[t].name) == tlen &&
-		    !strncasecmp(subject_types[t].name, type, tlen))
-			break;
-	IG_ENSURE(t < IG_ARRAY_LEN(subject_types), IG_EUSAGE, why,
-		  "subject: unknown attribute type (allowed: CN, O, OU, C, L, ST, serialNumber)");
-	IG_ENSURE(vlen > 0, IG_EUSAGE, why, "subject: attribute value is empty");
-	for (size_t i = 0; i < vlen; i++) {
-		uint8_t c = (uint8_t)val[i];
-
-		IG_ENSURE(c >= 0x20 && c != 0x7f, IG_EUSAGE, why,
-			  "subject: control character in a value");
-		/* RFC 4514 §2.4 escapes these; we take no escapes. */
-		IG_ENSURE(!strchr("+=\\\"<>;", (char)c) && (i > 0 || c != '#'),
-			  IG_EUSAGE, why,
-			  "subject: value contains a character that needs escaping (+ = \\ \" < > ; or a leading #), which is not supported");
-		IG_ENSURE(subject_types[t].tag != DER_PRINTABLE_STRING ||
-				  printable((char)c),
-			  IG_EUSAGE, why,
-			  "subject: C and serialNumber take only PrintableString characters");
-	}
-	chars = utf8_chars((const uint8_t *)val, vlen);
-	IG_ENSURE(chars >= 0, IG_EUSAGE, why, "subject: value is not UTF-8");
-	IG_ENSURE((unsigned long)chars <= subject_types[t].max, IG_EUSAGE, why,
-		  "subject: value longer than RFC 5280 allows (CN, O, OU, serialNumber 64; L, ST 128)");
-	if (subject_types[t].max == 2) {
-		/* ISO 3166-1 alpha-2, upper case. */
-		IG_ENSURE(vlen == 2 && val[0] >= 'A' && val[0] <= 'Z' &&
-				  val[1] >= 'A' && val[1] <= 'Z',
-			  IG_EUSAGE, why,
-			  "subject: C must be a two-letter country code like HK");
-	}
-	r->oid = subject_types[t].oid;
-	r->tag = subject_types[t].tag;
-	r->val = val;
-	r->len = vlen;
-	return IG_OK;
-}
-
-/* Split <subject> at commas; returns the number of RDNs. */
-static int subject_parse(const char *subject, struct rdn rdns[SUBJECT_MAX_RDNS],
-			 const char **why)
-{
-	const char *p = subject;
-	int count = 0;
-
-	IG_ENSURE(subject && *subject, IG_EUSAGE, why, "subject is empty");
-	for (;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		const char *q = p;
-		size_t m = n;
-
-		trim(&q, &m);
-		IG_ENSURE(m > 0, IG_EUSAGE, why,
-			  "subject: empty attribute (two commas, or a comma at an end)");
-		IG_ENSURE(count < SUBJECT_MAX_RDNS, IG_EUSAGE, why,
-			  "subject: more than 16 attributes");
-		IG_GUARD(subject_rdn(q, m, &rdns[count], why));
-		count++;
-		if (!comma)
-			break;
-		p = comma + 1;
-	}
-	return count;
-}
-
-static void der_name(struct der *d, const struct rdn *rdns, int count)
-{
-	size_t name = der_begin(d, DER_SEQUENCE);
-
-	/* RFC 4514 §2.1: the string starts with the last RDN of the
-	 * sequence.  One attribute per RDN (no multi-valued RDNs). */
-	for (int i = count - 1; i >= 0; i--) {
-		size_t set = der_begin(d, DER_SET);
-		size_t atv = der_begin(d, DER_SEQUENCE);
-		size_t v;
-
-		der_put(d, rdns[i].oid, 2 + rdns[i].oid[1]);
-		v = der_begin(d, rdns[i].tag);
-		der_put(d, rdns[i].val, rdns[i].len);
-		der_end(d, v);
-		der_end(d, atv);
-		der_end(d, set);
-	}
-	der_end(d, name);
-}
-
 /* ---- the certification request, RFC 2986 §4 ---- */
 
 /* The finished request <der> parses and its signature verifies with <k>:
@@ -734,7 +541,7 @@ int pubkey_csr_pem(const struct pubkey *k, const char *subject,
 		   pubkey_sign_fn sign, void *ctx, char *out, size_t cap,
 		   const char **why)
 {
-	struct rdn rdns[SUBJECT_MAX_RDNS];
+	uint8_t name[X509_NAME_MAX];
 	uint8_t cri_buf[4096], csr_buf[4096 + 1024];
 	uint8_t hash[64], tbs[sizeof(DIGESTINFO_SHA256) + 32];
 	uint8_t sig[PUBKEY_RSA_MAX];
@@ -742,21 +549,21 @@ int pubkey_csr_pem(const struct pubkey *k, const char *subject,
 	struct der csr = { .p = csr_buf, .cap = sizeof(csr_buf) };
 	const EVP_MD *md;
 	const uint8_t *in;
-	size_t sig_len = sizeof(sig), in_len, start, alg, bits, ecsig;
+	size_t sig_len = sizeof(sig), in_len, start, alg, bits, ecsig, name_len;
 	unsigned hlen;
-	int count, rc;
+	int rc;
 
 	IG_ENSURE(pubkey_ok(k), IG_EUSAGE, why, "not a public key");
 	IG_ENSURE(sign && out, IG_EUSAGE, why, "no signer or output buffer");
-	count = subject_parse(subject, rdns, why);
-	if (count < 0)
-		return count;
+	/* The DN syntax is x509.h's, shared with certificates. */
+	IG_GUARD(x509_name_der(subject, X509_DN_SUBJECT, name, sizeof(name),
+			       &name_len, why));
 
 	/* CertificationRequestInfo: version 0, subject, SPKI, and the
 	 * attributes [0] that RFC 2986 requires even when empty. */
 	start = der_begin(&cri, DER_SEQUENCE);
 	der_put(&cri, "\x02\x01\x00", 3);
-	der_name(&cri, rdns, count);
+	der_put(&cri, name, name_len);
 	der_spki(&cri, k);
 	der_put(&cri, "\xa0\x00", 2);
 	der_end(&cri, start);

@@ -730,37 +730,11 @@ static void test_subjects(void)
 	static const struct {
 		const char *subject, *why_part;
 	} bad[] = {
-		{ "", "empty" },
+		/* The DN syntax is x509.c's (x509_test has every case): here,
+		 * that a CSR passes its refusals on. */
 		{ "CN=a,XX=b", "unknown attribute" },
-		{ "SN=Smith", "unknown attribute" },
-		{ "CN=a,emailAddress=x@y", "unknown attribute" },
-		{ "=x", "type is empty" },
-		{ "CN=", "value is empty" },
-		{ "CN=  ", "value is empty" },
-		{ "CN=a,O=", "value is empty" },
 		{ "CN", "missing '='" },
-		{ "CN=a,O", "missing '='" },
-		{ "CN=a,,O=b", "empty attribute" },
-		{ "CN=a,", "empty attribute" },
-		{ ",CN=a", "empty attribute" },
-		{ "CN=a+OU=b", "escaping" },
-		{ "CN=a=b", "escaping" },
 		{ "CN=a\\,b", "escaping" },
-		{ "CN=#0401", "escaping" },
-		{ "CN=\"q\"", "escaping" },
-		{ "CN=a;O=b", "escaping" },
-		{ "CN=a\tb", "control" },
-		{ "CN=\xc3", "UTF-8" },
-		{ "CN=\xc0\xaf", "UTF-8" },
-		{ "CN=\xed\xa0\x80", "UTF-8" },
-		{ "C=HKG", "longer" },
-		{ "C=hk", "country" },
-		{ "C=H", "country" },
-		{ "serialNumber=a_b", "PrintableString" },
-		{ "CN=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-		  "longer" },
-		{ "OU=a,OU=a,OU=a,OU=a,OU=a,OU=a,OU=a,OU=a,OU=a,OU=a,OU=a,OU=a,"
-		  "OU=a,OU=a,OU=a,OU=a,OU=a", "more than 16" },
 	};
 	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	struct signer s = { .key = pkey };

@@ -1,0 +1,999 @@
+/*
+ * csc.c - the CSC API v2 and citizens' signing credentials.  See csc.h.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/constant_time.h>
+#include <mbedtls/gcm.h>
+#include <mbedtls/md.h>
+#include <mbedtls/platform_util.h>
+
+#include "../common/p256.h"
+#include "../common/log.h"
+#include "../hsm/p11.h"
+#include "../hsm/x509.h"
+#include "assertion.h"
+#include "csc.h"
+#include "replay.h"
+#include "store.h"
+
+/* OIDs (dotted) of what credentials/info and signHash name. */
+#define OID_EC "1.2.840.10045.2.1"
+#define OID_P256 "1.2.840.10045.3.1.7"
+#define OID_RSA "1.2.840.113549.1.1.1"
+#define OID_ECDSA_SHA256 "1.2.840.10045.4.3.2"
+#define OID_RSA_SHA256 "1.2.840.113549.1.1.11"
+#define OID_SHA256 "2.16.840.1.101.3.4.2.1"
+
+#define SAD_VERSION 1
+/* version, credential id, exp, count, nonce, SHA-256 of the hash list */
+#define SAD_BODY (1 + STORE_CRED_ID_LEN + 8 + 1 + 16 + 32)
+#define SAD_LEN (SAD_BODY + 32)
+
+struct csc_pending {
+	struct hsm_wrapped wx;
+	struct store_signcred sc;
+	uint8_t step;             /* creation: 1 key made, 2 certificate signed */
+	int ca_dev;
+	struct pubkey ca_pub;
+	uint8_t tbs[2048];
+	size_t tbs_len;
+	char citizen[STORE_CITIZEN_MAX + 1];
+};
+
+/* ---- keys, the CA certificate ------------------------------------------- */
+
+static void csc_derive(const struct server *srv, const char *label, uint8_t out[32])
+{
+	mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+			srv->pairwise_key, sizeof(srv->pairwise_key),
+			(const uint8_t *)label, strlen(label), out);
+}
+
+static int csc_read_pem_cert(const char *path, uint8_t *der, size_t cap, size_t *len)
+{
+	char buf[8192], *b, *e;
+	size_t n, olen;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	b = strstr(buf, "-----BEGIN CERTIFICATE-----");
+	e = b ? strstr(b, "-----END CERTIFICATE-----") : NULL;
+	if (!b || !e)
+		return -1;
+	b += strlen("-----BEGIN CERTIFICATE-----");
+	/* mbedtls_base64_decode skips the line breaks. */
+	if (mbedtls_base64_decode(der, cap, &olen, (const uint8_t *)b, (size_t)(e - b)))
+		return -1;
+	*len = olen;
+	return 0;
+}
+
+int csc_init(struct server *srv, const char **why)
+{
+	struct x509_info info;
+	struct pubkey ca;
+	size_t len;
+
+	csc_derive(srv, "idgate cit claim v1", srv->cit_key);
+	csc_derive(srv, "idgate csc sad v1", srv->sad_key);
+	if (csc_read_pem_cert(srv->cfg.csc_ca_cert, srv->ca_der, sizeof(srv->ca_der),
+			      &len) < 0) {
+		log_warn("no CA certificate in %s: signing credentials cannot be made "
+			 "(idgate-keys makes one for a ca key)", srv->cfg.csc_ca_cert);
+		return IG_OK;
+	}
+	if (x509_parse_info(srv->ca_der, len, &info, why) < 0)
+		return IG_EUSAGE;
+	if (hsm_choose_ca(srv->hsm, &ca) < 0 || ca.kind != info.key.kind ||
+	    memcmp(ca.x, info.key.x, sizeof(ca.x)) || memcmp(ca.y, info.key.y, sizeof(ca.y))) {
+		*why = "the CA certificate's key is not the CA key of the HSMs";
+		return IG_EUSAGE;
+	}
+	srv->ca_der_len = len;
+	snprintf(srv->ca_subject, sizeof(srv->ca_subject), "%s", info.subject);
+	srv->ca_pem = malloc(len * 2 + 200);
+	if (!srv->ca_pem || x509_pem(srv->ca_der, len, srv->ca_pem, len * 2 + 200) < 0) {
+		*why = "out of memory";
+		return IG_ENOMEM;
+	}
+	return IG_OK;
+}
+
+void csc_free(struct server *srv)
+{
+	free(srv->ca_pem);
+	srv->ca_pem = NULL;
+	mbedtls_platform_zeroize(srv->cit_key, sizeof(srv->cit_key));
+	mbedtls_platform_zeroize(srv->sad_key, sizeof(srv->sad_key));
+}
+
+int csc_worker_init(struct worker *w)
+{
+	mbedtls_gcm_init(&w->cit_gcm);
+	return mbedtls_gcm_setkey(&w->cit_gcm, MBEDTLS_CIPHER_ID_AES, w->srv->cit_key,
+				  256) ? IG_EINTERNAL : IG_OK;
+}
+
+void csc_worker_free(struct worker *w)
+{
+	mbedtls_gcm_free(&w->cit_gcm);
+}
+
+void csc_conn_free(struct conn *c)
+{
+	if (c->pend && c->pend->csc) {
+		mbedtls_platform_zeroize(c->pend->csc, sizeof(*c->pend->csc));
+		free(c->pend->csc);
+		c->pend->csc = NULL;
+	}
+}
+
+/* ---- the citizen in the access token ------------------------------------ */
+
+int csc_cit_claim(struct worker *w, const char *citizen_id, char out[CSC_CIT_MAX])
+{
+	uint8_t buf[12 + STORE_CITIZEN_MAX + 16];
+	size_t n = strlen(citizen_id);
+
+	if (n > STORE_CITIZEN_MAX ||
+	    mbedtls_ctr_drbg_random(&w->tls.drbg, buf, 12) ||
+	    mbedtls_gcm_crypt_and_tag(&w->cit_gcm, MBEDTLS_GCM_ENCRYPT, n, buf, 12,
+				      (const uint8_t *)"cit", 3, (const uint8_t *)citizen_id,
+				      buf + 12, 16, buf + 12 + n))
+		return IG_EINTERNAL;
+	b64url_encode(buf, 12 + n + 16, out);
+	return IG_OK;
+}
+
+static int csc_cit_open(struct worker *w, const char *claim, size_t len,
+			char out[STORE_CITIZEN_MAX + 1])
+{
+	uint8_t buf[12 + STORE_CITIZEN_MAX + 16];
+	int n = b64url_decode(claim, len, buf, sizeof(buf));
+
+	if (n < 12 + 1 + 16 ||
+	    mbedtls_gcm_auth_decrypt(&w->cit_gcm, (size_t)n - 28, buf, 12,
+				     (const uint8_t *)"cit", 3, buf + n - 16, 16,
+				     buf + 12, (uint8_t *)out))
+		return -1;
+	out[n - 28] = '\0';
+	return 0;
+}
+
+/* ---- answers ------------------------------------------------------------- */
+
+static void csc_json(struct conn *c, struct request *r, enum endpoint ep, int status,
+		     json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(o);
+	if (!s)
+		return resp_error(c, ep, r->start_ns, 500, "server_error", "out of memory",
+				  NULL, r->h.keep_alive);
+	resp_send(c, ep, r->start_ns, status, "application/json", NULL, s, strlen(s),
+		  r->h.keep_alive);
+	free(s);
+}
+
+static void csc_bad(struct conn *c, struct request *r, enum endpoint ep, const char *desc)
+{
+	resp_error(c, ep, r->start_ns, 400, "invalid_request", desc, NULL, r->h.keep_alive);
+}
+
+static void csc_denied(struct conn *c, struct request *r, enum endpoint ep, const char *desc)
+{
+	resp_error(c, ep, r->start_ns, 403, "access_denied", desc, NULL, r->h.keep_alive);
+}
+
+static void csc_busy(struct conn *c, uint64_t start_ns, enum endpoint ep, const char *desc,
+		     int keep_alive)
+{
+	M_INC(c->w->m.shed_hsm_queue);
+	resp_error(c, ep, start_ns, 503, "temporarily_unavailable", desc, "Retry-After: 1\r\n",
+		   keep_alive);
+}
+
+/* ---- the Bearer token ---------------------------------------------------- */
+
+/*
+ * The citizen of the request's access token: an ES256 JWS signed by one of
+ * the issuer keys published now, by this issuer, not expired, with a "cit"
+ * claim this server made.  Answers 401 itself and returns -1 otherwise.
+ */
+static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
+		       char out[STORE_CITIZEN_MAX + 1])
+{
+	struct worker *w = c->w;
+	struct server *srv = w->srv;
+	const struct http_str *auth = http_find_header(r->h.headers, r->h.num_headers,
+						       "authorization");
+	const char *why = "the access token is malformed";
+	const struct hsm_issuer *ks[HSM_MAX_KEYS], *key = NULL;
+	struct jws_parts parts;
+	struct p256_pub pub;
+	char payload[1200];
+	uint8_t sig[64];
+	json_t *claims = NULL, *hdr = NULL;
+	const char *kid, *iss, *cit;
+	char hbuf[300];
+	int n;
+
+	if (!auth || auth->len < 8 || strncasecmp(auth->p, "Bearer ", 7)) {
+		why = "a Bearer access token is required";
+		goto fail;
+	}
+	if (jws_split(auth->p + 7, auth->len - 7, &parts, &why) < 0)
+		goto fail;
+	n = b64url_decode(parts.hdr, parts.hdr_len, (uint8_t *)hbuf, sizeof(hbuf) - 1);
+	if (n <= 0 || !(hdr = json_loadb(hbuf, (size_t)n, JSON_REJECT_DUPLICATES, NULL)))
+		goto fail;
+	kid = json_string_value(json_object_get(hdr, "kid"));
+	if (!kid || strcmp(json_string_value(json_object_get(hdr, "alg")) ?: "", "ES256"))
+		goto fail;
+	for (unsigned d = 0; !key && d < hsm_ndevices(srv->hsm); d++) {
+		size_t nk = hsm_device_keys(srv->hsm, d, ks, HSM_MAX_KEYS);
+
+		for (size_t i = 0; i < nk; i++)
+			if (!strcmp(ks[i]->kid, kid) && keyring_published(&ks[i]->ent, w->now_s))
+				key = ks[i];
+	}
+	if (!key) {
+		why = "the access token's key is not one of this issuer's";
+		goto fail;
+	}
+	memcpy(pub.x, key->x, 32);
+	memcpy(pub.y, key->y, 32);
+	if (b64url_decode(parts.sig, parts.sig_len, sig, sizeof(sig)) != 64 ||
+	    es256_verify(&pub, (const uint8_t *)parts.hdr, parts.signing_input_len,
+			 sig) != 0) {
+		why = "the access token's signature does not verify";
+		goto fail;
+	}
+	n = b64url_decode(parts.payload, parts.payload_len, (uint8_t *)payload,
+			  sizeof(payload) - 1);
+	if (n <= 0 || !(claims = json_loadb(payload, (size_t)n, JSON_REJECT_DUPLICATES, NULL)))
+		goto fail;
+	iss = json_string_value(json_object_get(claims, "iss"));
+	cit = json_string_value(json_object_get(claims, "cit"));
+	if (!iss || strcmp(iss, srv->cfg.issuer) ||
+	    !json_is_integer(json_object_get(claims, "exp")) ||
+	    json_integer_value(json_object_get(claims, "exp")) + srv->cfg.clock_skew_s <=
+		    w->now_s) {
+		why = "the access token is expired or not this issuer's";
+		goto fail;
+	}
+	if (!cit || csc_cit_open(w, cit, strlen(cit), out) < 0) {
+		why = "the access token names no citizen";
+		goto fail;
+	}
+	json_decref(hdr);
+	json_decref(claims);
+	return 0;
+fail:
+	json_decref(hdr);
+	json_decref(claims);
+	resp_error(c, ep, r->start_ns, 401, "invalid_token", why,
+		   "WWW-Authenticate: Bearer realm=\"idgate\", error=\"invalid_token\"\r\n",
+		   r->h.keep_alive);
+	return -1;
+}
+
+/* The request body as a JSON object, or -1 answered (400). */
+static json_t *csc_body(struct conn *c, struct request *r, enum endpoint ep)
+{
+	json_t *o = r->body_len ? json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL)
+				: json_object();
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		csc_bad(c, r, ep, "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* The caller's own, enabled-or-not credential <id>; answers and returns -1
+ * otherwise (400 unknown, 403 another citizen's). */
+static int csc_own(struct conn *c, struct request *r, enum endpoint ep, const char *citizen,
+		   json_t *body, struct store_signcred *sc)
+{
+	const char *id = json_string_value(json_object_get(body, "credentialID"));
+	const char *why;
+
+	if (!id) {
+		csc_bad(c, r, ep, "missing credentialID");
+		return -1;
+	}
+	if (store_reader_get_signcred(c->w->reader, id, strlen(id), sc, &why) < 0) {
+		csc_bad(c, r, ep, "unknown credentialID");
+		return -1;
+	}
+	if (strcmp(sc->citizen_id, citizen)) {
+		csc_denied(c, r, ep, "the credential is not the caller's");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- info, credentials/list, credentials/info ------------------------------- */
+
+static void csc_info(struct conn *c, struct request *r)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:[s,s,s,s,s], "
+			      "s:{s:[s,s]}}",
+		"specs", "2.0.0.2", "name", "idgate", "logo", "",
+		"region", "HK", "lang", "en-US",
+		"description", "idgate remote signing for citizens",
+		"authType", "oauth2code",
+		"methods", "credentials/list", "credentials/info", "credentials/authorize",
+		"signatures/signHash", "info",
+		"signAlgorithms", "algos", OID_ECDSA_SHA256, OID_RSA_SHA256);
+
+	csc_json(c, r, EP_CSC, 200, o);
+}
+
+static json_t *csc_cred_info(const struct server *srv, const struct store_signcred *sc,
+			     const char *certs)
+{
+	struct x509_info info;
+	const char *why;
+	json_t *key, *cert, *list;
+	char b64[STORE_SC_CERT_MAX * 2], ca64[sizeof(srv->ca_der) * 2];
+	size_t n;
+
+	if (x509_parse_info(sc->cert, sc->cert_len, &info, &why) < 0)
+		return NULL;
+	key = json_pack("{s:s, s:[s], s:i}", "status", sc->revoked ? "disabled" : "enabled",
+			"algo", sc->alg == HSM_ALG_RSA_2048 ? OID_RSA : OID_EC,
+			"len", sc->alg == HSM_ALG_RSA_2048 ? 2048 : 256);
+	if (sc->alg != HSM_ALG_RSA_2048)
+		json_object_set_new(key, "curve", json_string(OID_P256));
+	cert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+			 "status", sc->revoked ? "revoked" : "valid",
+			 "issuerDN", info.issuer, "serialNumber", info.serial_hex,
+			 "subjectDN", info.subject, "validFrom", info.not_before,
+			 "validTo", info.not_after);
+	if (strcmp(certs, "none")) {
+		list = json_array();
+		mbedtls_base64_encode((uint8_t *)b64, sizeof(b64), &n, sc->cert, sc->cert_len);
+		json_array_append_new(list, json_stringn(b64, n));
+		if (!strcmp(certs, "chain") && srv->ca_der_len) {
+			mbedtls_base64_encode((uint8_t *)ca64, sizeof(ca64), &n, srv->ca_der,
+					      srv->ca_der_len);
+			json_array_append_new(list, json_stringn(ca64, n));
+		}
+		json_object_set_new(cert, "certificates", list);
+	}
+	return json_pack("{s:o, s:o, s:s, s:s, s:i, s:s}", "key", key, "cert", cert,
+			 "authMode", "explicit", "SCAL", "2", "multisign", CSC_MULTISIGN,
+			 "lang", "en-US");
+}
+
+static const char *csc_certs_arg(json_t *body)
+{
+	const char *v = json_string_value(json_object_get(body, "certificates"));
+
+	return v ? v : "single";
+}
+
+static void csc_list(struct conn *c, struct request *r, const char *citizen, json_t *body)
+{
+	struct server *srv = c->w->srv;
+	char ids[64][STORE_CRED_ID_LEN + 1];
+	const char *why, *certs = csc_certs_arg(body);
+	int n = store_citizen_signcreds(srv->store, citizen, ids, 64, &why);
+	json_t *o = json_object(), *list = json_array(), *infos = NULL;
+
+	if (n < 0) {
+		json_decref(o);
+		json_decref(list);
+		return resp_error(c, EP_CSC, r->start_ns, 500, "server_error", why, NULL,
+				  r->h.keep_alive);
+	}
+	if (json_is_true(json_object_get(body, "credentialInfo")))
+		infos = json_array();
+	for (int i = 0; i < n && i < 64; i++) {
+		struct store_signcred *sc = malloc(sizeof(*sc));
+
+		json_array_append_new(list, json_string(ids[i]));
+		if (infos && sc && store_reader_get_signcred(c->w->reader, ids[i],
+							     STORE_CRED_ID_LEN, sc, &why) == 0) {
+			json_t *one = csc_cred_info(srv, sc, certs);
+
+			if (one) {
+				json_object_set_new(one, "credentialID", json_string(ids[i]));
+				json_array_append_new(infos, one);
+			}
+		}
+		free(sc);
+	}
+	json_object_set_new(o, "credentialIDs", list);
+	if (infos)
+		json_object_set_new(o, "credentialInfos", infos);
+	csc_json(c, r, EP_CSC, 200, o);
+}
+
+static void csc_credinfo(struct conn *c, struct request *r, const char *citizen,
+			 json_t *body)
+{
+	struct store_signcred *sc = malloc(sizeof(*sc));
+	const char *certs = csc_certs_arg(body);
+	json_t *o;
+
+	if (!sc)
+		return csc_busy(c, r->start_ns, EP_CSC, "out of memory", r->h.keep_alive);
+	if (strcmp(certs, "none") && strcmp(certs, "single") && strcmp(certs, "chain")) {
+		free(sc);
+		return csc_bad(c, r, EP_CSC, "certificates must be none, single or chain");
+	}
+	if (csc_own(c, r, EP_CSC, citizen, body, sc) == 0) {
+		o = csc_cred_info(c->w->srv, sc, certs);
+		if (o)
+			csc_json(c, r, EP_CSC, 200, o);
+		else
+			resp_error(c, EP_CSC, r->start_ns, 500, "server_error",
+				   "unreadable certificate", NULL, r->h.keep_alive);
+	}
+	free(sc);
+}
+
+/* ---- authorize and the SAD --------------------------------------------------- */
+
+/* The hashes of <body> (base64 SHA-256 values, 1..CSC_MULTISIGN), their
+ * list's digest into <list>; -1 with <*why>. */
+static int csc_hashes(json_t *arr, uint8_t out[][32], unsigned *n, uint8_t list[32],
+		      const char **why)
+{
+	mbedtls_md_context_t md;
+	size_t i;
+	json_t *v;
+
+	*why = "hashes must be 1 to 16 base64 SHA-256 values";
+	if (!json_is_array(arr) || json_array_size(arr) < 1 ||
+	    json_array_size(arr) > CSC_MULTISIGN)
+		return -1;
+	mbedtls_md_init(&md);
+	mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 0);
+	mbedtls_md_starts(&md);
+	json_array_foreach(arr, i, v) {
+		const char *s = json_string_value(v);
+		size_t len;
+
+		if (!s || mbedtls_base64_decode(out[i], 32, &len, (const uint8_t *)s,
+						 strlen(s)) || len != 32) {
+			mbedtls_md_free(&md);
+			return -1;
+		}
+		mbedtls_md_update(&md, out[i], 32);
+	}
+	mbedtls_md_finish(&md, list);
+	mbedtls_md_free(&md);
+	*n = (unsigned)json_array_size(arr);
+	return 0;
+}
+
+static void csc_sad_mac(const struct server *srv, const uint8_t *body, uint8_t mac[32])
+{
+	mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), srv->sad_key,
+			sizeof(srv->sad_key), body, SAD_BODY, mac);
+}
+
+static void csc_authorize(struct conn *c, struct request *r, const char *citizen,
+			  json_t *body)
+{
+	struct worker *w = c->w;
+	struct server *srv = w->srv;
+	struct store_signcred *sc = malloc(sizeof(*sc));
+	struct assertion a;
+	struct assertion_policy pol;
+	struct store_cred dev;
+	uint8_t hashes[CSC_MULTISIGN][32], list[32], sad[SAD_LEN], claimed[32], tmp[32][32];
+	char aud[300], payload[2048], sad64[SAD_LEN * 2], replay_id[300];
+	json_t *auth, *claims = NULL;
+	const char *why, *jws, *cid;
+	unsigned n, cn;
+	int len, rc;
+
+	if (!sc)
+		return csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "out of memory", r->h.keep_alive);
+	if (csc_own(c, r, EP_CSC_AUTHORIZE, citizen, body, sc) < 0)
+		goto out;
+	if (sc->revoked) {
+		csc_bad(c, r, EP_CSC_AUTHORIZE, "the credential is disabled");
+		goto out;
+	}
+	if (csc_hashes(json_object_get(body, "hashes"), hashes, &n, list, &why) < 0) {
+		csc_bad(c, r, EP_CSC_AUTHORIZE, why);
+		goto out;
+	}
+	if (json_integer_value(json_object_get(body, "numSignatures")) != (json_int_t)n) {
+		csc_bad(c, r, EP_CSC_AUTHORIZE, "numSignatures must equal the number of hashes");
+		goto out;
+	}
+	cid = json_string_value(json_object_get(body, "hashAlgorithmOID"));
+	if (cid && strcmp(cid, OID_SHA256)) {
+		csc_bad(c, r, EP_CSC_AUTHORIZE, "hashAlgorithmOID must be SHA-256");
+		goto out;
+	}
+	/* authData: [{"id": "device_assertion", "value": "<JWS>"}] */
+	auth = json_array_get(json_object_get(body, "authData"), 0);
+	jws = json_string_value(json_object_get(auth, "value"));
+	if (!jws || strcmp(json_string_value(json_object_get(auth, "id")) ?: "",
+			   "device_assertion")) {
+		csc_bad(c, r, EP_CSC_AUTHORIZE,
+			"authData must hold the citizen's device_assertion");
+		goto out;
+	}
+	/* The citizen's explicit approval: a JWS of one of the citizen's own
+	 * enrolled devices (RFC 7523 §3 checks), for this credential and
+	 * exactly these hashes. */
+	if (assertion_parse(jws, strlen(jws), &a, &why) < 0 ||
+	    store_reader_get_cred(w->reader, a.kid, strlen(a.kid), &dev, &why) < 0) {
+		csc_denied(c, r, EP_CSC_AUTHORIZE, why);
+		goto out;
+	}
+	if (dev.revoked || strcmp(dev.citizen_id, citizen)) {
+		csc_denied(c, r, EP_CSC_AUTHORIZE,
+			   "the device assertion is not from the caller's enrolled device");
+		goto out;
+	}
+	snprintf(aud, sizeof(aud), "%s/csc/v2/credentials/authorize", srv->cfg.issuer);
+	pol = (struct assertion_policy){ .audience = aud, .now = w->now_s,
+		.max_lifetime = srv->cfg.assertion_max_lifetime_s, .skew = srv->cfg.clock_skew_s };
+	if (assertion_verify(&a, &dev.device_key, &pol, &why) < 0) {
+		csc_denied(c, r, EP_CSC_AUTHORIZE, why);
+		goto out;
+	}
+	len = b64url_decode(a.parts.payload, a.parts.payload_len, (uint8_t *)payload,
+			    sizeof(payload) - 1);
+	claims = len > 0 ? json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (!claims || strcmp(json_string_value(json_object_get(claims, "credentialID")) ?: "",
+			      sc->id) ||
+	    csc_hashes(json_object_get(claims, "hashes"), tmp, &cn, claimed, &why) < 0 ||
+	    cn != n || memcmp(claimed, list, 32)) {
+		csc_denied(c, r, EP_CSC_AUTHORIZE,
+			   "the device assertion does not approve this credential and these hashes");
+		goto out;
+	}
+	len = snprintf(replay_id, sizeof(replay_id), "%s %s", a.kid, a.jti);
+	rc = replay_check_and_insert(srv->replay, replay_id, (size_t)len,
+				     a.exp + srv->cfg.clock_skew_s, w->now_s);
+	if (rc == IG_EPROTO) {
+		csc_denied(c, r, EP_CSC_AUTHORIZE, "device assertion replayed: jti already used");
+		goto out;
+	}
+	if (rc < 0) {
+		csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "replay cache full", r->h.keep_alive);
+		goto out;
+	}
+	/* The SAD: this credential, these hashes, once, for a few minutes. */
+	sad[0] = SAD_VERSION;
+	memcpy(sad + 1, sc->id, STORE_CRED_ID_LEN);
+	for (int i = 0; i < 8; i++)
+		sad[1 + STORE_CRED_ID_LEN + i] =
+			(uint8_t)((uint64_t)(w->now_s + srv->cfg.csc_sad_s) >> (56 - 8 * i));
+	sad[1 + STORE_CRED_ID_LEN + 8] = (uint8_t)n;
+	if (mbedtls_ctr_drbg_random(&w->tls.drbg, sad + 1 + STORE_CRED_ID_LEN + 9, 16)) {
+		csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "no random numbers", r->h.keep_alive);
+		goto out;
+	}
+	memcpy(sad + SAD_BODY - 32, list, 32);
+	csc_sad_mac(srv, sad, sad + SAD_BODY);
+	b64url_encode(sad, sizeof(sad), sad64);
+	csc_json(c, r, EP_CSC_AUTHORIZE, 200,
+		 json_pack("{s:s, s:i}", "SAD", sad64, "expiresIn", (int)srv->cfg.csc_sad_s));
+out:
+	json_decref(claims);
+	free(sc);
+}
+
+/* ---- signHash ------------------------------------------------------------------ */
+
+static struct csc_pending *csc_pending(struct conn *c)
+{
+	if (!c->pend->csc)
+		c->pend->csc = calloc(1, sizeof(*c->pend->csc));
+	return c->pend->csc;
+}
+
+static int csc_audit(struct server *srv, const char *pseudonym, const char *action,
+		     const char *cred, const char *result, const char *detail)
+{
+	char actor[80];
+	struct audit_event ev = {
+		.actor = actor, .action = action, .key = cred, .result = result,
+		.detail = detail,
+	};
+
+	snprintf(actor, sizeof(actor), "citizen:%s", pseudonym);
+	return srv->audit ? audit_append(srv->audit, &ev) : IG_ECLOSED;
+}
+
+static void csc_sign(struct conn *c, struct request *r, const char *citizen, json_t *body)
+{
+	struct worker *w = c->w;
+	struct server *srv = w->srv;
+	struct pending *p = c->pend;
+	struct csc_pending *cp = csc_pending(c);
+	uint8_t sad[SAD_LEN + 8], mac[32], list[32];
+	char replay_id[64], detail[CSC_MULTISIGN * 46 + 64];
+	const char *why, *sad64, *algo;
+	int64_t exp = 0;
+	unsigned n;
+	int len, rc, dev;
+
+	if (!cp)
+		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "out of memory", r->h.keep_alive);
+	if (csc_own(c, r, EP_CSC_SIGN, citizen, body, &cp->sc) < 0)
+		return;
+	if (cp->sc.revoked)
+		return csc_bad(c, r, EP_CSC_SIGN, "the credential is disabled");
+	if (csc_hashes(json_object_get(body, "hashes"), cp->wx.digests, &n, list, &why) < 0)
+		return csc_bad(c, r, EP_CSC_SIGN, why);
+	algo = json_string_value(json_object_get(body, "signAlgo"));
+	if (!algo || strcmp(algo, cp->sc.alg == HSM_ALG_RSA_2048 ? OID_RSA_SHA256
+								  : OID_ECDSA_SHA256))
+		return csc_bad(c, r, EP_CSC_SIGN, "signAlgo does not match the credential's key");
+	why = json_string_value(json_object_get(body, "hashAlgorithmOID"));
+	if (why && strcmp(why, OID_SHA256))
+		return csc_bad(c, r, EP_CSC_SIGN, "hashAlgorithmOID must be SHA-256");
+	sad64 = json_string_value(json_object_get(body, "SAD"));
+	len = sad64 ? b64url_decode(sad64, strlen(sad64), sad, sizeof(sad)) : -1;
+	if (len != SAD_LEN)
+		return csc_bad(c, r, EP_CSC_SIGN, "missing or malformed SAD");
+	csc_sad_mac(srv, sad, mac);
+	if (sad[0] != SAD_VERSION || mbedtls_ct_memcmp(mac, sad + SAD_BODY, 32))
+		return csc_bad(c, r, EP_CSC_SIGN, "the SAD is not valid");
+	for (int i = 0; i < 8; i++)
+		exp = exp << 8 | sad[1 + STORE_CRED_ID_LEN + i];
+	if (exp <= w->now_s)
+		return csc_denied(c, r, EP_CSC_SIGN, "the SAD has expired");
+	if (memcmp(sad + 1, cp->sc.id, STORE_CRED_ID_LEN) ||
+	    sad[1 + STORE_CRED_ID_LEN + 8] != n || memcmp(sad + SAD_BODY - 32, list, 32))
+		return csc_denied(c, r, EP_CSC_SIGN,
+				  "the SAD does not cover this credential and these hashes");
+	dev = hsm_device_index(srv->hsm, cp->sc.hsm);
+	if (dev < 0 || !hsm_device_ready(srv->hsm, (unsigned)dev))
+		return csc_busy(c, r->start_ns, EP_CSC_SIGN,
+				"the credential's HSM is not available", r->h.keep_alive);
+	/* Once: the SAD's nonce goes into the shared replay cache. */
+	b64url_encode(sad + 1 + STORE_CRED_ID_LEN + 9, 16, replay_id + 4);
+	memcpy(replay_id, "sad ", 4);
+	rc = replay_check_and_insert(srv->replay, replay_id, strlen(replay_id), exp, w->now_s);
+	if (rc == IG_EPROTO)
+		return csc_denied(c, r, EP_CSC_SIGN, "the SAD has been used");
+	if (rc < 0)
+		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "replay cache full", r->h.keep_alive);
+	/* Audited before anything is signed: no record, no signature. */
+	pairwise_sub(srv, citizen, "csc", 3, cp->citizen);
+	/* The hashes as the relying service sent them (base64): 16 fit in
+	 * one record. */
+	len = snprintf(detail, sizeof(detail), "%u hash(es):", n);
+	for (unsigned i = 0; i < n; i++) {
+		size_t olen;
+
+		detail[len++] = ' ';
+		mbedtls_base64_encode((uint8_t *)detail + len, sizeof(detail) - (size_t)len,
+				      &olen, cp->wx.digests[i], 32);
+		len += (int)olen;
+	}
+	detail[len] = '\0';
+	if (csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id, "requested", detail) < 0)
+		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "the audit log cannot take the record",
+				r->h.keep_alive);
+	cp->wx.alg = cp->sc.alg;
+	cp->wx.n = (uint8_t)n;
+	cp->wx.blob_len = cp->sc.blob_len;
+	memcpy(cp->wx.blob, cp->sc.blob, cp->sc.blob_len);
+	cp->wx.wrap_id_len = cp->sc.wrap_id_len;
+	memcpy(cp->wx.wrap_id, cp->sc.wrap_id, cp->sc.wrap_id_len);
+	/* The cache's key: the credential id's bytes. */
+	memcpy(cp->wx.cred_id, cp->sc.id, HSM_CRED_ID_LEN);
+	memset(&p->job, 0, sizeof(p->job));
+	p->job.op = HSM_OP_SIGN_WRAPPED;
+	p->job.dev = (uint8_t)dev;
+	p->job.owner = (uint16_t)w->id;
+	p->job.wx = &cp->wx;
+	p->job.user = c;
+	p->job.user_gen = c->gen;
+	p->ep = EP_CSC_SIGN;
+	p->start_ns = r->start_ns;
+	p->keep_alive = (uint8_t)r->h.keep_alive;
+	if (hsm_submit(srv->hsm, &p->job) != IG_OK) {
+		csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id, "error", "HSM queue full");
+		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "signing queue full",
+				r->h.keep_alive);
+	}
+	c->waiting = 1;
+	c->refs++;
+}
+
+static void csc_sign_finish(struct conn *c)
+{
+	struct pending *p = c->pend;
+	struct csc_pending *cp = p->csc;
+	struct server *srv = c->w->srv;
+	json_t *sigs;
+	char b64[HSM_SIG_MAX * 2];
+	uint8_t der[80];
+
+	if (p->job.status != IG_OK) {
+		csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id, "error",
+			  hsm_p11_why("HSM", p->job.ckr));
+		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the HSM could not sign",
+				p->keep_alive);
+	}
+	if (csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id, "ok", "") < 0)
+		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the audit log cannot take the record",
+				p->keep_alive);
+	sigs = json_array();
+	for (unsigned i = 0; i < cp->wx.n; i++) {
+		const uint8_t *s = cp->wx.sigs[i];
+		size_t len = cp->wx.sig_len[i], n;
+
+		if (cp->wx.alg == HSM_ALG_EC_P256) { /* CSC wants DER Ecdsa-Sig-Value */
+			len = p256_sig_to_der(s, der);
+			s = der;
+		}
+		mbedtls_base64_encode((uint8_t *)b64, sizeof(b64), &n, s, len);
+		json_array_append_new(sigs, json_stringn(b64, n));
+	}
+	{
+		json_t *o = json_pack("{s:o}", "signatures", sigs);
+		char *body = json_dumps(o, JSON_COMPACT);
+
+		json_decref(o);
+		if (!body)
+			return resp_error(c, EP_CSC_SIGN, p->start_ns, 500, "server_error",
+					  "out of memory", NULL, p->keep_alive);
+		resp_send(c, EP_CSC_SIGN, p->start_ns, 200, "application/json", NULL, body,
+			  strlen(body), p->keep_alive);
+		free(body);
+	}
+}
+
+/* ---- routes ---------------------------------------------------------------------- */
+
+void csc_route(struct conn *c, struct request *r)
+{
+	struct http_str path = r->h.path;
+	char citizen[STORE_CITIZEN_MAX + 1];
+	static const struct { const char *path; enum endpoint ep; } routes[] = {
+		{ "/csc/v2/info", EP_CSC },
+		{ "/csc/v2/credentials/list", EP_CSC },
+		{ "/csc/v2/credentials/info", EP_CSC },
+		{ "/csc/v2/credentials/authorize", EP_CSC_AUTHORIZE },
+		{ "/csc/v2/signatures/signHash", EP_CSC_SIGN },
+	};
+	size_t i = 0;
+	json_t *body;
+
+	if (http_str_eq(path, "/pki/ca.pem")) {
+		struct server *srv = c->w->srv;
+
+		if (!http_str_eq(r->h.method, "GET"))
+			return resp_error(c, EP_CSC, r->start_ns, 405, "invalid_request",
+					  "use GET", "Allow: GET\r\n", r->h.keep_alive);
+		if (!srv->ca_pem)
+			return resp_error(c, EP_CSC, r->start_ns, 404, "not_found",
+					  "no CA certificate", NULL, r->h.keep_alive);
+		return resp_send(c, EP_CSC, r->start_ns, 200, "application/x-pem-file",
+				 "Cache-Control: public, max-age=3600\r\n", srv->ca_pem,
+				 strlen(srv->ca_pem), r->h.keep_alive);
+	}
+	while (i < IG_ARRAY_LEN(routes) && !http_str_eq(path, routes[i].path))
+		i++;
+	if (i == IG_ARRAY_LEN(routes))
+		return resp_error(c, EP_OTHER, r->start_ns, 404, "not_found",
+				  "no such CSC method", NULL, r->h.keep_alive);
+	if (!http_str_eq(r->h.method, "POST"))
+		return resp_error(c, routes[i].ep, r->start_ns, 405, "invalid_request",
+				  "CSC methods are POST", "Allow: POST\r\n", r->h.keep_alive);
+	if (i == 0)
+		return csc_info(c, r);
+	if (csc_citizen(c, r, routes[i].ep, citizen) < 0)
+		return;
+	body = csc_body(c, r, routes[i].ep);
+	if (!body)
+		return;
+	switch (i) {
+	case 1: csc_list(c, r, citizen, body); break;
+	case 2: csc_credinfo(c, r, citizen, body); break;
+	case 3: csc_authorize(c, r, citizen, body); break;
+	default: csc_sign(c, r, citizen, body); break;
+	}
+	json_decref(body);
+}
+
+/* ---- admin: creating and disabling credentials ------------------------------------ */
+
+static void csc_create_fail(struct conn *c, int status, const char *err, const char *desc)
+{
+	struct pending *p = c->pend;
+
+	resp_error(c, EP_SC_CREATE, p->start_ns, status, err, desc,
+		   status == 503 ? "Retry-After: 1\r\n" : NULL, p->keep_alive);
+}
+
+/* Submit the next HSM job of a creation; -1 when none could be. */
+static int csc_create_submit(struct conn *c, int op, int dev, const uint8_t *digest)
+{
+	struct pending *p = c->pend;
+
+	memset(&p->job, 0, sizeof(p->job));
+	if (digest)
+		memcpy(p->job.digest, digest, 32);
+	p->job.op = (uint8_t)op;
+	p->job.dev = (uint8_t)dev;
+	p->job.owner = (uint16_t)c->w->id;
+	p->job.wx = &p->csc->wx;
+	p->job.user = c;
+	p->job.user_gen = c->gen;
+	if (hsm_submit(c->w->srv->hsm, &p->job) != IG_OK)
+		return -1;
+	c->waiting = 1;
+	c->refs++;
+	return 0;
+}
+
+void csc_admin_create(struct conn *c, struct request *r, struct http_str citizen)
+{
+	struct server *srv = c->w->srv;
+	struct pending *p = c->pend;
+	struct csc_pending *cp;
+	char ids[1][STORE_CRED_ID_LEN + 1];
+	const char *why, *algo = NULL;
+	json_t *body = NULL;
+	int dev, n;
+
+	if (citizen.len == 0 || citizen.len > STORE_CITIZEN_MAX)
+		return resp_error(c, EP_SC_CREATE, r->start_ns, 400, "invalid_request",
+				  "bad citizen_id", NULL, r->h.keep_alive);
+	if (r->body_len) {
+		body = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
+		algo = json_string_value(json_object_get(body, "key_algo"));
+		if (!json_is_object(body) || (json_object_get(body, "key_algo") && !algo) ||
+		    (algo && strcmp(algo, "ec-p256") && strcmp(algo, "rsa-2048"))) {
+			json_decref(body);
+			return resp_error(c, EP_SC_CREATE, r->start_ns, 400, "invalid_request",
+					  "the body is {\"key_algo\": \"ec-p256\" | \"rsa-2048\"}",
+					  NULL, r->h.keep_alive);
+		}
+	}
+	cp = csc_pending(c);
+	if (!cp) {
+		json_decref(body);
+		return csc_busy(c, r->start_ns, EP_SC_CREATE, "out of memory", r->h.keep_alive);
+	}
+	memset(&cp->sc, 0, sizeof(cp->sc));
+	memset(&cp->wx, 0, sizeof(cp->wx));
+	memcpy(cp->sc.citizen_id, citizen.p, citizen.len);
+	cp->sc.alg = algo && !strcmp(algo, "rsa-2048") ? HSM_ALG_RSA_2048 : HSM_ALG_EC_P256;
+	json_decref(body);
+	n = store_citizen_creds(srv->store, cp->sc.citizen_id, ids, 1, &why);
+	if (n <= 0)
+		return resp_error(c, EP_SC_CREATE, r->start_ns, n < 0 && n != IG_EPROTO ? 500 : 404,
+				  "not_found", n < 0 ? why : "unknown citizen (no enrolled device)",
+				  NULL, r->h.keep_alive);
+	if (!srv->ca_der_len)
+		return csc_busy(c, r->start_ns, EP_SC_CREATE, "no CA certificate configured",
+				r->h.keep_alive);
+	cp->ca_dev = hsm_choose_ca(srv->hsm, &cp->ca_pub);
+	dev = hsm_choose_wrap(srv->hsm, 0);
+	p->ep = EP_SC_CREATE;
+	p->start_ns = r->start_ns;
+	p->keep_alive = (uint8_t)r->h.keep_alive;
+	cp->step = 1;
+	cp->wx.alg = cp->sc.alg;
+	if (cp->ca_dev < 0 || dev < 0 ||
+	    csc_create_submit(c, HSM_OP_GEN_WRAPPED, dev, NULL) < 0)
+		return csc_busy(c, r->start_ns, EP_SC_CREATE,
+				"no HSM with a wrapping key and the CA key is available",
+				r->h.keep_alive);
+	snprintf(cp->sc.hsm, sizeof(cp->sc.hsm), "%s", hsm_device_name(srv->hsm, (unsigned)dev));
+}
+
+/* Step 1 done (the key pair): build the certificate and have the CA sign
+ * it.  Step 2 done: assemble, store, answer. */
+static void csc_create_finish(struct conn *c)
+{
+	struct server *srv = c->w->srv;
+	struct pending *p = c->pend;
+	struct csc_pending *cp = p->csc;
+	struct x509_spec spec;
+	uint8_t digest[64], serial[16];
+	size_t dlen, len;
+	char subject[160], body[128];
+	const char *why;
+
+	if (p->job.status != IG_OK)
+		return csc_create_fail(c, 503, "temporarily_unavailable",
+				       hsm_p11_why("the HSM failed", p->job.ckr));
+	if (cp->step == 1) {
+		/* Subject: the citizen's pseudonym for the platform. */
+		pairwise_sub(srv, cp->sc.citizen_id, "csc", 3, cp->citizen);
+		snprintf(subject, sizeof(subject), "CN=%s,O=idgate citizen,C=HK", cp->citizen);
+		if (getrandom(serial, sizeof(serial), 0) != sizeof(serial))
+			return csc_create_fail(c, 500, "server_error", "no random numbers");
+		serial[0] &= 0x7f;
+		serial[0] |= 0x01; /* positive, never zero */
+		spec = (struct x509_spec){
+			.subject = subject, .issuer = srv->ca_subject,
+			.serial_len = sizeof(serial),
+			.not_before = c->w->now_s - 60,
+			.not_after = c->w->now_s + (int64_t)srv->cfg.csc_cert_days * 86400,
+			.subject_key = &cp->wx.pub, .issuer_key = &cp->ca_pub, .is_ca = 0,
+		};
+		memcpy(spec.serial, serial, sizeof(serial));
+		why = "the CA key is not EC P-256";
+		if (x509_tbs(&spec, cp->tbs, sizeof(cp->tbs), &cp->tbs_len, digest, &dlen,
+			     &why) < 0 || dlen != 32)
+			return csc_create_fail(c, 500, "server_error", why);
+		cp->sc.blob_len = cp->wx.blob_len;
+		memcpy(cp->sc.blob, cp->wx.blob, cp->wx.blob_len);
+		cp->sc.wrap_id_len = cp->wx.wrap_id_len;
+		memcpy(cp->sc.wrap_id, cp->wx.wrap_id, cp->wx.wrap_id_len);
+		cp->step = 2;
+		if (csc_create_submit(c, HSM_OP_SIGN_CA, cp->ca_dev, digest) < 0)
+			return csc_create_fail(c, 503, "temporarily_unavailable",
+					       "the CA's HSM is not available");
+		return;
+	}
+	if (x509_assemble(cp->tbs, cp->tbs_len, &cp->ca_pub, p->job.sig, 64, cp->sc.cert,
+			  sizeof(cp->sc.cert), &len, &why) < 0)
+		return csc_create_fail(c, 500, "server_error", why);
+	cp->sc.cert_len = (uint16_t)len;
+	if (store_signcred_put(srv->store, &cp->sc, c->w->now_s, &why) < 0)
+		return csc_create_fail(c, 500, "server_error", why);
+	if (csc_audit(srv, cp->citizen, "credential.create", cp->sc.id, "ok",
+		      cp->sc.alg == HSM_ALG_RSA_2048 ? "RSA-2048" : "EC P-256") < 0)
+		log_warn("audit log: cannot record the creation of %s", cp->sc.id);
+	log_info("signing credential %s made on HSM %s", cp->sc.id, cp->sc.hsm);
+	snprintf(body, sizeof(body), "{\"credential_id\":\"%s\"}", cp->sc.id);
+	resp_send(c, EP_SC_CREATE, p->start_ns, 201, "application/json", NULL, body,
+		  strlen(body), p->keep_alive);
+}
+
+void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id)
+{
+	struct server *srv = c->w->srv;
+	const char *why = NULL;
+	char cred[STORE_CRED_ID_LEN + 1];
+	int rc = store_signcred_revoke(srv->store, id.p, id.len, c->w->now_s, &why);
+
+	if (rc == IG_EPROTO)
+		return resp_error(c, EP_SC_REVOKE, r->start_ns, 404, "not_found",
+				  "unknown signing credential", NULL, r->h.keep_alive);
+	if (rc < 0)
+		return resp_error(c, EP_SC_REVOKE, r->start_ns, 500, "server_error", why, NULL,
+				  r->h.keep_alive);
+	snprintf(cred, sizeof(cred), "%.*s", (int)id.len, id.p);
+	{
+		struct audit_event ev = { .actor = "admin", .action = "credential.disable",
+					  .key = cred, .result = "ok" };
+
+		if (srv->audit && audit_append(srv->audit, &ev) < 0)
+			log_warn("audit log: cannot record disabling %s", cred);
+	}
+	resp_send(c, EP_SC_REVOKE, r->start_ns, 200, "application/json", NULL,
+		  "{\"status\":\"disabled\"}", 21, r->h.keep_alive);
+}
+
+void csc_finish(struct conn *c)
+{
+	if (c->pend->ep == EP_SC_CREATE)
+		csc_create_finish(c);
+	else
+		csc_sign_finish(c);
+}

@@ -1,0 +1,57 @@
+/*
+ * csc.h - remote signing for citizens: the Cloud Signature Consortium API
+ * v2 (info, credentials/list, credentials/info, credentials/authorize,
+ * signatures/signHash) on the public listener, and the signing-credential
+ * routes of the admin listener.
+ *
+ * A citizen is known by the access token of the login (Bearer): besides its
+ * pairwise sub, the token carries an opaque "cit" claim, the citizen id
+ * encrypted (AES-256-GCM, a fresh nonce per token, so relying services
+ * cannot link two tokens by it) under a key derived from the state dir's
+ * pairwise secret.  Only idgated reads it.
+ *
+ * A signature needs the citizen's explicit approval: credentials/authorize
+ * takes a JWS from one of the citizen's enrolled devices naming the
+ * credential and the exact hashes, and answers a SAD (signature activation
+ * data): the credential, the SHA-256 of the hash list, their number, an
+ * expiry and a nonce, MACed under a key of the server.  signatures/signHash
+ * accepts the SAD once, for exactly those hashes.  Every signHash is
+ * written to idgated's audit log before the signatures are returned; when
+ * the log cannot take the record the request is refused (503).
+ */
+#ifndef IG_CSC_H
+#define IG_CSC_H
+
+#include "server.h"
+
+#define CSC_CIT_MAX 160 /* the "cit" claim, base64url, NUL included */
+#define CSC_MULTISIGN 16
+
+/* Derive the claim and SAD keys, load the CA certificate.  Called once by
+ * main after the HSM engine started; a missing CA certificate only turns
+ * credential creation off (logged). */
+int csc_init(struct server *srv, const char **why);
+void csc_free(struct server *srv);
+
+/* Per worker: the claim cipher. */
+int csc_worker_init(struct worker *w);
+void csc_worker_free(struct worker *w);
+
+/* The "cit" claim for <citizen_id>; IG_OK or IG_EINTERNAL. */
+int csc_cit_claim(struct worker *w, const char *citizen_id, char out[CSC_CIT_MAX]);
+
+/* Public routes under /csc/v2/ (and GET /pki/ca.pem). */
+void csc_route(struct conn *c, struct request *r);
+
+/* Admin: POST /v1/admin/citizens/{id}/signing-credential,
+ * DELETE /v1/admin/signing-credentials/{id}. */
+void csc_admin_create(struct conn *c, struct request *r, struct http_str citizen);
+void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id);
+
+/* An HSM job of a CSC request or a credential creation came back. */
+void csc_finish(struct conn *c);
+
+/* The connection's CSC state (free with the connection). */
+void csc_conn_free(struct conn *c);
+
+#endif

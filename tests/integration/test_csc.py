@@ -1,0 +1,310 @@
+"""Remote signing through the CSC API v2 against a real idgated: signing
+credentials made by the admin API (keys generated and wrapped in the HSM,
+certificates from the built-in CA), a citizen's login token, the explicit
+approval of a device (credentials/authorize), signatures that openssl
+verifies against the credential's certificate, a chain that openssl verifies
+to the CA, every rejection, the audit log, and no unwrapped key anywhere."""
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+
+import jwt
+
+from harness import Server, expect, main, make_jws
+
+ECDSA_SHA256 = "1.2.840.10045.4.3.2"
+RSA_SHA256 = "1.2.840.113549.1.1.11"
+SHA256 = "2.16.840.1.101.3.4.2.1"
+
+
+def setup():
+    srv = Server(workers=1, settings={"csc.sad_lifetime_s": 3})
+    srv.start()
+    srv.tmp = tempfile.mkdtemp(prefix="idgate-csc-")
+    srv.alice = srv.enrol()
+    srv.bob = srv.enrol()
+    return srv
+
+
+def teardown(srv):
+    srv.cleanup()
+    subprocess.run(["rm", "-rf", srv.tmp])
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def token(dev):
+    st, _, j = dev.login(client_id="svc-sign")
+    expect(st == 200, (st, j))
+    return j["access_token"]
+
+
+def csc(srv, method, body, tok=None):
+    h = {"Authorization": "Bearer " + tok} if tok else {}
+    st, _, raw = srv.https("POST", "/csc/v2/" + method, body=json.dumps(body),
+                           ctype="application/json", headers=h)
+    try:
+        return st, json.loads(raw)
+    except ValueError:
+        return st, raw
+
+
+def create(srv, dev, algo=None):
+    st, _, body = srv.admin("POST", "/v1/admin/citizens/%s/signing-credential" % dev.citizen,
+                            {"key_algo": algo} if algo else None)
+    expect(st == 201, (st, body))
+    return json.loads(body)["credential_id"]
+
+
+def approval(srv, dev, cred, hashes, **over):
+    now = int(time.time())
+    claims = {"iss": dev.cred, "sub": dev.cred,
+              "aud": srv.issuer + "/csc/v2/credentials/authorize",
+              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex,
+              "credentialID": cred, "hashes": hashes}
+    claims.update(over)
+    return make_jws(dev.key, {"alg": "ES256", "typ": "JWT", "kid": dev.cred}, claims)
+
+
+def authorize(srv, dev, tok, cred, hashes, jws=None):
+    return csc(srv, "credentials/authorize",
+               {"credentialID": cred, "numSignatures": len(hashes), "hashes": hashes,
+                "hashAlgorithmOID": SHA256,
+                "authData": [{"id": "device_assertion",
+                              "value": jws or approval(srv, dev, cred, hashes)}]}, tok)
+
+
+def sign(srv, tok, cred, sad, hashes, algo=ECDSA_SHA256):
+    return csc(srv, "signatures/signHash", {"credentialID": cred, "SAD": sad, "hashes": hashes,
+                                            "hashAlgorithmOID": SHA256, "signAlgo": algo}, tok)
+
+
+def docs(n):
+    data = [("document %d %s" % (i, uuid.uuid4().hex)).encode() for i in range(n)]
+    return data, [b64(hashlib.sha256(d).digest()) for d in data]
+
+
+def write(srv, name, data):
+    path = os.path.join(srv.tmp, name)
+    with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    return path
+
+
+def openssl(*args):
+    p = subprocess.run(["openssl"] + list(args), capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def cert_files(srv, info):
+    certs = info["cert"]["certificates"]
+    leaf = "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % certs[0]
+    st, _, ca = srv.https("GET", "/pki/ca.pem")
+    expect(st == 200 and b"BEGIN CERTIFICATE" in ca, st)
+    return write(srv, "leaf-%s.pem" % uuid.uuid4().hex[:6], leaf), write(srv, "ca.pem", ca.decode())
+
+
+def sign_and_verify(srv, dev, algo_name, sign_algo, n):
+    cred = create(srv, dev, algo_name)
+    tok = token(dev)
+    st, info = csc(srv, "credentials/info", {"credentialID": cred, "certificates": "chain"}, tok)
+    expect(st == 200 and len(info["cert"]["certificates"]) == 2, (st, info))
+    leaf, ca = cert_files(srv, info)
+    rc, out = openssl("verify", "-CAfile", ca, leaf)
+    expect(rc == 0 and "OK" in out, out)
+    rc, out = openssl("x509", "-in", leaf, "-noout", "-text")
+    expect("Digital Signature, Non Repudiation" in out and "CA:FALSE" in out, out)
+    pub = write(srv, "pub-%s.pem" % cred, openssl("x509", "-in", leaf, "-noout", "-pubkey")[1])
+    data, hashes = docs(n)
+    st, a = authorize(srv, dev, tok, cred, hashes)
+    expect(st == 200 and a["expiresIn"] == 3, (st, a))
+    st, s = sign(srv, tok, cred, a["SAD"], hashes, sign_algo)
+    expect(st == 200 and len(s["signatures"]) == n, (st, s))
+    for d, sig in zip(data, s["signatures"]):
+        doc = write(srv, "doc", d)
+        sigf = write(srv, "sig", base64.b64decode(sig))
+        rc, out = openssl("dgst", "-sha256", "-verify", pub, "-signature", sigf, doc)
+        expect(rc == 0 and "Verified OK" in out, out)
+    return cred, tok
+
+
+# --- the happy paths ------------------------------------------------------------
+
+
+def test_info_is_public(srv):
+    st, j = csc(srv, "info", {})
+    expect(st == 200 and j["specs"] == "2.0.0.2" and j["region"] == "HK", (st, j))
+    expect("signatures/signHash" in j["methods"] and ECDSA_SHA256 in j["signAlgorithms"]["algos"])
+
+
+def test_token_names_the_citizen_opaquely(srv):
+    claims = jwt.decode(token(srv.alice), options={"verify_signature": False})
+    expect("cit" in claims and srv.alice.citizen not in json.dumps(claims), claims)
+    other = jwt.decode(token(srv.alice), options={"verify_signature": False})
+    expect(other["cit"] != claims["cit"], "two tokens are not linkable by cit")
+
+
+def test_ec_sign_one_hash(srv):
+    srv.ec_cred, srv.alice_tok = sign_and_verify(srv, srv.alice, None, ECDSA_SHA256, 1)
+
+
+def test_ec_multisign(srv):
+    sign_and_verify(srv, srv.alice, "ec-p256", ECDSA_SHA256, 16)
+
+
+def test_rsa_sign(srv):
+    srv.rsa_cred, _ = sign_and_verify(srv, srv.alice, "rsa-2048", RSA_SHA256, 3)
+
+
+def test_list_and_info_are_the_callers(srv):
+    st, j = csc(srv, "credentials/list", {"credentialInfo": True, "certificates": "none"},
+                srv.alice_tok)
+    expect(st == 200 and srv.ec_cred in j["credentialIDs"] and srv.rsa_cred in j["credentialIDs"],
+           (st, j))
+    infos = {i["credentialID"]: i for i in j["credentialInfos"]}
+    i = infos[srv.ec_cred]
+    expect(i["key"]["status"] == "enabled" and i["key"]["curve"] == "1.2.840.10045.3.1.7", i)
+    expect(i["authMode"] == "explicit" and i["SCAL"] == "2" and i["multisign"] == 16, i)
+    expect("certificates" not in i["cert"] and i["cert"]["subjectDN"].startswith("CN="), i)
+    expect(infos[srv.rsa_cred]["key"]["len"] == 2048, infos[srv.rsa_cred])
+    bob = token(srv.bob)
+    st, j = csc(srv, "credentials/list", {}, bob)
+    expect(st == 200 and j["credentialIDs"] == [], (st, j))
+
+
+# --- rejections -------------------------------------------------------------------
+
+
+def test_rejections(srv):
+    cred, tok = srv.ec_cred, token(srv.alice)
+    bob = token(srv.bob)
+    _, hashes = docs(2)
+    # No token, a bad token, another issuer's or a tampered one.
+    for t in (None, "abc", tok[:-4] + "AAAA"):
+        st, j = csc(srv, "credentials/list", {}, t)
+        expect(st == 401 and j["error"] == "invalid_token", (t, st, j))
+    # Another citizen's credential: never listed, seen nor used.
+    st, j = csc(srv, "credentials/info", {"credentialID": cred}, bob)
+    expect(st == 403, (st, j))
+    st, j = authorize(srv, srv.bob, bob, cred, hashes)
+    expect(st == 403, (st, j))
+    # A device assertion from another citizen for alice's credential.
+    st, j = authorize(srv, srv.alice, tok, cred, hashes,
+                      jws=approval(srv, srv.bob, cred, hashes))
+    expect(st == 403 and "caller's enrolled device" in j["error_description"], (st, j))
+    # An approval for other hashes, or another credential.
+    st, j = authorize(srv, srv.alice, tok, cred, hashes,
+                      jws=approval(srv, srv.alice, cred, docs(2)[1]))
+    expect(st == 403 and "these hashes" in j["error_description"], (st, j))
+    st, j = authorize(srv, srv.alice, tok, cred, hashes,
+                      jws=approval(srv, srv.alice, srv.rsa_cred, hashes))
+    expect(st == 403, (st, j))
+    # A replayed approval.
+    jws = approval(srv, srv.alice, cred, hashes)
+    st, a = authorize(srv, srv.alice, tok, cred, hashes, jws=jws)
+    expect(st == 200, (st, a))
+    st, j = authorize(srv, srv.alice, tok, cred, hashes, jws=jws)
+    expect(st == 403 and "replayed" in j["error_description"], (st, j))
+    # The SAD: other hashes, a tampered SAD, then used once, then again.
+    st, j = sign(srv, tok, cred, a["SAD"], docs(2)[1])
+    expect(st == 403 and "does not cover" in j["error_description"], (st, j))
+    st, j = sign(srv, tok, cred, a["SAD"], hashes[:1])
+    expect(st == 403, (st, j))
+    bad = a["SAD"][:10] + ("A" if a["SAD"][10] != "A" else "B") + a["SAD"][11:]
+    st, j = sign(srv, tok, cred, bad, hashes)
+    expect(st == 400 and "SAD" in j["error_description"], (st, j))
+    st, j = sign(srv, bob, cred, a["SAD"], hashes)
+    expect(st == 403, (st, j))
+    st, j = sign(srv, tok, cred, a["SAD"], hashes, RSA_SHA256)
+    expect(st == 400 and "signAlgo" in j["error_description"], (st, j))
+    st, j = sign(srv, tok, cred, a["SAD"], hashes)
+    expect(st == 200, (st, j))
+    st, j = sign(srv, tok, cred, a["SAD"], hashes)
+    expect(st == 403 and "used" in j["error_description"], (st, j))
+    # An expired SAD (the test server lets them live 3 s).
+    st, a = authorize(srv, srv.alice, tok, cred, hashes)
+    time.sleep(3.5)
+    st, j = sign(srv, tok, cred, a["SAD"], hashes)
+    expect(st == 403 and "expired" in j["error_description"], (st, j))
+    # Bad requests.
+    for body, what in (({"credentialID": cred, "numSignatures": 1, "hashes": ["x"]}, "hashes"),
+                       ({"credentialID": cred, "numSignatures": 17, "hashes": docs(17)[1]}, "hashes"),
+                       ({"credentialID": cred, "numSignatures": 3, "hashes": hashes}, "numSignatures"),
+                       ({"credentialID": "nope", "hashes": hashes}, "unknown"),
+                       ({"hashes": hashes}, "credentialID"),
+                       ({"credentialID": cred, "numSignatures": 2, "hashes": hashes}, "authData")):
+        st, j = csc(srv, "credentials/authorize", body, tok)
+        expect(st == 400 and what in j["error_description"], (body, st, j))
+    st, raw = csc(srv, "credentials/list", "not an object", tok)
+    expect(st == 400, (st, raw))
+    st, _, _ = srv.https("GET", "/csc/v2/credentials/list")
+    expect(st == 405, st)
+    st, _, _ = srv.https("POST", "/csc/v2/nope", body="{}", ctype="application/json")
+    expect(st == 404, st)
+
+
+def test_revoked_credential(srv):
+    cred = create(srv, srv.bob)
+    tok = token(srv.bob)
+    _, hashes = docs(1)
+    st, a = authorize(srv, srv.bob, tok, cred, hashes)
+    expect(st == 200, (st, a))
+    st, _, body = srv.admin("DELETE", "/v1/admin/signing-credentials/" + cred)
+    expect(st == 200 and b"disabled" in body, (st, body))
+    st, j = sign(srv, tok, cred, a["SAD"], hashes)
+    expect(st == 400 and "disabled" in j["error_description"], (st, j))
+    st, j = csc(srv, "credentials/info", {"credentialID": cred}, tok)
+    expect(st == 200 and j["key"]["status"] == "disabled", (st, j))
+    st, _, _ = srv.admin("DELETE", "/v1/admin/signing-credentials/AAAAAAAAAAAAAAAAAAAAAA")
+    expect(st == 404, st)
+
+
+def test_admin_rejections(srv):
+    for path, body, want in (("/v1/admin/citizens/nobody-here/signing-credential", None, 404),
+                             ("/v1/admin/citizens/%s/signing-credential" % srv.alice.citizen,
+                              {"key_algo": "dsa"}, 400),
+                             ("/v1/admin/citizens/%s/signing-credential" % srv.alice.citizen,
+                              "[1]", 400)):
+        st, _, body = srv.admin("POST", path, body)
+        expect(st == want, (path, st, body))
+    st, _, _ = srv.admin("POST", "/v1/admin/citizens/%s/signing-credential" % srv.alice.citizen,
+                         None, auth=False)
+    expect(st == 401, st)
+
+
+# --- audit, and no key in the clear ---------------------------------------------
+
+
+def test_audit_and_no_key_in_the_clear(srv):
+    with open(os.path.join(srv.state, "audit-idgated.log")) as f:
+        lines = [json.loads(l) for l in f]
+    signs = [l for l in lines if l["action"] == "csc.signHash"]
+    expect(any(l["result"] == "requested" and l["key"] == srv.ec_cred for l in signs), signs[:3])
+    expect(any(l["result"] == "ok" for l in signs))
+    expect(all(l["actor"].startswith("citizen:") and srv.alice.citizen not in l["actor"]
+               for l in signs))
+    p = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__import__("harness").BIN)),
+                                     "idgate-keys"), "--state", srv.state, "audit", "verify",
+                        "--log", os.path.join(srv.state, "audit-idgated.log")],
+                       capture_output=True, text=True)
+    expect(p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr)
+    # PKCS#8 headers of EC P-256 and RSA private keys must appear nowhere.
+    pkcs8_ec = bytes.fromhex("020100301306072a8648ce3d020106082a8648ce3d030107")
+    pkcs8_rsa = bytes.fromhex("020100300d06092a864886f70d0101010500")
+    for root, _, files in os.walk(srv.state):
+        if "tokens" in root:
+            continue  # the HSM's own store
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                data = f.read()
+            expect(pkcs8_ec not in data and pkcs8_rsa not in data, name)
+
+
+main(globals())
