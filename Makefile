@@ -48,7 +48,7 @@ DEPS_STAMP := $(B)/.deps-stamp
 .SECONDARY:
 
 .PHONY: all deps packages run test asan unit fuzz bench clean help
-all: $(BIN)/idgated $(BIN)/idgate-keys $(BIN)/idgate-load $(UNIT_BIN) $(FUZZ_REPLAY) $(BIN)/libidgate-p11fault.so
+all: $(BIN)/idgated $(BIN)/idgate-keys $(BIN)/idgate-load $(BIN)/p11sign $(UNIT_BIN) $(FUZZ_REPLAY) $(BIN)/libidgate-p11fault.so
 
 help:
 	@echo "make run      install packages, build, start bin/idgated on embedded defaults (state in ./var)"
@@ -90,6 +90,12 @@ $(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/libidgate.a
 
 # The security officers' key-management tool.
 $(BIN)/idgate-keys: $(KT_OBJ) $(B_OBJ)/libidgate.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The raw HSM reference of the signing benchmark (perf/csc.sh).
+$(BIN)/p11sign: $(B_OBJ)/perf/p11sign.o $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -158,6 +164,7 @@ bench: packages
 	$(MAKE) -j$$(nproc) all
 	@sh perf/run.sh
 	@sh perf/hsm_inflight.sh
+	@sh perf/csc.sh
 	@sh perf/capacity.sh
 
 clean:

@@ -16,8 +16,9 @@
  * data): the credential, the SHA-256 of the hash list, their number, an
  * expiry and a nonce, MACed under a key of the server.  signatures/signHash
  * accepts the SAD once, for exactly those hashes.  Every signHash is
- * written to idgated's audit log before the signatures are returned; when
- * the log cannot take the record the request is refused (503).
+ * written to idgated's audit log (the citizen's pseudonym, the credential,
+ * each hash, the result) before the signatures are returned; when the log
+ * cannot take the record the signatures are not returned (503).
  */
 #ifndef IG_CSC_H
 #define IG_CSC_H

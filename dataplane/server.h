@@ -131,6 +131,7 @@ struct worker {
 	uint64_t now_ns;                /* CLOCK_MONOTONIC, per loop turn */
 	int64_t now_s;                  /* CLOCK_REALTIME seconds */
 	mbedtls_gcm_context cit_gcm;    /* the "cit" claim (csc.c) */
+	struct csc_tokens *csc_tokens;  /* access tokens verified (csc.c) */
 	struct metrics m;
 	char *scratch;                  /* max_body bytes: decoded form fields */
 	char date[40];                  /* "Date: ...\r\n" of now_s */

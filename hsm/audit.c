@@ -1220,6 +1220,7 @@ static void *audit_writer_main(void *arg)
 	struct audit_log *l = arg;
 	uint8_t prev[32];
 
+	pthread_setname_np(pthread_self(), "idgate-audit");
 	for (;;) {
 		unsigned n;
 

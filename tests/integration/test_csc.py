@@ -286,8 +286,9 @@ def test_audit_and_no_key_in_the_clear(srv):
     with open(os.path.join(srv.state, "audit-idgated.log")) as f:
         lines = [json.loads(l) for l in f]
     signs = [l for l in lines if l["action"] == "csc.signHash"]
-    expect(any(l["result"] == "requested" and l["key"] == srv.ec_cred for l in signs), signs[:3])
-    expect(any(l["result"] == "ok" for l in signs))
+    expect(any(l["result"] == "ok" and l["key"] == srv.ec_cred and "1 hash(es): " in l["detail"]
+               for l in signs), signs[:3])
+    expect(any(l["detail"].startswith("16 hash(es): ") for l in signs))
     expect(all(l["actor"].startswith("citizen:") and srv.alice.citizen not in l["actor"]
                for l in signs))
     p = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__import__("harness").BIN)),
