@@ -137,7 +137,7 @@ struct conn *conn_open(struct worker *w, int fd)
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			return NULL;
-		c->pend = malloc(sizeof(*c->pend));
+		c->pend = calloc(1, sizeof(*c->pend)); /* pend->csc NULL */
 		if (!c->pend) {
 			free(c);
 			return NULL;
