@@ -28,6 +28,7 @@
 #include "../../dataplane/config.h"
 #include "../approval.h"
 #include "../audit.h"
+#include "../x509.h"
 #include "token.h"
 
 #define KT_MAX_APPROVALS 8
@@ -44,7 +45,7 @@ struct kt {
 	const char *log_path;
 	const char *approvals[KT_MAX_APPROVALS];
 	unsigned napprovals;
-	unsigned ttl_s;
+	unsigned ttl_s, days;
 	struct audit_log *audit;
 	int64_t now;
 	struct kt_key *keys;       /* scratch for listings */
@@ -73,6 +74,9 @@ static void usage(FILE *out)
 "                               sign an approval as --officer for --hsm (prints it)\n"
 "  export-public KEY [--format pem|jwk]\n"
 "  csr KEY --subject DN         a PKCS#10 request for a tls or ca key, signed in the HSM\n"
+"  ca-cert KEY --subject DN [--days N]\n"
+"                               the built-in CA's self-signed certificate for a ca key\n"
+"                               (idgated reads it from csc.ca_cert)\n"
 "  status                       each HSM's health and keys as the running idgated sees them\n"
 "  audit verify [--log FILE]    check the whole hash chain of the audit logs\n"
 "  audit recover                reopen a key-management log whose tail is broken,\n"
@@ -784,6 +788,55 @@ static int cmd_csr(struct kt *t, const char *ref)
 	return IG_OK;
 }
 
+/* The built-in CA's self-signed certificate, for a ca key (a deployment
+ * whose HSMs are not the SoftHSM defaults, which make one at first start). */
+static int cmd_ca_cert(struct kt *t, const char *ref)
+{
+	struct kt_sign_ctx ctx;
+	struct x509_spec spec;
+	struct kt_hsm *h;
+	struct kt_key k;
+	const char *why;
+	uint8_t der[4096];
+	char pem[6000], detail[400];
+	size_t len;
+
+	IG_GUARD(kt_resolve(t, ref, &h, &k));
+	if (!t->subject) {
+		fprintf(stderr, "idgate-keys: ca-cert needs --subject, e.g. "
+			"'CN=idgate citizen CA,O=Example,C=HK'\n");
+		return IG_EUSAGE;
+	}
+	if (!k.ent || k.ent->purpose != KR_CA || !k.has_pk || k.pk.kind != PUBKEY_EC_P256) {
+		fprintf(stderr, "idgate-keys: a CA certificate is for an EC P-256 ca key; %s is "
+			"not one\n", ref);
+		return IG_EUSAGE;
+	}
+	memset(&spec, 0, sizeof(spec));
+	if (getrandom(spec.serial, 16, 0) != 16) {
+		fprintf(stderr, "idgate-keys: getrandom failed\n");
+		return IG_EINTERNAL;
+	}
+	spec.serial[0] = (uint8_t)((spec.serial[0] & 0x7f) | 0x01);
+	spec.serial_len = 16;
+	spec.subject = spec.issuer = t->subject;
+	spec.not_before = t->now - 60;
+	spec.not_after = t->now + (int64_t)(t->days ? t->days : 3650) * 86400;
+	spec.subject_key = spec.issuer_key = &k.pk;
+	spec.is_ca = 1;
+	ctx = (struct kt_sign_ctx){ .h = h, .k = &k };
+	if (x509_issue(&spec, kt_sign, &ctx, der, sizeof(der), &len, &why) < 0 ||
+	    x509_pem(der, len, pem, sizeof(pem)) < 0) {
+		fprintf(stderr, "idgate-keys: CA certificate for %s: %s\n", ref, why);
+		return IG_EUSAGE;
+	}
+	snprintf(detail, sizeof(detail), "subject %s, %u days", t->subject,
+		 t->days ? t->days : 3650);
+	IG_GUARD(kt_audit(t, "key.ca-cert", k.id_hex, "ok", detail));
+	fputs(pem, stdout);
+	return IG_OK;
+}
+
 /* ---- status ----------------------------------------------------------------- */
 
 /* GET <path> from the admin listener with the admin token; the body. */
@@ -1048,15 +1101,15 @@ int main(int argc, char **argv)
 			bad = config_set_arg(&t.cfg, v, err, sizeof(err));
 		else if (kt_string_option(&t, a, v))
 			continue;
-		else if (!strcmp(a, "--ttl")) {
+		else if (!strcmp(a, "--ttl") || !strcmp(a, "--days")) {
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
 
 			if (*end || end == v || n == 0 || n > 86400) {
-				fprintf(stderr, "idgate-keys: --ttl is 1 to 86400 seconds\n");
+				fprintf(stderr, "idgate-keys: --ttl (seconds) and --days are 1 to 86400\n");
 				return 2;
 			}
-			t.ttl_s = (unsigned)n;
+			*(a[2] == 't' ? &t.ttl_s : &t.days) = (unsigned)n;
 		}
 		else if (!strcmp(a, "--approval")) {
 			if (t.napprovals == KT_MAX_APPROVALS) {
@@ -1096,12 +1149,13 @@ int main(int argc, char **argv)
 	if (strcmp(args[0], "list") && strcmp(args[0], "generate") &&
 	    strcmp(args[0], "rotate") && strcmp(args[0], "retire") &&
 	    strcmp(args[0], "destroy") && strcmp(args[0], "export-public") &&
-	    strcmp(args[0], "csr")) {
+	    strcmp(args[0], "csr") && strcmp(args[0], "ca-cert")) {
 		fprintf(stderr, "idgate-keys: unknown command '%s' (see --help)\n", args[0]);
 		return 2;
 	}
 	if ((!strcmp(args[0], "retire") || !strcmp(args[0], "destroy") ||
-	     !strcmp(args[0], "export-public") || !strcmp(args[0], "csr")) && !args[1]) {
+	     !strcmp(args[0], "export-public") || !strcmp(args[0], "csr") ||
+	     !strcmp(args[0], "ca-cert")) && !args[1]) {
 		fprintf(stderr, "idgate-keys: %s needs a KEY (kid, CKA_ID hex or label)\n",
 			args[0]);
 		return 2;
@@ -1132,8 +1186,10 @@ int main(int argc, char **argv)
 			rc = cmd_destroy(&t, args[1]);
 		else if (!strcmp(args[0], "export-public"))
 			rc = cmd_export(&t, args[1]);
-		else
+		else if (!strcmp(args[0], "csr"))
 			rc = cmd_csr(&t, args[1]);
+		else
+			rc = cmd_ca_cert(&t, args[1]);
 	}
 	kt_close_all(&t);
 	audit_close(t.audit);

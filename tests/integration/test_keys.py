@@ -14,6 +14,7 @@ import threading
 import time
 
 import jwt
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -359,6 +360,17 @@ def test_destroy_dual_control(srv):
 # --- other purposes, CSR -------------------------------------------------------
 
 
+def write_tmp(srv, name, text):
+    path = os.path.join(srv.tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def by_label_now(srv):
+    return {k["label"]: k for k in listing(srv)}
+
+
 def test_generate_and_csr(srv):
     out = keys_ok(srv, "generate", "--purpose", "tls", "--alg", "ec-p384", "--label", "tls-2026")
     expect("generated tls key tls-2026" in out, out)
@@ -384,7 +396,22 @@ def test_generate_and_csr(srv):
                              capture_output=True, text=True).stdout
         expect(serialization.load_pem_public_key(req.encode()).public_numbers() ==
                pkcs11_public(srv, by_label[label]["id"]).public_numbers())
-    for args, msg in ((["csr", "wrap-1", "--subject", "CN=x"], "tls or ca"),
+    # The built-in CA's certificate for a ca key made in the HSM (EC P-256).
+    keys_ok(srv, "generate", "--purpose", "ca", "--label", "ca-p256")
+    pem = keys_ok(srv, "ca-cert", "ca-p256", "--subject", "CN=Test CA,O=idgate,C=HK",
+                  "--days", "30")
+    path = write_tmp(srv, "ca.pem", pem)
+    rc = subprocess.run(["openssl", "verify", "-CAfile", path, path], capture_output=True,
+                        text=True)
+    expect(rc.returncode == 0 and "OK" in rc.stdout, rc.stdout + rc.stderr)
+    text = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-text"],
+                          capture_output=True, text=True).stdout
+    expect("CA:TRUE" in text and "Certificate Sign" in text, text)
+    expect(x509.load_pem_x509_certificate(pem.encode()).public_key().public_numbers()
+           == pkcs11_public(srv, by_label_now(srv)["ca-p256"]["id"]).public_numbers())
+    for args, msg in ((["ca-cert", "ca-1", "--subject", "CN=x"], "EC P-256 ca key"),
+                      (["ca-cert", "ca-p256"], "--subject"),
+                      (["csr", "wrap-1", "--subject", "CN=x"], "tls or ca"),
                       (["csr", "tls-2026"], "--subject"),
                       (["csr", "tls-2026", "--subject", "XX=1"], "CSR"),
                       (["csr", active_issuer(srv)["kid"], "--subject", "CN=x"], "tls or ca"),
