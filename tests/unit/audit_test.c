@@ -556,8 +556,14 @@ static void test_tamper(void)
 		f.p[6] = forged, f.len[6] = len6, f.n = 7;
 		expect_verify(variant("forged.log", &f, head), IG_EPROTO, 6, 7,
 			      "line 7 (seq 7) and after are past the head");
-		/* Not chained: the head vouches for line 6, so 7 is named. */
-		memcpy(strstr(forged, "\"prev\":\"") + 8, "00", 2);
+		/* Not chained: the head vouches for line 6, so 7 is named.
+		 * (Flip a digit: writing a fixed value would leave the
+		 * chain intact whenever the hash starts with it.) */
+		{
+			char *d = strstr(forged, "\"prev\":\"") + 8;
+
+			*d = *d == '0' ? '1' : '0';
+		}
 		expect_verify(variant("forged2.log", &f, head), IG_EPROTO, 6, 7,
 			      "line 7 (seq 7): prev is not the hash of line 6");
 	}
