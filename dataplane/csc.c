@@ -371,7 +371,9 @@ static void csc_info(struct conn *c, struct request *r)
 		"specs", "2.0.0.2", "name", "idgate", "logo", "",
 		"region", "HK", "lang", "en-US",
 		"description", "idgate remote signing for citizens",
-		"authType", "oauth2code",
+		/* The access token comes from idgate's OAuth 2.0 token
+		 * endpoint (the JWT-bearer grant), outside this API. */
+		"authType", "external",
 		"methods", "credentials/list", "credentials/info", "credentials/authorize",
 		"signatures/signHash", "info",
 		"signAlgorithms", "algos", OID_ECDSA_SHA256, OID_RSA_SHA256);
