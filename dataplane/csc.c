@@ -122,7 +122,8 @@ void csc_free(struct server *srv)
  * token for a citizen's authorize and signHash calls, and for each
  * document; an ES256 verification is the largest part of a call.  Keyed by
  * the SHA-256 of the whole token (signature included), so only the very
- * same bytes hit; the expiry is checked at each use.  Direct-mapped.
+ * same bytes hit; the expiry is checked at each use.  Two-way set
+ * associative: a new token replaces the one of its set expiring first.
  */
 #define CSC_TOKENS 512
 struct csc_tokens {
@@ -260,12 +261,16 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 		goto fail;
 	}
 	sha256((const uint8_t *)auth->p + 7, auth->len - 7, th);
-	slot = (th[0] | (unsigned)th[1] << 8) % CSC_TOKENS;
-	if (!memcmp(w->csc_tokens->e[slot].hash, th, 32) &&
-	    w->csc_tokens->e[slot].exp + srv->cfg.clock_skew_s > w->now_s) {
-		strcpy(out, w->csc_tokens->e[slot].citizen);
-		return 0;
+	slot = 2 * ((th[0] | (unsigned)th[1] << 8) % (CSC_TOKENS / 2));
+	for (unsigned way = 0; way < 2; way++) {
+		if (!memcmp(w->csc_tokens->e[slot + way].hash, th, 32) &&
+		    w->csc_tokens->e[slot + way].exp + srv->cfg.clock_skew_s > w->now_s) {
+			strcpy(out, w->csc_tokens->e[slot + way].citizen);
+			return 0;
+		}
 	}
+	if (w->csc_tokens->e[slot + 1].exp < w->csc_tokens->e[slot].exp)
+		slot++;
 	if (jws_split(auth->p + 7, auth->len - 7, &parts, &why) < 0)
 		goto fail;
 	n = b64url_decode(parts.hdr, parts.hdr_len, (uint8_t *)hbuf, sizeof(hbuf) - 1);
