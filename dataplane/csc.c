@@ -94,12 +94,12 @@ int csc_init(struct server *srv, const char **why)
 	}
 	if (x509_parse_info(srv->ca_der, len, &info, why) < 0)
 		return IG_EUSAGE;
-	if (hsm_choose_ca(srv->hsm, &ca) < 0 || ca.kind != info.key.kind ||
-	    memcmp(ca.x, info.key.x, sizeof(ca.x)) || memcmp(ca.y, info.key.y, sizeof(ca.y))) {
+	if (hsm_choose_ca(srv->hsm, &info.key, &ca) < 0) {
 		*why = "the CA certificate's key is not the CA key of the HSMs";
 		return IG_EUSAGE;
 	}
 	srv->ca_der_len = len;
+	srv->ca_key = info.key;
 	snprintf(srv->ca_subject, sizeof(srv->ca_subject), "%s", info.subject);
 	srv->ca_pem = malloc(len * 2 + 200);
 	if (!srv->ca_pem || x509_pem(srv->ca_der, len, srv->ca_pem, len * 2 + 200) < 0) {
@@ -930,7 +930,7 @@ void csc_admin_create(struct conn *c, struct request *r, struct http_str citizen
 	if (!srv->ca_der_len)
 		return csc_busy(c, r->start_ns, EP_SC_CREATE, "no CA certificate configured",
 				r->h.keep_alive);
-	cp->ca_dev = hsm_choose_ca(srv->hsm, &cp->ca_pub);
+	cp->ca_dev = hsm_choose_ca(srv->hsm, &srv->ca_key, &cp->ca_pub);
 	dev = hsm_choose_wrap(srv->hsm, 0);
 	p->ep = EP_SC_CREATE;
 	p->start_ns = r->start_ns;

@@ -55,6 +55,7 @@ struct server {
 	uint8_t ca_der[2048];           /* the built-in CA's certificate */
 	size_t ca_der_len;              /* 0: no CA, no credentials made */
 	char ca_subject[512];
+	struct pubkey ca_key;           /* the certificate's key */
 	char *ca_pem;
 	char *discovery;                /* GET /.well-known/openid-configuration */
 	volatile int stopping;

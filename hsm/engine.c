@@ -1704,13 +1704,18 @@ int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid)
 	return best;
 }
 
-int hsm_choose_ca(struct hsm_engine *e, struct pubkey *pub)
+int hsm_choose_ca(struct hsm_engine *e, const struct pubkey *want,
+		  struct pubkey *pub)
 {
 	for (unsigned i = 0; e && i < e->ndev; i++) {
 		const struct hsm_keyset *ks = atomic_load(&e->devs[i].keys);
 
 		if (!atomic_load(&e->devs[i].ready) || !ks ||
 		    ks->ca == CK_INVALID_HANDLE)
+			continue;
+		if (want && (want->kind != ks->ca_pub.kind ||
+			     memcmp(want->x, ks->ca_pub.x, sizeof(want->x)) ||
+			     memcmp(want->y, ks->ca_pub.y, sizeof(want->y))))
 			continue;
 		if (pub)
 			*pub = ks->ca_pub;

@@ -249,12 +249,14 @@ size_t hsm_device_keys(struct hsm_engine *e, unsigned dev,
  *
  * hsm_choose_wrap: the ready HSM with a wrapping key and the fewest
  * operations outstanding, skipping <avoid>; IG_ECLOSED when none.
- * hsm_choose_ca: the ready HSM holding the CA key; *pub (if not NULL) gets
- * the CA's public key.  hsm_device_index: the HSM named <name>, or
+ * hsm_choose_ca: the ready HSM holding a CA key, and that key <want> when
+ * not NULL (HSMs of a pool may hold different CA keys: only the one whose
+ * certificate is published may sign); *pub (if not NULL) gets it.  hsm_device_index: the HSM named <name>, or
  * IG_EUSAGE.  hsm_device_ready: 1 while device <dev> is in rotation.
  */
 int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid);
-int hsm_choose_ca(struct hsm_engine *e, struct pubkey *pub);
+int hsm_choose_ca(struct hsm_engine *e, const struct pubkey *want,
+		  struct pubkey *pub);
 int hsm_device_index(const struct hsm_engine *e, const char *name);
 int hsm_device_ready(const struct hsm_engine *e, unsigned dev);
 

@@ -985,8 +985,15 @@ static void test_wrapped_keys(void)
 		return;
 	CHECK_EQ(hsm_choose_wrap(e, 0), 0);
 	CHECK_EQ(hsm_choose_wrap(e, 1), IG_ECLOSED);
-	CHECK_EQ(hsm_choose_ca(e, &ca), 0);
+	CHECK_EQ(hsm_choose_ca(e, NULL, &ca), 0);
 	CHECK_EQ(ca.kind, PUBKEY_EC_P256);
+	CHECK_EQ(hsm_choose_ca(e, &ca, NULL), 0);
+	{
+		struct pubkey other = ca;
+
+		other.x[5] ^= 1; /* another CA's key: not this HSM's */
+		CHECK_EQ(hsm_choose_ca(e, &other, NULL), IG_ECLOSED);
+	}
 	CHECK_EQ(hsm_device_index(e, "hsm0"), 0);
 	CHECK_EQ(hsm_device_index(e, "nope"), IG_EUSAGE);
 
