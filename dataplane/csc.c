@@ -718,7 +718,7 @@ static void csc_sign(struct conn *c, struct request *r, const char *citizen, jso
 		return csc_denied(c, r, EP_CSC_SIGN, "the SAD has been used");
 	if (rc < 0)
 		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "replay cache full", r->h.keep_alive);
-	pairwise_sub(srv, citizen, "csc", 3, cp->citizen);
+	pairwise_sub(srv, citizen, "\001csc", 4, cp->citizen);
 	cp->wx.alg = cp->sc.alg;
 	cp->wx.n = (uint8_t)n;
 	cp->wx.blob_len = cp->sc.blob_len;
@@ -963,7 +963,7 @@ static void csc_create_finish(struct conn *c)
 				       hsm_p11_why("the HSM failed", p->job.ckr));
 	if (cp->step == 1) {
 		/* Subject: the citizen's pseudonym for the platform. */
-		pairwise_sub(srv, cp->sc.citizen_id, "csc", 3, cp->citizen);
+		pairwise_sub(srv, cp->sc.citizen_id, "\001csc", 4, cp->citizen);
 		snprintf(subject, sizeof(subject), "CN=%s,O=idgate citizen,C=HK", cp->citizen);
 		if (getrandom(serial, sizeof(serial), 0) != sizeof(serial))
 			return csc_create_fail(c, 500, "server_error", "no random numbers");

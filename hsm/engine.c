@@ -1008,6 +1008,9 @@ static void hsm_thread_leave(struct hsm_thread *t)
 		t->session = CK_INVALID_HANDLE;
 		pthread_rwlock_unlock(&d->sessions);
 	}
+	/* Its unwrapped keys died with its session: a thread that takes the
+	 * slot later must not find their handles. */
+	memset(&t->cache, 0, sizeof(t->cache));
 	atomic_store(&t->state, HSM_T_FREE);
 	atomic_fetch_sub(&d->live, 1);
 }

@@ -553,8 +553,7 @@ static int cmd_retire(struct kt *t, const char *ref)
 		const struct keyring_entry *o = &h->kr.e[j];
 
 		if (o != e && o->purpose == KR_TOKEN_ISSUER &&
-		    (keyring_state(o, t->now) == KR_ACTIVE ||
-		     (o->activate > t->now && o->activate != e->activate)))
+		    keyring_state(o, t->now) == KR_ACTIVE)
 			others++;
 	}
 	if (e->purpose == KR_TOKEN_ISSUER && st == KR_ACTIVE && !others && !t->force) {
@@ -580,7 +579,10 @@ static int cmd_retire(struct kt *t, const char *ref)
 	if (st != KR_ACTIVE)
 		e->activate = 0;
 	e->retire = t->now;
-	e->unpublish = e->purpose == KR_TOKEN_ISSUER && st == KR_ACTIVE
+	/* A wrapping key stays retiring (it still unwraps what it wrapped)
+	 * until an officer ends that by hand. */
+	e->unpublish = e->purpose == KR_WRAP ? 0 :
+		       e->purpose == KR_TOKEN_ISSUER && st == KR_ACTIVE
 		       ? t->now + t->cfg.token_lifetime_s + t->cfg.clock_skew_s : t->now;
 	kt_time(e->unpublish, when, sizeof(when));
 	snprintf(detail, sizeof(detail), "%s %s was %s; retired, unpublished at %s",
