@@ -662,9 +662,17 @@ static void test_key_files(void)
 	write_pem(alice, PEM_ENCRYPTED, path_in(keys, "enc.pem"), 0600);
 	write_pem(alice, PEM_PUBLIC, path_in(keys, "public.pem"), 0600);
 	write_file(path_in(keys, "junk.pem"), "hello\n");
-	write_file(path_in(keys, "damaged.pem"),
-		   "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n"
-		   "-----END PRIVATE KEY-----\n");
+	/* A key made now, cut after its first line of base64. */
+	{
+		char pem[1024], *cut;
+
+		write_pem(alice, PEM_PKCS8, path_in(keys, "damaged.pem"), 0600);
+		if (read_file(path_in(keys, "damaged.pem"), pem, sizeof(pem)) <= 0 ||
+		    !(cut = strchr(strchr(pem, '\n') + 1, '\n')))
+			abort();
+		strcpy(cut + 1, "-----END PRIVATE KEY-----\n");
+		write_file(path_in(keys, "damaged.pem"), pem);
+	}
 	for (size_t i = 0; i < IG_ARRAY_LEN(bad); i++) {
 		why = NULL;
 		CHECK_EQ(approval_create("alice", path_in(keys, bad[i].file),
