@@ -239,13 +239,15 @@ void store_close(struct store *s)
 
 /* --- lookups -------------------------------------------------------------- */
 
-static int cred_lookup(struct store *s, MDB_txn *txn, const char *cred_id,
-		       size_t len, struct store_cred *out, const char **why)
+/* The record <id> of <dbi> into <val>: IG_OK, IG_EPROTO unknown, or
+ * IG_EINTERNAL. */
+static int record_get(MDB_txn *txn, MDB_dbi dbi, const char *id, size_t len,
+		      MDB_val *key, MDB_val *val, const char **why)
 {
-	MDB_val key = { .mv_size = len, .mv_data = (void *)cred_id }, val;
 	int rc;
 
-	rc = mdb_get(txn, s->cred, &key, &val);
+	*key = (MDB_val){ .mv_size = len, .mv_data = (void *)id };
+	rc = mdb_get(txn, dbi, key, val);
 	if (rc == MDB_NOTFOUND) {
 		SET_WHY(why, W_UNKNOWN);
 		return IG_EPROTO;
@@ -254,6 +256,15 @@ static int cred_lookup(struct store *s, MDB_txn *txn, const char *cred_id,
 		SET_WHY(why, W_READ);
 		return IG_EINTERNAL;
 	}
+	return IG_OK;
+}
+
+static int cred_lookup(struct store *s, MDB_txn *txn, const char *cred_id,
+		       size_t len, struct store_cred *out, const char **why)
+{
+	MDB_val key, val;
+
+	IG_GUARD(record_get(txn, s->cred, cred_id, len, &key, &val, why));
 	if (rec_decode(&key, &val, out) < 0) {
 		SET_WHY(why, W_CORRUPT);
 		return IG_EINTERNAL;
@@ -725,18 +736,9 @@ static int sc_decode(const MDB_val *key, const MDB_val *val,
 static int sc_lookup(struct store *s, MDB_txn *txn, const char *id, size_t len,
 		     struct store_signcred *out, const char **why)
 {
-	MDB_val key = { .mv_size = len, .mv_data = (void *)id }, val;
-	int rc;
+	MDB_val key, val;
 
-	rc = mdb_get(txn, s->signcred, &key, &val);
-	if (rc == MDB_NOTFOUND) {
-		SET_WHY(why, W_UNKNOWN);
-		return IG_EPROTO;
-	}
-	if (rc) {
-		SET_WHY(why, W_READ);
-		return IG_EINTERNAL;
-	}
+	IG_GUARD(record_get(txn, s->signcred, id, len, &key, &val, why));
 	if (sc_decode(&key, &val, out) < 0) {
 		SET_WHY(why, W_CORRUPT);
 		return IG_EINTERNAL;
