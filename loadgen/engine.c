@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -30,10 +31,11 @@
 #include "../common/result.h"
 #include "loadgen.h"
 #include "signer.h"
+#include "tokens.h"
 
 #define LG_LATE_US (LG_LATE_MS * 1000)
 #define LG_IN_MAX (1u << 20)    /* largest answer read */
-#define LG_OUT_MAX 4096
+#define LG_OUT_MAX 8192
 #define LG_HEAD_MAX 16384
 
 enum lg_state { LG_CLOSED, LG_CONNECTING, LG_HANDSHAKE, LG_SEND, LG_RECV,
@@ -41,7 +43,7 @@ enum lg_state { LG_CLOSED, LG_CONNECTING, LG_HANDSHAKE, LG_SEND, LG_RECV,
 
 struct lg_req {
 	double due;             /* intended time, s from t0 */
-	int wl;
+	int wl, tls, phase;
 	int waited;             /* every connection was busy when due */
 };
 
@@ -49,9 +51,13 @@ struct lg_conn {
 	int fd;
 	enum lg_state state;
 	SSL *ssl;
+	int mode;               /* the TLS mode it was opened for */
 	unsigned uses;          /* requests on this connection */
 	struct lg_req req;
 	uint64_t start_ns;      /* when this connection took the request */
+	int step;               /* sign: the call in progress */
+	uint64_t step_ns;       /* sign: when that call was sent */
+	struct lg_approval *sign;       /* sign: the request's approval */
 	uint64_t deadline_ns;
 	char out[LG_OUT_MAX];
 	size_t out_len, out_off;
@@ -64,8 +70,8 @@ struct lg_thread {
 	struct lg_engine *e;
 	const struct lg_config *cfg;
 	int ep;
-	SSL_CTX *ctx;
-	SSL_SESSION *session;   /* newest ticket, for --tls resume */
+	SSL_CTX *ctx[LG_TLS_COUNT];     /* one per TLS mode in the mix */
+	SSL_SESSION *session;   /* newest ticket, for resumed connections */
 	struct lg_conn *conns;
 	int nconns;
 	int *free_idle, nidle;  /* connected, idle (keep-alive) */
@@ -77,14 +83,20 @@ struct lg_thread {
 	uint64_t rng;
 	char assertion[LG_ASSERTION_MAX];
 	int have_assertion;
+	struct lg_approval approval;
+	int have_approval;
 };
 
-const char *const lg_workload_names[LG_WL_COUNT] = { "login", "jwks", "http" };
+const char *const lg_workload_names[LG_WL_COUNT] = { "login", "sign", "jwks",
+						      "http" };
+const char *const lg_step_names[LG_STEP_COUNT] = { "credentials/authorize",
+						   "signatures/signHash" };
 const char *const lg_err_names[LG_ERR_COUNT] = {
 	"connect_refused", "connect_error", "timeout", "reset", "tls",
 	"closed", "bad_response",
 };
-const char *const lg_tls_names[] = { "plain", "new", "resume", "keepalive" };
+const char *const lg_tls_names[LG_TLS_COUNT] = { "plain", "new", "resume",
+						 "keepalive" };
 int lg_stop;
 
 uint64_t lg_now_ns(void)
@@ -114,31 +126,40 @@ static int lg_new_session(SSL *ssl, SSL_SESSION *sess)
 	return 1;       /* we keep the reference */
 }
 
-static int lg_tls_setup(struct lg_thread *t)
+static SSL_CTX *lg_tls_ctx(struct lg_thread *t, int mode)
 {
 	const struct lg_config *cfg = t->cfg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
-	t->ctx = SSL_CTX_new(TLS_client_method());
-	if (!t->ctx)
-		return IG_EINTERNAL;
-	SSL_CTX_set_app_data(t->ctx, t);
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_app_data(ctx, t);
 	if (cfg->cacert) {
-		if (SSL_CTX_load_verify_locations(t->ctx, cfg->cacert, NULL) != 1) {
+		if (SSL_CTX_load_verify_locations(ctx, cfg->cacert, NULL) != 1) {
 			fprintf(stderr, "idgate-load: cannot load --cacert %s\n",
 				cfg->cacert);
-			return IG_EUSAGE;
+			SSL_CTX_free(ctx);
+			return NULL;
 		}
-		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	}
-	if (cfg->tls == LG_TLS_RESUME) {
-		SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
+	if (mode == LG_TLS_RESUME) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
 					       SSL_SESS_CACHE_NO_INTERNAL_STORE);
-		SSL_CTX_sess_set_new_cb(t->ctx, lg_new_session);
+		SSL_CTX_sess_set_new_cb(ctx, lg_new_session);
 	} else {
 		/* Every handshake full: no tickets asked for or kept. */
-		SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
-		SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	}
+	return ctx;
+}
+
+static int lg_tls_setup(struct lg_thread *t)
+{
+	for (int m = LG_TLS_NEW; m < LG_TLS_COUNT; m++)
+		if (lg_tls_used(t->cfg, m) && !(t->ctx[m] = lg_tls_ctx(t, m)))
+			return IG_EUSAGE;
 	return IG_OK;
 }
 
@@ -152,28 +173,70 @@ static uint64_t lg_rand(struct lg_thread *t)
 	return t->rng;
 }
 
-static int lg_pick_workload(struct lg_thread *t)
+/* Pick from cumulative weights <cum> (last = 1). */
+static int lg_pick(struct lg_thread *t, const double *cum, int n)
 {
 	double u = (double)(lg_rand(t) >> 11) / 9007199254740992.0;
 	int w;
 
-	for (w = 0; w < LG_WL_COUNT - 1; w++)
-		if (u < t->cfg->mix[w])
+	for (w = 0; w < n - 1; w++)
+		if (u < cum[w])
 			break;
 	/* skip zero-weight tails */
-	while (w > 0 && t->cfg->mix[w] == t->cfg->mix[w - 1])
+	while (w > 0 && cum[w] == cum[w - 1])
 		w--;
 	return w;
 }
 
-/* Will this request be the connection's last? */
+/* Will this exchange be the connection's last?  A sign request's
+ * authorize call never is: its signHash follows on the same connection. */
 static int lg_last_use(const struct lg_thread *t, const struct lg_conn *c)
 {
 	const struct lg_config *cfg = t->cfg;
 
-	if (cfg->tls == LG_TLS_NEW || cfg->tls == LG_TLS_RESUME)
+	if (c->req.wl == LG_WL_SIGN && c->step == LG_STEP_AUTHORIZE)
+		return 0;
+	if (c->mode == LG_TLS_NEW || c->mode == LG_TLS_RESUME)
 		return 1;
 	return cfg->keepalive_max && c->uses + 1 >= cfg->keepalive_max;
+}
+
+#define LG_OID_SHA256 "2.16.840.1.101.3.4.2.1"
+#define LG_OID_ECDSA_SHA256 "1.2.840.10045.4.3.2"
+
+/* A sign request's call: credentials/authorize with the device's approval
+ * (<sad> NULL), then signatures/signHash with the SAD it gave. */
+static void lg_build_sign(struct lg_thread *t, struct lg_conn *c,
+			  const char *conn_hdr, const char *sad)
+{
+	const struct lg_approval *a = c->sign;
+	char body[LG_OUT_MAX / 2];
+	int blen, n;
+
+	if (!sad)
+		blen = snprintf(body, sizeof(body),
+			"{\"credentialID\":\"%s\",\"numSignatures\":%u,"
+			"\"hashes\":%s,\"hashAlgorithmOID\":\"" LG_OID_SHA256 "\","
+			"\"authData\":[{\"id\":\"device_assertion\",\"value\":"
+			"\"%s\"}]}", a->cred, a->nhash, a->hashes, a->jws);
+	else
+		blen = snprintf(body, sizeof(body),
+			"{\"credentialID\":\"%s\",\"SAD\":\"%s\",\"hashes\":%s,"
+			"\"hashAlgorithmOID\":\"" LG_OID_SHA256 "\","
+			"\"signAlgo\":\"" LG_OID_ECDSA_SHA256 "\"}", a->cred, sad,
+			a->hashes);
+	if (blen < 0 || blen >= (int)sizeof(body))
+		blen = 0;       /* cannot happen with the sizes above */
+	n = snprintf(c->out, sizeof(c->out),
+		"POST /csc/v2/%s HTTP/1.1\r\nHost: %s\r\n"
+		"Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+		"Content-Length: %d\r\n%s\r\n%.*s", lg_step_names[c->step],
+		t->cfg->url.authority, lg_token(t->e->tokens, a->slot), blen,
+		conn_hdr, blen, body);
+	c->out_len = n < (int)sizeof(c->out) ? (size_t)n : sizeof(c->out) - 1;
+	c->out_off = 0;
+	c->in_len = 0;
+	c->step_ns = lg_now_ns();
 }
 
 static void lg_build_request(struct lg_thread *t, struct lg_conn *c)
@@ -196,6 +259,8 @@ static void lg_build_request(struct lg_thread *t, struct lg_conn *c)
 			"Content-Length: %d\r\n%s\r\n%s", cfg->url.authority, blen,
 			conn_hdr, body);
 		t->have_assertion = 0;
+	} else if (c->req.wl == LG_WL_SIGN) {
+		return lg_build_sign(t, c, conn_hdr, NULL);
 	} else {
 		n = snprintf(c->out, sizeof(c->out),
 			"GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n",
@@ -276,38 +341,111 @@ static void lg_fail(struct lg_thread *t, struct lg_conn *c, enum lg_err kind)
 		lg_conn_close(t, c);
 		return;
 	}
-	st->errors[c->req.wl][kind]++;
+	struct lg_series *ser = lg_series(st, c->req.phase, c->req.wl, c->req.tls);
+
+	if (ser)
+		ser->errors[kind]++;
+	else
+		st->lost++;
 	__atomic_fetch_add(&t->e->live.errors, 1, __ATOMIC_RELAXED);
 	t->inflight--;
 	lg_conn_close(t, c);
 }
 
-static void lg_complete(struct lg_thread *t, struct lg_conn *c, int status,
-			int keep)
+/* Close the socket but keep the slot: the request goes on on a new
+ * connection (the server closed after a sign request's first call). */
+static void lg_conn_reopen(struct lg_thread *t, struct lg_conn *c)
+{
+	if (c->ssl) {
+		if (SSL_is_init_finished(c->ssl))
+			(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->uses = 0;
+	if (lg_conn_open(t, c) < 0)
+		lg_fail(t, c, LG_ERR_CONNECT);
+}
+
+/* The SAD of an authorize answer (JSON body of <len> bytes at <p>) into
+ * <sad>; 0, or -1 if there is none. */
+static int lg_sad(const char *p, size_t len, char *sad, size_t cap)
+{
+	json_t *root = json_loadb(p, len, 0, NULL);
+	const char *v = json_string_value(json_object_get(root, "SAD"));
+	int rc = -1;
+
+	if (v && strlen(v) < cap && !strpbrk(v, "\"\\")) {
+		strcpy(sad, v);
+		rc = 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
+/*
+ * An answer came (<status>, body at <body>, <blen> bytes; <keep>: the
+ * connection may carry another request).  Returns 1 when the request is
+ * over, 0 when it goes on (a sign request's signHash is now to be sent).
+ */
+static int lg_complete(struct lg_thread *t, struct lg_conn *c, int status,
+		       int keep, const char *body, size_t blen)
 {
 	struct lg_stats *st = &t->e->stats;
+	struct lg_series *ser = lg_series(st, c->req.phase, c->req.wl, c->req.tls);
 	uint64_t now = lg_now_ns(), due = lg_due_ns(t, c->req.due);
 	uint64_t corr = now > due ? (now - due) / 1000 : 0;
 	uint64_t unc = (now - c->start_ns) / 1000;
 	int cls = status / 100 - 1;
 
-	hdr_record(&st->corr[c->req.wl][cls], corr);
-	hdr_record(&st->uncorr[c->req.wl][cls], unc);
-	st->status[c->req.wl][status]++;
-	st->answered[c->req.wl]++;
+	if (!ser) {
+		st->lost++;
+		lg_fail(t, c, LG_ERR_PROTO);
+		return 1;
+	}
+	if (c->req.wl == LG_WL_SIGN) {
+		char sad[512];
+
+		lg_hist_record(st, &ser->step[c->step][cls],
+			       (now - c->step_ns) / 1000);
+		if (c->step == LG_STEP_AUTHORIZE && status == 200) {
+			if (lg_sad(body, blen, sad, sizeof(sad)) < 0) {
+				lg_fail(t, c, LG_ERR_PROTO);
+				return 1;
+			}
+			c->step = LG_STEP_SIGNHASH;
+			lg_build_sign(t, c, lg_last_use(t, c) ?
+				      "Connection: close\r\n" : "", sad);
+			if (keep) {
+				c->state = LG_SEND;
+			} else {
+				lg_conn_reopen(t, c);
+				if (c->state == LG_CLOSED)
+					return 1;       /* failed and counted */
+			}
+			return 0;
+		}
+	}
+	lg_hist_record(st, &ser->corr[cls], corr);
+	lg_hist_record(st, &ser->uncorr[cls], unc);
+	ser->status[status]++;
+	ser->answered++;
 	pthread_mutex_lock(&t->e->live.lock);
 	hdr_record(&t->e->live.hist, corr);
 	pthread_mutex_unlock(&t->e->live.lock);
 	__atomic_fetch_add(&t->e->live.answered, 1, __ATOMIC_RELAXED);
 	t->inflight--;
 	c->uses++;
-	if (keep && !lg_last_use(t, c) && c->uses > 0 &&
+	if (keep && (c->mode == LG_TLS_KEEPALIVE || c->mode == LG_TLS_PLAIN) &&
 	    !(t->cfg->keepalive_max && c->uses >= t->cfg->keepalive_max)) {
 		c->state = LG_IDLE;
 		t->free_idle[t->nidle++] = (int)(c - t->conns);
 	} else {
 		lg_conn_close(t, c);
 	}
+	return 1;
 }
 
 /* Did the TLS call fail for good?  Classify it. */
@@ -324,7 +462,8 @@ static enum lg_err lg_ssl_kind(SSL *ssl, int ret)
 	return LG_ERR_TLS;
 }
 
-/* Returns 1 when the answer is complete, 0 for more, negative kind. */
+/* Returns 1 when the request is over, 2 when it goes on with another
+ * call, 0 for more input, a negative kind on failure. */
 static int lg_parse_answer(struct lg_thread *t, struct lg_conn *c, int eof)
 {
 	struct http_response r;
@@ -342,8 +481,8 @@ static int lg_parse_answer(struct lg_thread *t, struct lg_conn *c, int eof)
 	} else if (c->in_len < (size_t)head + r.content_length) {
 		return eof ? -(int)LG_ERR_CLOSED - 1 : 0;
 	}
-	lg_complete(t, c, r.status, r.keep_alive && r.has_content_length);
-	return 1;
+	return lg_complete(t, c, r.status, r.keep_alive && r.has_content_length,
+			   c->in + head, c->in_len - (size_t)head) ? 1 : 2;
 }
 
 static int lg_grow_in(struct lg_conn *c)
@@ -400,13 +539,13 @@ static void lg_pump(struct lg_thread *t, struct lg_conn *c)
 				c->state = LG_SEND;
 				break;
 			}
-			c->ssl = SSL_new(t->ctx);
+			c->ssl = SSL_new(t->ctx[c->mode]);
 			if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
 				return lg_fail(t, c, LG_ERR_TLS);
 			/* RFC 6066 §3: no IP literals in server_name. */
 			if (!t->cfg->url.ip_literal)
 				SSL_set_tlsext_host_name(c->ssl, t->cfg->url.host);
-			if (t->cfg->tls == LG_TLS_RESUME && t->session)
+			if (c->mode == LG_TLS_RESUME && t->session)
 				SSL_set_session(c->ssl, t->session);
 			SSL_set_connect_state(c->ssl);
 			c->state = LG_HANDSHAKE;
@@ -477,7 +616,7 @@ static void lg_pump(struct lg_thread *t, struct lg_conn *c)
 			rc = lg_parse_answer(t, c, n == 0);
 			if (rc < 0)
 				return lg_fail(t, c, (enum lg_err)(-rc - 1));
-			if (rc > 0)
+			if (rc == 1)
 				return;
 			break;
 		case LG_IDLE: {
@@ -531,6 +670,38 @@ static int lg_queue_push(struct lg_thread *t, struct lg_req r)
 	return IG_OK;
 }
 
+/* The request's signed material, taken from the signer's pools: 0, or
+ * -1 when the pool is dry (the request waits). */
+static int lg_take_entry(struct lg_thread *t, int wl)
+{
+	if (wl == LG_WL_LOGIN && !t->have_assertion) {
+		if (lg_signer_take(t->e->signer, LG_POOL_LOGIN, t->assertion) < 0)
+			return -1;
+		t->have_assertion = 1;
+	} else if (wl == LG_WL_SIGN && !t->have_approval) {
+		if (lg_signer_take(t->e->signer, LG_POOL_SIGN, &t->approval) < 0)
+			return -1;
+		t->have_approval = 1;
+	}
+	return 0;
+}
+
+/* A free connection for <r>: an idle keep-alive one for a keep-alive
+ * request, else a closed slot (an idle connection is closed to make one
+ * for a new-connection request).  NULL when every connection is busy. */
+static struct lg_conn *lg_conn_for(struct lg_thread *t, const struct lg_req *r)
+{
+	int keep = r->tls == LG_TLS_KEEPALIVE || r->tls == LG_TLS_PLAIN;
+
+	if (keep && t->nidle)
+		return &t->conns[t->free_idle[--t->nidle]];
+	if (!t->nclosed && t->nidle)
+		lg_conn_close(t, &t->conns[t->free_idle[--t->nidle]]);
+	if (!t->nclosed)
+		return NULL;
+	return &t->conns[t->free_closed[--t->nclosed]];
+}
+
 /* Hand queued requests to free connections, oldest first. */
 static void lg_dispatch(struct lg_thread *t, uint64_t now)
 {
@@ -543,15 +714,11 @@ static void lg_dispatch(struct lg_thread *t, uint64_t now)
 
 		if (!t->nidle && !t->nclosed)
 			return;         /* counted when it became due */
-		if (r->wl == LG_WL_LOGIN && !t->have_assertion) {
-			if (lg_signer_take(t->e->signer, t->assertion) < 0) {
-				st->starved++;
-				return;
-			}
-			t->have_assertion = 1;
+		if (lg_take_entry(t, r->wl) < 0) {
+			st->starved++;
+			return;
 		}
-		c = &t->conns[t->nidle ? t->free_idle[--t->nidle]
-				       : t->free_closed[--t->nclosed]];
+		c = lg_conn_for(t, r);
 		c->req = *r;
 		t->qhead = (t->qhead + 1) % t->qcap;
 		t->qlen--;
@@ -568,6 +735,17 @@ static void lg_dispatch(struct lg_thread *t, uint64_t now)
 		t->inflight++;
 		c->start_ns = now;
 		c->deadline_ns = now + (uint64_t)(t->cfg->timeout * 1e9);
+		c->step = 0;
+		if (c->req.wl == LG_WL_SIGN) {
+			if (!c->sign && !(c->sign = malloc(sizeof(*c->sign)))) {
+				lg_fail(t, c, LG_ERR_CONNECT);
+				continue;
+			}
+			*c->sign = t->approval;
+			t->have_approval = 0;
+		}
+		if (c->state == LG_CLOSED)
+			c->mode = c->req.tls;
 		lg_build_request(t, c);
 		if (c->state == LG_CLOSED) {
 			int rc = lg_conn_open(t, c);
@@ -590,17 +768,25 @@ static void lg_take_due(struct lg_thread *t, struct lg_sched *s, double *next,
 	struct lg_stats *st = &t->e->stats;
 
 	while (*next >= 0 && lg_due_ns(t, *next) <= now) {
-		struct lg_req r = { .due = *next, .wl = lg_pick_workload(t) };
+		struct lg_req r = {
+			.due = *next, .wl = lg_pick(t, t->cfg->mix, LG_WL_COUNT),
+			.tls = lg_pick(t, t->cfg->tls_mix, LG_TLS_COUNT),
+			.phase = lg_profile_phase(&t->cfg->profile, *next),
+		};
+		struct lg_series *ser = lg_series(st, r.phase, r.wl, r.tls);
 
-		st->offered[r.wl]++;
+		if (ser)
+			ser->offered++;
+		else
+			st->lost++;
 		__atomic_fetch_add(&t->e->live.offered, 1, __ATOMIC_RELAXED);
 		/* Busy if the requests queued ahead take every free one. */
 		if (t->qlen >= (size_t)(t->nidle + t->nclosed)) {
 			st->waited_conn++;
 			r.waited = 1;
 		}
-		if (lg_queue_push(t, r) < 0)
-			st->errors[r.wl][LG_ERR_CONNECT]++;
+		if (lg_queue_push(t, r) < 0 && ser)
+			ser->errors[LG_ERR_CONNECT]++;
 		*next = lg_sched_next(s);
 	}
 }
@@ -649,9 +835,11 @@ static void lg_thread_free(struct lg_thread *t)
 		if (c->fd >= 0)
 			close(c->fd);
 		free(c->in);
+		free(c->sign);
 	}
 	SSL_SESSION_free(t->session);
-	SSL_CTX_free(t->ctx);
+	for (int m = 0; m < LG_TLS_COUNT; m++)
+		SSL_CTX_free(t->ctx[m]);
 	if (t->ep >= 0)
 		close(t->ep);
 	free(t->conns);
@@ -727,12 +915,20 @@ static void lg_warm_up(struct lg_thread *t)
 	uint64_t end = lg_now_ns() + 5000000000ull;
 	struct epoll_event evs[256];
 
-	if (!t->cfg->warm_up ||
-	    (t->cfg->tls != LG_TLS_KEEPALIVE && t->cfg->tls != LG_TLS_PLAIN))
+	const struct lg_config *cfg = t->cfg;
+	int keep = lg_tls_used(cfg, LG_TLS_KEEPALIVE) ? LG_TLS_KEEPALIVE :
+		   lg_tls_used(cfg, LG_TLS_PLAIN) ? LG_TLS_PLAIN : -1;
+	/* With a mix, only the keep-alive share of the pool is warmed. */
+	double share = keep < 0 ? 0 : cfg->tls_mix[keep] -
+				      (keep ? cfg->tls_mix[keep - 1] : 0);
+	int warm = (int)(t->nconns * share + 0.999);
+
+	if (!cfg->warm_up || keep < 0)
 		return;
-	while (t->nclosed) {
+	while (t->nclosed && warm-- > 0) {
 		struct lg_conn *c = &t->conns[t->free_closed[--t->nclosed]];
 
+		c->mode = keep;
 		c->warming = 1;
 		t->warming++;
 		if (lg_conn_open(t, c) < 0) {

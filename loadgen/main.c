@@ -23,6 +23,7 @@
 #include "loadgen.h"
 #include "signer.h"
 #include "svg.h"
+#include "tokens.h"
 
 #define LG_EXIT_FAIL 1
 #define LG_EXIT_USAGE 2
@@ -36,11 +37,13 @@ static void lg_usage(FILE *f)
 "usage: idgate-load run --url URL [options]\n"
 "       idgate-load find-capacity --url URL --slo SLO [options]\n"
 "       idgate-load populate --admin URL --admin-token-file F --citizens N\n"
-"                            [--seed S] --population FILE\n"
+"                            [--seed S] [--signing N] --population FILE\n"
+"       idgate-load populate --admin URL --admin-token-file F --signing N\n"
+"                            --population FILE   (add signing credentials)\n"
 "       idgate-load hdr-decode FILE      percentiles of an --hdr-log\n"
 "run options:\n"
-"  --url URL            https://host:port (login, jwks) or any http[s] URL (http)\n"
-"  --mix W=F,...        workloads login, jwks, http with weights (default jwks=1)\n"
+"  --url URL            https://host:port (login, sign, jwks) or any http[s] URL (http)\n"
+"  --mix W=F,...        workloads login, sign, jwks, http with weights (default jwks=1)\n"
 "  --rate R             requests/s (constant profile)\n"
 "  --duration S         seconds\n"
 "  --profile P          constant | ramp:from=R,to=R | step:from=R,step=R,every=S[,max=R]\n"
@@ -51,11 +54,17 @@ static void lg_usage(FILE *f)
 "                       land in the first requests' latency)\n"
 "  --threads N          engine threads (default 1)\n"
 "  --connections C      connection pool, split over threads (default 64)\n"
-"  --tls MODE           new | resume | keepalive[:N] (default keepalive)\n"
+"  --tls MODE           new | resume | keepalive[:N] (default keepalive), or a\n"
+"                       mix with weights: new=0.3,resume=0.2,keepalive:100=0.5\n"
 "  --cacert FILE        verify the server (default: no verification)\n"
 "  --timeout S          per-request timeout (default 10)\n"
-"  --population FILE    from populate (needed by login)\n"
+"  --population FILE    from populate (needed by login and sign)\n"
+"  --sign-hashes N      sign: hashes per signHash, 1..16 (default 1)\n"
+"  --signers N          sign: citizens with a signing credential who sign\n"
+"                       (default: all of the population's, at most 1000)\n"
 "  --aud AUD            assertion audience (default URL's origin + /oauth2/token)\n"
+"  --issuer URL         the server's issuer, for sign approvals' audience\n"
+"                       (default: --aud without /oauth2/token)\n"
 "  --client-id ID       relying service sent with logins\n"
 "  --json FILE          machine-readable results (find-capacity: every trial)\n"
 "  --svg FILE           plot: run: p50/p90/p99/p99.9 per second;\n"
@@ -258,6 +267,46 @@ out:
 	return failed;
 }
 
+/* Give citizens [0, n) of <pop> a signing credential each (those that
+ * have none yet): one admin call each, as the HSM makes a key and the
+ * CA a certificate per credential.  0, or -1 (message printed). */
+static int lg_add_signing(const struct lg_url *admin, const char *token,
+			  struct lg_population *pop, size_t n)
+{
+	if (!pop->scred && !(pop->scred = calloc(pop->n, sizeof(*pop->scred))))
+		return -1;
+	for (size_t i = 0; i < n && i < pop->n; i++) {
+		char head[1024], *answer = NULL;
+		json_t *root;
+		const char *id;
+		int st;
+
+		if (pop->scred[i][0])
+			continue;
+		snprintf(head, sizeof(head),
+			 "POST /v1/admin/citizens/load-%s-%zu/signing-credential "
+			 "HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+			 "Content-Length: 0\r\nConnection: close\r\n\r\n",
+			 pop->seed, i, admin->authority, token);
+		st = lg_http_call(admin, head, "", 0, &answer);
+		root = st == 201 ? json_loads(answer, 0, NULL) : NULL;
+		id = json_string_value(json_object_get(root, "credential_id"));
+		if (!id || strlen(id) >= sizeof(pop->scred[i])) {
+			fprintf(stderr, "idgate-load: signing credential for citizen "
+				"%zu: answered %d: %.200s\n", i, st,
+				answer ? answer : "(no answer)");
+			json_decref(root);
+			free(answer);
+			return -1;
+		}
+		strcpy(pop->scred[i], id);
+		pop->nsigning++;
+		json_decref(root);
+		free(answer);
+	}
+	return 0;
+}
+
 static int lg_populate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -266,11 +315,12 @@ static int lg_populate(int argc, char **argv)
 		{ "citizens", required_argument, 0, 'n' },
 		{ "seed", required_argument, 0, 's' },
 		{ "population", required_argument, 0, 'p' },
+		{ "signing", required_argument, 0, 'g' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *admin = NULL, *tokf = NULL, *out = NULL, *seed = "idgate", *why;
 	char token[512] = "";
-	long n = 0;
+	long n = 0, signing = 0;
 	struct lg_url u;
 	struct lg_population pop;
 	FILE *f;
@@ -283,12 +333,18 @@ static int lg_populate(int argc, char **argv)
 		case 'n': n = strtol(optarg, NULL, 10); break;
 		case 's': seed = optarg; break;
 		case 'p': out = optarg; break;
+		case 'g': signing = strtol(optarg, NULL, 10); break;
 		default: return lg_die_usage("bad populate option", NULL);
 		}
 	}
-	if (!admin || !tokf || !out || n <= 0 || n > 100000000)
+	if (!admin || !tokf || !out || n < 0 || n > 100000000 ||
+	    signing < 0 || signing > 10000000 || (!n && !signing))
 		return lg_die_usage("populate needs --admin, --admin-token-file, "
-				    "--citizens N > 0 and --population", NULL);
+				    "--population and --citizens N > 0 (or "
+				    "--signing N > 0 to add signing credentials "
+				    "to an existing population)", NULL);
+	if (n && signing > n)
+		return lg_die_usage("--signing cannot exceed --citizens", NULL);
 	if (!seed[0] || strlen(seed) >= sizeof(pop.seed) ||
 	    strspn(seed, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		   "0123456789._-") != strlen(seed))
@@ -308,26 +364,49 @@ static int lg_populate(int argc, char **argv)
 			admin, strerror(-lg_probe(&u)));
 		return LG_EXIT_FAIL;
 	}
-	memset(&pop, 0, sizeof(pop));
-	snprintf(pop.seed, sizeof(pop.seed), "%s", seed);
-	pop.n = (size_t)n;
-	pop.cred = calloc(pop.n, sizeof(*pop.cred));
-	if (!pop.cred)
-		return LG_EXIT_FAIL;
-	for (size_t i = 0; i < pop.n && !rc; i += LG_BATCH)
-		rc = lg_enrol_batch(&u, token, &pop, i,
-				    pop.n - i < LG_BATCH ? pop.n - i : LG_BATCH);
-	if (!rc && lg_population_write(out, &pop) < 0) {
-		fprintf(stderr, "idgate-load: cannot write %s\n", out);
-		rc = 1;
+	if (!n) {
+		/* Signing credentials for an enrolled population. */
+		if (lg_population_read(out, &pop, &why) < 0)
+			return lg_die_usage(why, out);
+		if ((size_t)signing > pop.n) {
+			lg_population_free(&pop);
+			return lg_die_usage("--signing exceeds the population", out);
+		}
+	} else {
+		memset(&pop, 0, sizeof(pop));
+		snprintf(pop.seed, sizeof(pop.seed), "%s", seed);
+		pop.n = (size_t)n;
+		pop.cred = calloc(pop.n, sizeof(*pop.cred));
+		if (!pop.cred)
+			return LG_EXIT_FAIL;
+		for (size_t i = 0; i < pop.n && !rc; i += LG_BATCH)
+			rc = lg_enrol_batch(&u, token, &pop, i,
+					    pop.n - i < LG_BATCH ? pop.n - i : LG_BATCH);
+	}
+	if (!rc) {
+		/* Written even after a failed signing step: what was made
+		 * is kept, and a second call adds the rest. */
+		rc = signing && lg_add_signing(&u, token, &pop, (size_t)signing) < 0;
+		if (lg_population_write(out, &pop) < 0) {
+			fprintf(stderr, "idgate-load: cannot write %s\n", out);
+			rc = 1;
+		}
 	}
 	if (!rc)
-		printf("enrolled %zu citizens (seed %s) -> %s\n", pop.n, seed, out);
+		printf("%s %zu citizens (seed %s), %zu with a signing credential "
+		       "-> %s\n", n ? "enrolled" : "population of", pop.n,
+		       pop.seed, pop.nsigning, out);
 	lg_population_free(&pop);
 	return rc ? LG_EXIT_FAIL : 0;
 }
 
 /* ---- run ------------------------------------------------------------------ */
+
+/* Workload <w>'s share of the mix. */
+static double lg_wl_share(const struct lg_config *cfg, int w)
+{
+	return cfg->mix[w] - (w ? cfg->mix[w - 1] : 0);
+}
 
 /* "login=0.8,jwks=0.2" -> cumulative weights in <cfg>->mix. */
 static int lg_parse_mix(const char *s, struct lg_config *cfg, const char **why)
@@ -351,7 +430,7 @@ static int lg_parse_mix(const char *s, struct lg_config *cfg, const char **why)
 		for (k = 0; k < LG_WL_COUNT && strcmp(tok, lg_workload_names[k]); k++)
 			;
 		IG_ENSURE(k < LG_WL_COUNT, IG_EUSAGE, why,
-			  "unknown workload in --mix (login, jwks, http)");
+			  "unknown workload in --mix (login, sign, jwks, http)");
 		w[k] = v;
 		sum += v;
 	}
@@ -362,25 +441,50 @@ static int lg_parse_mix(const char *s, struct lg_config *cfg, const char **why)
 	return IG_OK;
 }
 
+/* "keepalive:100" or "new=0.3,keepalive=0.7" -> cumulative weights in
+ * <cfg>->tls_mix (and the keep-alive request limit). */
 static int lg_parse_tls(const char *s, struct lg_config *cfg)
 {
-	char *end;
+	double w[LG_TLS_COUNT] = { 0 }, sum = 0;
+	char buf[64], *save = NULL;
 
-	if (!strcmp(s, "new"))
-		cfg->tls = LG_TLS_NEW;
-	else if (!strcmp(s, "resume"))
-		cfg->tls = LG_TLS_RESUME;
-	else if (!strcmp(s, "keepalive"))
-		cfg->tls = LG_TLS_KEEPALIVE;
-	else if (!strncmp(s, "keepalive:", 10)) {
-		long n = strtol(s + 10, &end, 10);
-
-		if (end == s + 10 || *end || n < 1 || n > 1000000000)
-			return IG_EUSAGE;
-		cfg->tls = LG_TLS_KEEPALIVE;
-		cfg->keepalive_max = (unsigned)n;
-	} else
+	if (strlen(s) >= sizeof(buf) || strlen(s) >= sizeof(cfg->tls_spec))
 		return IG_EUSAGE;
+	strcpy(buf, s);
+	for (char *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *colon, *end;
+		double v = 1;
+		int m;
+
+		if (eq) {
+			*eq = 0;
+			v = strtod(eq + 1, &end);
+			if (end == eq + 1 || *end || !(v >= 0) || v > 1e9)
+				return IG_EUSAGE;
+		}
+		if ((colon = strchr(tok, ':'))) {
+			long n = strtol(colon + 1, &end, 10);
+
+			if (strncmp(tok, "keepalive:", 10) || end == colon + 1 ||
+			    *end || n < 1 || n > 1000000000)
+				return IG_EUSAGE;
+			cfg->keepalive_max = (unsigned)n;
+			*colon = 0;
+		}
+		for (m = LG_TLS_NEW; m < LG_TLS_COUNT && strcmp(tok, lg_tls_names[m]); m++)
+			;
+		if (m == LG_TLS_COUNT || w[m] > 0)
+			return IG_EUSAGE;
+		w[m] = v;
+		sum += v;
+	}
+	if (!(sum > 0))
+		return IG_EUSAGE;
+	for (int m = 0; m < LG_TLS_COUNT; m++)
+		cfg->tls_mix[m] = (m ? cfg->tls_mix[m - 1] : 0) + w[m] / sum;
+	cfg->tls_mix[LG_TLS_COUNT - 1] = 1;
+	snprintf(cfg->tls_spec, sizeof(cfg->tls_spec), "%s", s);
 	return IG_OK;
 }
 
@@ -395,7 +499,8 @@ static double lg_num(const char *s, int *bad)
 }
 
 struct lg_run_args {
-	const char *url, *profile, *mix, *pop, *tls;
+	const char *url, *profile, *mix, *pop, *tls, *issuer;
+	double signers;
 	double rate, duration;
 	const char *hdr_log, *svg, *slo;
 	int capacity;                   /* find-capacity options given */
@@ -420,6 +525,9 @@ static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
 		{ "timeout", required_argument, 0, 'x' },
 		{ "population", required_argument, 0, 'p' },
 		{ "aud", required_argument, 0, 'A' },
+		{ "issuer", required_argument, 0, 'I' },
+		{ "sign-hashes", required_argument, 0, 'N' },
+		{ "signers", required_argument, 0, 'G' },
 		{ "client-id", required_argument, 0, 'i' },
 		{ "json", required_argument, 0, 'j' },
 		{ "quiet", no_argument, 0, 'q' },
@@ -456,6 +564,9 @@ static int lg_parse_run(int argc, char **argv, struct lg_config *cfg,
 		case 'x': cfg->timeout = lg_num(optarg, &bad); break;
 		case 'p': a->pop = optarg; break;
 		case 'A': snprintf(cfg->aud, sizeof(cfg->aud), "%s", optarg); break;
+		case 'I': a->issuer = optarg; break;
+		case 'N': cfg->sign_hashes = (unsigned)lg_num(optarg, &bad); break;
+		case 'G': a->signers = lg_num(optarg, &bad); break;
 		case 'i': cfg->client_id = optarg; break;
 		case 'j': cfg->json_path = optarg; break;
 		case 'q': cfg->quiet = 1; break;
@@ -512,12 +623,24 @@ static int lg_check_run(struct lg_config *cfg, struct lg_run_args *a,
 		return lg_die_usage("--timeout must be > 0", NULL);
 	if (lg_parse_mix(a->mix ? a->mix : "jwks", cfg, &why) < 0)
 		return lg_die_usage(why, a->mix);
-	if (a->tls && lg_parse_tls(a->tls, cfg) < 0)
-		return lg_die_usage("--tls must be new, resume or keepalive[:N]", a->tls);
-	if (!cfg->url.tls && cfg->tls != LG_TLS_KEEPALIVE)
+	if (lg_parse_tls(a->tls ? a->tls : "keepalive", cfg) < 0)
+		return lg_die_usage("--tls must be new, resume or keepalive[:N], or "
+				    "a mix of them with weights (new=0.3,keepalive=0.7)",
+				    a->tls);
+	if (!cfg->url.tls && (lg_tls_used(cfg, LG_TLS_NEW) ||
+			      lg_tls_used(cfg, LG_TLS_RESUME)))
 		return lg_die_usage("--tls new/resume need an https:// URL", NULL);
-	if (!cfg->url.tls)
-		cfg->tls = LG_TLS_PLAIN;
+	if (!cfg->url.tls) {
+		/* plain HTTP: keep-alive is the only mode */
+		for (int m = 0; m < LG_TLS_COUNT; m++)
+			cfg->tls_mix[m] = 1;
+		strcpy(cfg->tls_spec, "plain");
+	}
+	if (cfg->sign_hashes > LG_SIGN_HASHES_MAX || a->signers > 1e7)
+		return lg_die_usage("--sign-hashes must be 1..16 and --signers at "
+				    "most 10000000", NULL);
+	if (!cfg->sign_hashes)
+		cfg->sign_hashes = 1;
 	if (capacity) {
 		if (a->profile || a->rate > 0 || a->duration > 0 || a->hdr_log)
 			return lg_die_usage("find-capacity sets the rate and duration "
@@ -539,9 +662,25 @@ static int lg_check_run(struct lg_config *cfg, struct lg_run_args *a,
 				    "package zlib1g)", NULL);
 	if (cfg->mix[LG_WL_LOGIN] > 0 && !a->pop)
 		return lg_die_usage("the login workload needs --population", NULL);
+	if (lg_wl_share(cfg, LG_WL_SIGN) > 0 && !a->pop)
+		return lg_die_usage("the sign workload needs --population (with "
+				    "signing credentials: populate --signing N)", NULL);
 	if (!cfg->aud[0])
 		snprintf(cfg->aud, sizeof(cfg->aud), "%s://%s/oauth2/token",
 			 cfg->url.tls ? "https" : "http", cfg->url.authority);
+	if (a->issuer) {
+		snprintf(cfg->sign_aud, sizeof(cfg->sign_aud),
+			 "%s/csc/v2/credentials/authorize", a->issuer);
+	} else {
+		size_t n = strlen(cfg->aud), k = strlen("/oauth2/token");
+
+		if ((n < k || strcmp(cfg->aud + n - k, "/oauth2/token")) &&
+		    lg_wl_share(cfg, LG_WL_SIGN) > 0)
+			return lg_die_usage("--aud is not .../oauth2/token: give "
+					    "--issuer for the sign workload", NULL);
+		snprintf(cfg->sign_aud, sizeof(cfg->sign_aud),
+			 "%.*s/csc/v2/credentials/authorize", (int)(n - k), cfg->aud);
+	}
 	return 0;
 }
 
@@ -655,7 +794,25 @@ static void lg_live_loop(struct lg_engine *es, int n, const struct lg_config *cf
 /* Run <cfg>'s schedule once: engine threads, the live loop, statistics
  * merged into <total> (lg_stats_init'ed).  <*sched_s> is the length of
  * schedule actually run (shorter after Ctrl-C).  0, or 1 on a failure. */
-static int lg_execute(const struct lg_config *cfg, struct lg_signer *signer,
+/* What a run needs beyond its configuration: the population, the signer
+ * of assertions and approvals, the signers' access tokens. */
+struct lg_setup {
+	struct lg_population pop;
+	struct lg_signer *signer;
+	struct lg_tokens *tokens;
+	struct lg_signer_params sp;
+};
+
+static void lg_setup_free(struct lg_setup *s)
+{
+	lg_signer_stop(s->signer);
+	lg_tokens_stop(s->tokens);
+	lg_population_free(&s->pop);
+	s->signer = NULL;
+	s->tokens = NULL;
+}
+
+static int lg_execute(const struct lg_config *cfg, const struct lg_setup *su,
 		      struct lg_intervals *iv, struct lg_stats *total,
 		      double *sched_s)
 {
@@ -680,8 +837,9 @@ static int lg_execute(const struct lg_config *cfg, struct lg_signer *signer,
 			iv->log_failed = 1;
 	}
 	for (int i = 0; i < cfg->threads; i++) {
-		es[i] = (struct lg_engine){ .cfg = cfg, .signer = signer,
-					    .index = i, .t0_ns = t0 };
+		es[i] = (struct lg_engine){ .cfg = cfg, .signer = su->signer,
+					    .tokens = su->tokens, .index = i,
+					    .t0_ns = t0 };
 		pthread_mutex_init(&es[i].live.lock, NULL);
 		if (lg_stats_init(&es[i].stats) < 0 ||
 		    hdr_init(&es[i].live.hist, LG_HIGHEST_US) < 0)
@@ -729,12 +887,13 @@ static void lg_catch_sigint(void)
 }
 
 /* Shared by run and find-capacity: parse, check, read the population,
- * probe the target, start the signer for logins at up to <peak>/s. */
+ * probe the target, log the signers in (sign), start the signer for up to
+ * <peak>/s. */
 static int lg_prepare(int argc, char **argv, struct lg_config *cfg,
-		      struct lg_run_args *a, int capacity,
-		      struct lg_population *pop, struct lg_signer **signer)
+		      struct lg_run_args *a, int capacity, struct lg_setup *su)
 {
 	const char *why = NULL;
+	double peak = 0;
 	int rc;
 
 	if (lg_parse_run(argc, argv, cfg, a) < 0)
@@ -742,32 +901,53 @@ static int lg_prepare(int argc, char **argv, struct lg_config *cfg,
 	rc = lg_check_run(cfg, a, capacity);
 	if (rc)
 		return rc;
-	if (a->pop && lg_population_read(a->pop, pop, &why) < 0)
+	if (a->pop && lg_population_read(a->pop, &su->pop, &why) < 0)
 		return lg_die_usage(why, a->pop);
+	if (lg_wl_share(cfg, LG_WL_SIGN) > 0 && !su->pop.nsigning) {
+		lg_setup_free(su);
+		return lg_die_usage("the population has no signing credentials "
+				    "(idgate-load populate --signing N)", a->pop);
+	}
 	rc = lg_probe(&cfg->url);
 	if (rc < 0) {
 		fprintf(stderr, "idgate-load: target %s:%s unreachable: %s\n",
 			cfg->url.host, cfg->url.port, strerror(-rc));
-		lg_population_free(pop);
+		lg_setup_free(su);
 		return LG_EXIT_FAIL;
 	}
-	if (cfg->mix[LG_WL_LOGIN] > 0) {
-		/* Two seconds of logins ahead; at least 256. */
-		double peak = 0;
-		size_t cap;
-
-		for (double t = 0; t < cfg->profile.duration; t += 0.01)
-			if (lg_profile_rate(&cfg->profile, t) > peak)
-				peak = lg_profile_rate(&cfg->profile, t);
-		if (capacity)
-			peak = a->cap.max_rate < 20000 ? a->cap.max_rate : 20000;
-		cap = (size_t)(peak * 2) + 256;
-		if (lg_signer_start(signer, pop, cfg->aud,
-				    cap > 262144 ? 262144 : cap) < 0) {
-			fprintf(stderr, "idgate-load: cannot start the signer\n");
-			lg_population_free(pop);
-			return LG_EXIT_FAIL;
+	if (lg_wl_share(cfg, LG_WL_SIGN) > 0) {
+		rc = lg_tokens_start(&su->tokens, cfg, &su->pop,
+				     a->signers > 0 ? (size_t)a->signers : 1000, &why);
+		if (rc < 0) {
+			fprintf(stderr, "idgate-load: %s\n", why);
+			lg_setup_free(su);
+			return rc == IG_EUSAGE ? LG_EXIT_USAGE : LG_EXIT_FAIL;
 		}
+		su->sp.signers = lg_tokens_signers(su->tokens);
+		su->sp.nsigners = lg_tokens_count(su->tokens);
+	}
+	/* Two seconds of signed entries ahead, at least 256 of each kind. */
+	for (double t = 0; t < cfg->profile.duration; t += 0.01)
+		if (lg_profile_rate(&cfg->profile, t) > peak)
+			peak = lg_profile_rate(&cfg->profile, t);
+	if (capacity)
+		peak = a->cap.max_rate < 20000 ? a->cap.max_rate : 20000;
+	su->sp.pop = &su->pop;
+	su->sp.aud = cfg->aud;
+	su->sp.sign_aud = cfg->sign_aud;
+	su->sp.nhash = cfg->sign_hashes;
+	for (int k = 0; k < LG_POOL_COUNT; k++) {
+		double share = lg_wl_share(cfg, k == LG_POOL_LOGIN ? LG_WL_LOGIN
+								   : LG_WL_SIGN);
+		size_t cap = share > 0 ? (size_t)(peak * share * 2) + 256 : 0;
+
+		su->sp.cap[k] = cap > 262144 ? 262144 : cap;
+	}
+	if ((su->sp.cap[LG_POOL_LOGIN] || su->sp.cap[LG_POOL_SIGN]) &&
+	    lg_signer_start(&su->signer, &su->sp) < 0) {
+		fprintf(stderr, "idgate-load: cannot start the signer\n");
+		lg_setup_free(su);
+		return LG_EXIT_FAIL;
 	}
 	return 0;
 }
@@ -785,7 +965,7 @@ static void lg_run_svg(const char *path, const struct lg_intervals *iv,
 				  NULL, 0, NULL };
 
 	snprintf(title, sizeof(title), "idgate-load: latency percentiles per "
-		 "second (%s, %.0f s)", lg_tls_names[cfg->tls],
+		 "second (%s, %.0f s)", cfg->tls_spec,
 		 cfg->profile.duration);
 	for (int k = 0; k < 4; k++)
 		s[k] = (struct lg_svg_series){ names[k], colors[k], iv->n,
@@ -796,30 +976,26 @@ static void lg_run_svg(const char *path, const struct lg_intervals *iv,
 
 static int lg_run(int argc, char **argv)
 {
-	struct lg_config cfg = { .threads = 1, .connections = 64, .timeout = 10,
-				 .tls = LG_TLS_KEEPALIVE };
+	struct lg_config cfg = { .threads = 1, .connections = 64, .timeout = 10 };
 	struct lg_run_args a = { 0 };
-	struct lg_population pop = { 0 };
-	struct lg_signer *signer = NULL;
+	struct lg_setup su = { 0 };
 	struct lg_intervals iv = { 0 };
 	struct lg_stats total;
 	double elapsed;
-	uint64_t ans = 0, off = 0;
-	int rc = lg_prepare(argc, argv, &cfg, &a, 0, &pop, &signer);
+	struct lg_totals tot;
+	int rc = lg_prepare(argc, argv, &cfg, &a, 0, &su);
 
 	if (rc)
 		return rc;
 	if (a.hdr_log && !(iv.log = fopen(a.hdr_log, "w"))) {
-		lg_signer_stop(signer);
-		lg_population_free(&pop);
+		lg_setup_free(&su);
 		return lg_die_usage("cannot write --hdr-log", a.hdr_log);
 	}
 	if (lg_stats_init(&total) < 0)
 		return LG_EXIT_FAIL;
 	lg_catch_sigint();
-	rc = lg_execute(&cfg, signer, &iv, &total, &elapsed);
-	lg_signer_stop(signer);
-	lg_population_free(&pop);
+	rc = lg_execute(&cfg, &su, &iv, &total, &elapsed);
+	lg_setup_free(&su);
 	if (__atomic_load_n(&lg_stop, __ATOMIC_RELAXED))
 		printf("interrupted: the summary covers the first %.1f s of "
 		       "%.1f s\n", elapsed, cfg.profile.duration);
@@ -834,12 +1010,9 @@ static int lg_run(int argc, char **argv)
 	if (a.svg)
 		lg_run_svg(a.svg, &iv, &cfg);
 	lg_intervals_free(&iv);
-	for (int w = 0; w < LG_WL_COUNT; w++) {
-		ans += total.answered[w];
-		off += total.offered[w];
-	}
+	lg_stats_totals(&total, &tot, NULL);
 	lg_stats_free(&total);
-	if (off && !ans) {
+	if (tot.offered && !tot.answered) {
 		fprintf(stderr, "idgate-load: no request got an answer: the target "
 			"failed (see errors above)\n");
 		rc = 1;
@@ -853,7 +1026,7 @@ static int lg_run(int argc, char **argv)
 
 struct lg_cap_ctx {
 	struct lg_config *cfg;
-	struct lg_signer *signer;
+	struct lg_setup *su;
 	struct lg_slo slo;
 	int n;
 };
@@ -862,19 +1035,14 @@ struct lg_cap_ctx {
 static void lg_cap_measure(const struct lg_stats *st, double el,
 			   struct lg_trial *t, struct hdr *all)
 {
+	struct lg_totals tot;
 	uint64_t late_limit;
 
-	for (int w = 0; w < LG_WL_COUNT; w++) {
-		t->offered += st->offered[w];
-		t->answered += st->answered[w];
-		for (int k = 0; k < LG_ERR_COUNT; k++)
-			t->errors += st->errors[w][k];
-		/* An answer that is not a success is an error for the SLO. */
-		for (int k = 400; k < 600; k++)
-			t->errors += st->status[w][k];
-		for (int c = 0; c < LG_CLASS_COUNT; c++)
-			hdr_merge(all, &st->corr[w][c]);
-	}
+	lg_stats_totals(st, &tot, all);
+	t->offered = tot.offered;
+	t->answered = tot.answered;
+	/* An answer that is not a success is an error for the SLO. */
+	t->errors = tot.errors + tot.refused;
 	t->offered_rate = t->offered / el;
 	t->achieved_rate = t->answered / el;
 	/* The report's "fell behind" rule, and a dry signer. */
@@ -920,7 +1088,7 @@ static int lg_cap_trial(void *arg, struct lg_trial *t)
 		return IG_EUSAGE;
 	if (lg_stats_init(&st) < 0 || hdr_init(&all, LG_HIGHEST_US) < 0)
 		return IG_ENOMEM;
-	rc = lg_execute(x->cfg, x->signer, NULL, &st, &el);
+	rc = lg_execute(x->cfg, x->su, NULL, &st, &el);
 	lg_cap_measure(&st, el, t, &all);
 	t->interrupted = __atomic_load_n(&lg_stop, __ATOMIC_RELAXED);
 	lg_trial_judge(&x->slo, &all, t);
@@ -1039,17 +1207,17 @@ out:
 static int lg_find_capacity(int argc, char **argv)
 {
 	struct lg_config cfg = { .threads = 1, .connections = 64, .timeout = 10,
-				 .tls = LG_TLS_KEEPALIVE, .quiet = 1 };
+				 .quiet = 1 };
 	struct lg_run_args a = { .cap = { .start_rate = 100, .max_rate = 1e6,
 		.growth = 2, .precision = 0.05, .trial_duration = 5,
 		.confirm_duration = 15, .confirm_retries = 3, .max_trials = 20 } };
-	struct lg_population pop = { 0 };
-	struct lg_cap_ctx x = { .cfg = &cfg };
+	struct lg_setup su = { 0 };
+	struct lg_cap_ctx x = { .cfg = &cfg, .su = &su };
 	struct lg_cap_result r;
 	const char *why = NULL, *json_path;
 	int rc;
 
-	rc = lg_prepare(argc, argv, &cfg, &a, 1, &pop, &x.signer);
+	rc = lg_prepare(argc, argv, &cfg, &a, 1, &su);
 	if (rc)
 		return rc;
 	json_path = cfg.json_path;
@@ -1094,8 +1262,7 @@ static int lg_find_capacity(int argc, char **argv)
 	     r.status == LG_CAP_INTERRUPTED ? LG_EXIT_INTR : LG_EXIT_FAIL;
 	lg_cap_result_free(&r);
 out_pop:
-	lg_signer_stop(x.signer);
-	lg_population_free(&pop);
+	lg_setup_free(&su);
 	return rc;
 }
 

@@ -80,6 +80,8 @@ static int lg_parse_opts(const char *spec, struct lg_profile *p,
 	}
 }
 
+static void lg_profile_phases(struct lg_profile *p);
+
 int lg_profile_parse(const char *spec, double rate, double duration,
 		     struct lg_profile *p, const char **why)
 {
@@ -107,7 +109,66 @@ int lg_profile_parse(const char *spec, double rate, double duration,
 	IG_ENSURE(p->kind != LG_PROFILE_CONSTANT || rate > 0, IG_EUSAGE, why,
 		  "a constant profile needs --rate > 0");
 	p->duration = duration;
+	lg_profile_phases(p);
 	return IG_OK;
+}
+
+int lg_profile_phase(const struct lg_profile *p, double t)
+{
+	int i = 0;
+
+	while (i < p->nphases - 1 && t >= p->phase_end[i])
+		i++;
+	return i;
+}
+
+static void lg_phase_add(struct lg_profile *p, const char *name, double end)
+{
+	double start = p->nphases ? p->phase_end[p->nphases - 1] : 0;
+
+	if (end > p->duration)
+		end = p->duration;
+	if (end <= start + 1e-9)
+		return;         /* empty, or past the end */
+	if (p->nphases == LG_PHASE_MAX) {
+		p->phase_end[LG_PHASE_MAX - 1] = end;   /* the last absorbs */
+		return;
+	}
+	snprintf(p->phase_name[p->nphases], LG_PHASE_NAME, "%s", name);
+	p->phase_end[p->nphases++] = end;
+}
+
+static void lg_profile_phases(struct lg_profile *p)
+{
+	double t;
+	char name[LG_PHASE_NAME];
+	int k = 0;
+
+	p->nphases = 0;
+	switch (p->kind) {
+	case LG_PROFILE_RAMP:
+		lg_phase_add(p, "ramp", p->duration);
+		break;
+	case LG_PROFILE_STEP:
+		for (t = 0; t < p->duration; t += p->every) {
+			snprintf(name, sizeof(name), "step%d", ++k);
+			lg_phase_add(p, name, t + p->every);
+		}
+		break;
+	case LG_PROFILE_LAUNCH:
+		t = p->lead;
+		lg_phase_add(p, "base", t);
+		lg_phase_add(p, "rise", t += p->rise);
+		lg_phase_add(p, "peak", t += p->plateau);
+		lg_phase_add(p, "decay", t += p->decay);
+		lg_phase_add(p, "after", p->duration);
+		break;
+	default:
+		lg_phase_add(p, "steady", p->duration);
+		break;
+	}
+	if (!p->nphases)        /* cannot happen with duration > 0 */
+		lg_phase_add(p, "steady", p->duration);
 }
 
 /* Linear interpolation from <a> to <b> as <x> goes 0 -> <len>. */

@@ -19,6 +19,9 @@ enum lg_profile_kind {
 	LG_PROFILE_LAUNCH,    /* base; lead; rise to peak; plateau; decay; base */
 };
 
+#define LG_PHASE_MAX 16
+#define LG_PHASE_NAME 16
+
 struct lg_profile {
 	enum lg_profile_kind kind;
 	double duration;      /* seconds */
@@ -26,6 +29,13 @@ struct lg_profile {
 	double from, to;      /* ramp, step (from) */
 	double step, every, max;
 	double base, peak, lead, rise, plateau, decay;
+	/* Phases, reported apart: constant "steady", ramp "ramp", step
+	 * "step1".."stepN" (the last one absorbs steps past LG_PHASE_MAX),
+	 * launch-day "base", "rise", "peak", "decay", "after" (empty ones
+	 * left out).  Phase i ends at phase_end[i]. */
+	int nphases;
+	char phase_name[LG_PHASE_MAX][LG_PHASE_NAME];
+	double phase_end[LG_PHASE_MAX];
 };
 
 /*
@@ -41,6 +51,9 @@ int lg_profile_parse(const char *spec, double rate, double duration,
 
 /* The offered rate at <t> seconds (0 outside [0, duration)). */
 double lg_profile_rate(const struct lg_profile *p, double t);
+
+/* The phase holding <t> (0 .. nphases - 1). */
+int lg_profile_phase(const struct lg_profile *p, double t);
 
 /* Expected number of requests over the whole profile (its integral). */
 double lg_profile_total(const struct lg_profile *p);

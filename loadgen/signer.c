@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/obj_mac.h>
+#include <openssl/rand.h>
 
 #include "../common/jose.h"
 #include "../common/result.h"
@@ -72,10 +73,11 @@ out:
 
 /* ---- population file ---------------------------------------------------
  * Text, so an operator can read it:
- *   idgate-load-population 1
+ *   idgate-load-population 2
  *   seed <seed>
  *   count <n>
- *   <index> <credential_id>        (n lines, index 0..n-1 in order)
+ *   <index> <credential_id> [<signing credential_id>]   (n lines, in order)
+ * Version 1 files (no signing credentials) are read too.
  */
 
 int lg_population_write(const char *path, const struct lg_population *p)
@@ -84,10 +86,12 @@ int lg_population_write(const char *path, const struct lg_population *p)
 
 	if (!f)
 		return IG_EUSAGE;
-	fprintf(f, "idgate-load-population 1\nseed %s\ncount %zu\n", p->seed,
+	fprintf(f, "idgate-load-population 2\nseed %s\ncount %zu\n", p->seed,
 		p->n);
 	for (size_t i = 0; i < p->n; i++)
-		fprintf(f, "%zu %s\n", i, p->cred[i]);
+		fprintf(f, "%zu %s%s%s\n", i, p->cred[i],
+			p->scred && p->scred[i][0] ? " " : "",
+			p->scred ? p->scred[i] : "");
 	return fclose(f) ? IG_EINTERNAL : IG_OK;
 }
 
@@ -96,12 +100,13 @@ int lg_population_read(const char *path, struct lg_population *p,
 {
 	FILE *f = fopen(path, "r");
 	int rc = IG_EUSAGE, ver = 0;
+	char line[256];
 	size_t i;
 
 	memset(p, 0, sizeof(*p));
 	IG_ENSURE(f, IG_EUSAGE, why, "cannot open the population file");
-	if (fscanf(f, "idgate-load-population %d seed %127s count %zu", &ver,
-		   p->seed, &p->n) != 3 || ver != 1 || !p->n ||
+	if (fscanf(f, "idgate-load-population %d seed %127s count %zu ", &ver,
+		   p->seed, &p->n) != 3 || (ver != 1 && ver != 2) || !p->n ||
 	    p->n > 100000000) {
 		*why = "not an idgate-load population file";
 		goto out;
@@ -111,11 +116,21 @@ int lg_population_read(const char *path, struct lg_population *p,
 		rc = IG_ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < p->n; i++) {
+	for (i = 0; i < p->n && fgets(line, sizeof(line), f); i++) {
+		char sc[64];
 		size_t idx;
+		int k = sscanf(line, "%zu %63s %63s", &idx, p->cred[i], sc);
 
-		if (fscanf(f, "%zu %63s", &idx, p->cred[i]) != 2 || idx != i)
+		if (k < 2 || idx != i)
 			break;
+		if (k == 3) {
+			if (!p->scred && !(p->scred = calloc(p->n, sizeof(*p->scred)))) {
+				rc = IG_ENOMEM;
+				goto out;
+			}
+			strcpy(p->scred[i], sc);
+			p->nsigning++;
+		}
 	}
 	if (i != p->n) {
 		*why = "population file truncated or out of order";
@@ -132,35 +147,29 @@ out:
 void lg_population_free(struct lg_population *p)
 {
 	free(p->cred);
+	free(p->scred);
 	p->cred = NULL;
-	p->n = 0;
+	p->scred = NULL;
+	p->n = p->nsigning = 0;
 }
 
 /* ---- signing ------------------------------------------------------------ */
 
-/* Sign with <key> (a P-256 EC_KEY reused across calls: only its private
- * scalar changes). */
-static int lg_sign_with(EC_KEY *key, BIGNUM *bd,
-			const struct lg_population *pop, const char *aud,
-			size_t i, const char *jti, char *out, size_t cap)
+/* A compact JWS (ES256) of <claims> with header kid <kid>, signed by
+ * citizen <i>'s derived key through <key> (a P-256 EC_KEY reused across
+ * calls: only its private scalar changes).  Its length or IG_E*. */
+static int lg_jws(EC_KEY *key, BIGNUM *bd, const struct lg_population *pop,
+		  size_t i, const char *claims, char *out, size_t cap)
 {
-	char hdr[160], claims[1024];
+	char hdr[160];
 	uint8_t d[32], hash[32], sig[64];
 	const BIGNUM *r, *s;
 	ECDSA_SIG *es;
-	time_t now = time(NULL);
 	size_t len;
 	int ok;
 
 	snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\"}",
 		 pop->cred[i]);
-	/* RFC 7523 §3: iss and sub are the client (here the credential),
-	 * aud the token endpoint, exp bounds the assertion's life. */
-	snprintf(claims, sizeof(claims),
-		 "{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"iat\":%lld,"
-		 "\"exp\":%lld,\"jti\":\"%s\"}",
-		 pop->cred[i], pop->cred[i], aud, (long long)now,
-		 (long long)now + 120, jti);
 	if (b64url_enc_len(strlen(hdr)) + b64url_enc_len(strlen(claims)) +
 	    b64url_enc_len(64) + 3 > cap)
 		return IG_ENOMEM;
@@ -185,6 +194,63 @@ static int lg_sign_with(EC_KEY *key, BIGNUM *bd,
 	return (int)len;
 }
 
+static int lg_sign_with(EC_KEY *key, BIGNUM *bd,
+			const struct lg_population *pop, const char *aud,
+			size_t i, const char *jti, char *out, size_t cap)
+{
+	char claims[1024];
+	time_t now = time(NULL);
+
+	/* RFC 7523 §3: iss and sub are the client (here the credential),
+	 * aud the token endpoint, exp bounds the assertion's life. */
+	snprintf(claims, sizeof(claims),
+		 "{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"iat\":%lld,"
+		 "\"exp\":%lld,\"jti\":\"%s\"}",
+		 pop->cred[i], pop->cred[i], aud, (long long)now,
+		 (long long)now + 120, jti);
+	return lg_jws(key, bd, pop, i, claims, out, cap);
+}
+
+/* The citizen's approval of <nhash> fresh random hashes for its signing
+ * credential: what its phone signs for credentials/authorize. */
+static int lg_approve_with(EC_KEY *key, BIGNUM *bd,
+			   const struct lg_population *pop, const char *aud,
+			   size_t i, unsigned nhash, const char *jti,
+			   struct lg_approval *a)
+{
+	char claims[LG_HASHES_JSON_MAX + 1024];
+	unsigned char h[32];
+	time_t now = time(NULL);
+	size_t len = 0;
+	int n;
+
+	if (!pop->scred || !pop->scred[i][0] || !nhash ||
+	    nhash > LG_APPROVAL_HASHES)
+		return IG_EUSAGE;
+	a->hashes[len++] = '[';
+	for (unsigned k = 0; k < nhash; k++) {
+		/* Any 32 bytes stand for a document's SHA-256. */
+		if (RAND_bytes(h, sizeof(h)) != 1)
+			return IG_EINTERNAL;
+		a->hashes[len++] = k ? ',' : '"';
+		if (k)
+			a->hashes[len++] = '"';
+		len += (size_t)EVP_EncodeBlock((unsigned char *)a->hashes + len, h, 32);
+		a->hashes[len++] = '"';
+	}
+	a->hashes[len++] = ']';
+	a->hashes[len] = 0;
+	a->nhash = nhash;
+	snprintf(a->cred, sizeof(a->cred), "%s", pop->scred[i]);
+	snprintf(claims, sizeof(claims),
+		 "{\"iss\":\"%s\",\"sub\":\"%s\",\"aud\":\"%s\",\"iat\":%lld,"
+		 "\"exp\":%lld,\"jti\":\"%s\",\"credentialID\":\"%s\","
+		 "\"hashes\":%s}", pop->cred[i], pop->cred[i], aud,
+		 (long long)now, (long long)now + 120, jti, a->cred, a->hashes);
+	n = lg_jws(key, bd, pop, i, claims, a->jws, sizeof(a->jws));
+	return n < 0 ? n : IG_OK;
+}
+
 int lg_sign_assertion(const struct lg_population *pop, const char *aud,
 		      size_t i, const char *jti, char *out, size_t cap)
 {
@@ -198,16 +264,34 @@ int lg_sign_assertion(const struct lg_population *pop, const char *aud,
 	return rc;
 }
 
-/* ---- the pool ------------------------------------------------------------ */
+int lg_sign_approval(const struct lg_population *pop, const char *aud,
+		     size_t i, unsigned nhash, const char *jti,
+		     struct lg_approval *out)
+{
+	EC_KEY *key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	BIGNUM *bd = BN_new();
+	int rc = key && bd ? lg_approve_with(key, bd, pop, aud, i, nhash, jti, out)
+			   : IG_ENOMEM;
+
+	BN_clear_free(bd);
+	EC_KEY_free(key);
+	return rc;
+}
+
+/* ---- the pools ------------------------------------------------------------ */
+
+struct lg_pool {
+	size_t cap, head, count;        /* ring of cap entries of esz bytes */
+	size_t esz;
+	unsigned char *ring;
+};
 
 struct lg_signer {
-	const struct lg_population *pop;
-	const char *aud;
+	struct lg_signer_params p;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t room;            /* signalled when an entry is taken */
-	size_t cap, head, count;        /* ring of cap entries */
-	char (*ring)[LG_ASSERTION_MAX];
+	struct lg_pool pool[LG_POOL_COUNT];
 	int stop, failed;
 	uint64_t run_id, serial, rng;
 	EC_KEY *key;
@@ -222,23 +306,54 @@ static uint64_t lg_xorshift(uint64_t *s)
 	return *s;
 }
 
-/* Sign one into a local buffer, then publish it under the lock. */
-static int lg_signer_fill_one(struct lg_signer *s)
+/* The emptiest pool that is not full (by share of its size), or -1. */
+static int lg_pool_pick(const struct lg_signer *s)
 {
-	char buf[LG_ASSERTION_MAX], jti[40];
-	size_t i = lg_xorshift(&s->rng) % s->pop->n;
-	int len;
+	int best = -1;
 
-	/* jti: unique per run (random run id) and per assertion (serial). */
+	for (int k = 0; k < LG_POOL_COUNT; k++) {
+		const struct lg_pool *q = &s->pool[k];
+
+		if (q->count < q->cap &&
+		    (best < 0 || q->count * s->pool[best].cap <
+				 s->pool[best].count * q->cap))
+			best = k;
+	}
+	return best;
+}
+
+/* Sign one entry of pool <k> into a local buffer, then publish it under
+ * the lock. */
+static int lg_signer_fill_one(struct lg_signer *s, int k)
+{
+	union {
+		char assertion[LG_ASSERTION_MAX];
+		struct lg_approval a;
+	} e;
+	struct lg_pool *q = &s->pool[k];
+	char jti[40];
+	int rc;
+
+	/* jti: unique per run (random run id) and per entry (serial). */
 	snprintf(jti, sizeof(jti), "%016" PRIx64 "%08" PRIx64, s->run_id,
 		 s->serial++);
-	len = lg_sign_with(s->key, s->bd, s->pop, s->aud, i, jti, buf,
-			   sizeof(buf));
-	if (len < 0)
-		return len;
+	if (k == LG_POOL_LOGIN) {
+		size_t i = lg_xorshift(&s->rng) % s->p.pop->n;
+
+		rc = lg_sign_with(s->key, s->bd, s->p.pop, s->p.aud, i, jti,
+				  e.assertion, sizeof(e.assertion));
+	} else {
+		size_t slot = lg_xorshift(&s->rng) % s->p.nsigners;
+
+		rc = lg_approve_with(s->key, s->bd, s->p.pop, s->p.sign_aud,
+				     s->p.signers[slot], s->p.nhash, jti, &e.a);
+		e.a.slot = (uint32_t)slot;
+	}
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&s->lock);
-	memcpy(s->ring[(s->head + s->count) % s->cap], buf, (size_t)len + 1);
-	s->count++;
+	memcpy(q->ring + ((q->head + q->count) % q->cap) * q->esz, &e, q->esz);
+	q->count++;
 	pthread_mutex_unlock(&s->lock);
 	return IG_OK;
 }
@@ -246,33 +361,33 @@ static int lg_signer_fill_one(struct lg_signer *s)
 static void *lg_signer_main(void *arg)
 {
 	struct lg_signer *s = arg;
+	int k = -1;
 
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		while (!s->stop && s->count == s->cap)
+		while (!s->stop && (k = lg_pool_pick(s)) < 0)
 			pthread_cond_wait(&s->room, &s->lock);
 		pthread_mutex_unlock(&s->lock);
 		if (s->stop)
 			return NULL;
-		if (lg_signer_fill_one(s) < 0) {
+		if (lg_signer_fill_one(s, k) < 0) {
 			s->failed = 1;
 			return NULL;
 		}
 	}
 }
 
-int lg_signer_start(struct lg_signer **out, const struct lg_population *pop,
-		    const char *aud, size_t cap)
+int lg_signer_start(struct lg_signer **out, const struct lg_signer_params *p)
 {
 	struct lg_signer *s = calloc(1, sizeof(*s));
+	int k;
 
 	*out = NULL;
 	if (!s)
 		return IG_ENOMEM;
-	s->pop = pop;
-	s->aud = aud;
-	s->cap = cap;
-	s->ring = calloc(cap, sizeof(*s->ring));
+	s->p = *p;
+	s->pool[LG_POOL_LOGIN].esz = LG_ASSERTION_MAX;
+	s->pool[LG_POOL_SIGN].esz = sizeof(struct lg_approval);
 	s->key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
 	s->bd = BN_new();
 	if (getrandom(&s->run_id, sizeof(s->run_id), 0) != sizeof(s->run_id))
@@ -280,13 +395,20 @@ int lg_signer_start(struct lg_signer **out, const struct lg_population *pop,
 	s->rng = s->run_id | 1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->room, NULL);
-	if (!s->ring || !s->key || !s->bd) {
+	for (k = 0; k < LG_POOL_COUNT; k++) {
+		s->pool[k].cap = p->cap[k];
+		if (p->cap[k] &&
+		    !(s->pool[k].ring = calloc(p->cap[k], s->pool[k].esz)))
+			break;
+	}
+	if (k < LG_POOL_COUNT || !s->key || !s->bd ||
+	    (p->cap[LG_POOL_SIGN] && !p->nsigners)) {
 		lg_signer_stop(s);
 		return IG_ENOMEM;
 	}
 	/* Fill before the run starts: the first second must not wait. */
-	while (s->count < cap)
-		if (lg_signer_fill_one(s) < 0) {
+	while ((k = lg_pool_pick(s)) >= 0)
+		if (lg_signer_fill_one(s, k) < 0) {
 			lg_signer_stop(s);
 			return IG_EINTERNAL;
 		}
@@ -298,15 +420,16 @@ int lg_signer_start(struct lg_signer **out, const struct lg_population *pop,
 	return IG_OK;
 }
 
-int lg_signer_take(struct lg_signer *s, char *out)
+int lg_signer_take(struct lg_signer *s, int kind, void *out)
 {
+	struct lg_pool *q = &s->pool[kind];
 	int rc = IG_EBLOCKED;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->count) {
-		strcpy(out, s->ring[s->head]);
-		s->head = (s->head + 1) % s->cap;
-		s->count--;
+	if (q->count) {
+		memcpy(out, q->ring + q->head * q->esz, q->esz);
+		q->head = (q->head + 1) % q->cap;
+		q->count--;
 		pthread_cond_signal(&s->room);
 		rc = IG_OK;
 	}
@@ -329,6 +452,7 @@ void lg_signer_stop(struct lg_signer *s)
 	pthread_cond_destroy(&s->room);
 	BN_clear_free(s->bd);
 	EC_KEY_free(s->key);
-	free(s->ring);
+	for (int k = 0; k < LG_POOL_COUNT; k++)
+		free(s->pool[k].ring);
 	free(s);
 }

@@ -99,7 +99,7 @@ def population(srv):
         tok = os.path.join(srv.state, "admin.token")
         r = loadgen("populate", "--admin", "http://127.0.0.1:%d" % srv.admin_port,
                     "--admin-token-file", tok, "--citizens", 200, "--seed", "it",
-                    "--population", pop)
+                    "--signing", 8, "--population", pop)
         expect(r.returncode == 0, (r.returncode, r.stdout, r.stderr))
     return pop
 
@@ -125,8 +125,125 @@ def test_populate(srv):
     pop = population(srv)
     with open(pop) as f:
         lines = f.read().split("\n")
-    expect(lines[0] == "idgate-load-population 1" and lines[2] == "count 200", lines[:3])
-    expect(len([ln for ln in lines[3:] if ln]) == 200)
+    expect(lines[0] == "idgate-load-population 2" and lines[2] == "count 200", lines[:3])
+    rows = [ln.split() for ln in lines[3:] if ln]
+    expect(len(rows) == 200 and all(r[0] == str(i) for i, r in enumerate(rows)))
+    # the first 8 have a signing credential, distinct from their device's
+    expect(all(len(r) == 3 and r[1] != r[2] for r in rows[:8]), rows[:9])
+    expect(all(len(r) == 2 for r in rows[8:]), rows[8:10])
+
+
+def test_populate_adds_signing_credentials(srv):
+    """--signing alone adds credentials to an existing population, keeps the
+    ones it has, and the server lists each under its citizen."""
+    pop = os.path.join(srv.state, "population-add")
+    tok = os.path.join(srv.state, "admin.token")
+    admin = "http://127.0.0.1:%d" % srv.admin_port
+    r = loadgen("populate", "--admin", admin, "--admin-token-file", tok, "--citizens", 5,
+                "--seed", "add", "--population", pop)
+    expect(r.returncode == 0, r.stderr)
+    for n in (2, 4):
+        r = loadgen("populate", "--admin", admin, "--admin-token-file", tok, "--signing", n,
+                    "--population", pop)
+        expect(r.returncode == 0 and "%d with a signing credential" % n in r.stdout,
+               (r.returncode, r.stdout, r.stderr))
+        if n == 2:
+            with open(pop) as f:
+                first = f.read().split("\n")[3:5]
+    with open(pop) as f:
+        rows = [ln.split() for ln in f.read().split("\n")[3:] if ln]
+    expect([" ".join(r) for r in rows[:2]] == first, (rows, first))
+    expect([len(r) for r in rows] == [3, 3, 3, 3, 2], rows)
+    r = loadgen("populate", "--admin", admin, "--admin-token-file", tok, "--signing", 6,
+                "--population", pop)
+    expect(r.returncode == 2 and "exceeds the population" in r.stderr, r.stderr)
+
+
+def csc_count(srv):
+    counts = {}
+    for ln in srv.metrics().splitlines():
+        for ep in ("csc_authorize", "csc_sign_hash"):
+            if ln.startswith('idgate_requests_total{endpoint="%s",status="200"}' % ep):
+                counts[ep] = int(ln.split()[1])
+    return counts.get("csc_authorize", 0), counts.get("csc_sign_hash", 0)
+
+
+def test_sign_keepalive(srv):
+    """authorize + signHash per request: every one 200, both calls timed
+    apart, and the server counts exactly as many of each."""
+    before = csc_count(srv)
+    res, r = run_json(srv, "--mix", "sign", "--rate", 50, "--duration", 2,
+                      "--sign-hashes", 4, "--connections", 8,
+                      "--population", population(srv))
+    sc = check_clean(res, "sign", 100)
+    expect(sc["hashes_per_call"] == 4, sc)
+    calls = {c["endpoint"]: c for c in sc["calls"]}
+    expect(sorted(calls) == ["credentials/authorize", "signatures/signHash"], calls)
+    for c in calls.values():
+        expect(c["class"] == "2xx" and c["count"] == 100, c)
+        # each call's own time is part of the whole request's
+        expect(0 < c["service_us"]["p50"] <= sc["latency"][0]["uncorrected_us"]["max"], c)
+    after = csc_count(srv)
+    expect((after[0] - before[0], after[1] - before[1]) == (100, 100), (before, after))
+    expect("authorize 2xx" in r.stdout and "signHash 2xx" in r.stdout, r.stdout)
+
+
+def test_sign_new_connection_and_tls_mix(srv):
+    """A sign request on a new connection carries both calls on it (one
+    handshake per request); a mix of TLS modes is measured per mode."""
+    res, _ = run_json(srv, "--mix", "sign", "--rate", 30, "--duration", 1,
+                      "--tls", "new", "--population", population(srv))
+    check_clean(res, "sign", 30)
+    g = res["generator"]
+    expect(g["handshakes"] == 30 and g["connections_opened"] == 30, g)
+    res, _ = run_json(srv, "--mix", "jwks", "--rate", 200, "--duration", 2,
+                      "--tls", "new=1,keepalive:10=3", "--connections", 16)
+    expect(res["tls"] == "new=1,keepalive:10=3", res["tls"])
+    by = {s["tls"]: s for s in res["scenarios"]}
+    expect(sorted(by) == ["keepalive", "new"], list(by))
+    n_new, n_ka = by["new"]["offered"], by["keepalive"]["offered"]
+    expect(n_new + n_ka == 400 and 60 <= n_new <= 140, (n_new, n_ka))
+    for sc in by.values():
+        expect(sc["answered"] == sc["offered"] and sc["error_total"] == 0, sc)
+    g = res["generator"]
+    # one handshake per new-connection request, and keep-alive connections
+    # carry at most 10 requests each
+    expect(n_new + n_ka / 10 <= g["handshakes"] <= n_new + n_ka / 10 + 16, (g, n_new, n_ka))
+
+
+def test_launch_day_phases(srv):
+    """Each phase of a launch-day profile is a scenario of its own, with
+    the rate the profile asks for, and "all" adds them up."""
+    res, r = run_json(srv, "--mix", "jwks", "--connections", 16, "--profile",
+                      "launch-day:base=50,peak=300,lead=1,rise=1,plateau=2,decay=1")
+    names = [p["name"] for p in res["phases"]]
+    expect(names == ["base", "rise", "peak", "decay", "after"], res["phases"])
+    by = {s["phase"]: s for s in res["scenarios"]}
+    expect(sorted(by) == sorted(names + ["all"]), list(by))
+    expect(abs(by["base"]["offered_rate"] - 50) <= 2, by["base"])
+    expect(abs(by["peak"]["offered_rate"] - 300) <= 3, by["peak"])
+    expect(abs(by["rise"]["offered_rate"] - 175) <= 3, by["rise"])
+    expect(by["all"]["offered"] == sum(by[n]["offered"] for n in names), by["all"])
+    expect(by["all"]["answered"] == by["all"]["offered"], by["all"])
+    expect("phase peak 2-4s" in r.stdout and "whole run" in r.stdout, r.stdout)
+
+
+def test_sign_outlives_its_tokens(_srv):
+    """A sign run longer than an access token's life: the signers are
+    logged in again in the background and no call fails."""
+    srv = Server(settings={"login.token_lifetime_s": "3"}).start()
+    try:
+        tok = os.path.join(srv.state, "admin.token")
+        pop = os.path.join(srv.state, "population")
+        r = loadgen("populate", "--admin", "http://127.0.0.1:%d" % srv.admin_port,
+                    "--admin-token-file", tok, "--citizens", 4, "--seed", "short",
+                    "--signing", 2, "--population", pop)
+        expect(r.returncode == 0, r.stderr)
+        res, _ = run_json(srv, "--mix", "sign", "--rate", 40, "--duration", 5,
+                          "--population", pop)
+        check_clean(res, "sign", 200)
+    finally:
+        srv.cleanup()
 
 
 def test_login_keepalive(srv):
@@ -183,7 +300,12 @@ def test_unreachable(srv):
 
 
 def test_bad_arguments(srv):
+    nosign = os.path.join(srv.state, "population-nosign")
+    with open(nosign, "w") as f:
+        f.write("idgate-load-population 1\nseed x\ncount 1\n0 abc\n")
     cases = [
+        ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1, "--mix", "sign",
+         "--population", nosign],
         [],
         ["fly"],
         ["run"],
@@ -198,6 +320,17 @@ def test_bad_arguments(srv):
         ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1,
          "--population", "/nonexistent", "--mix", "login"],
         ["populate", "--citizens", 10],
+        ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1, "--mix", "sign"],
+        ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1, "--mix", "sign",
+         "--population", population(srv), "--sign-hashes", 17],
+        ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1, "--mix", "sign",
+         "--population", population(srv), "--aud", "https://x/token"],
+        ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1, "--tls", "new=1,new=2"],
+        ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1, "--tls", "new=x"],
+        ["run", "--url", srv.issuer, "--rate", 10, "--duration", 1, "--tls", "resume:3"],
+        ["run", "--url", srv.stall.url, "--rate", 10, "--duration", 1, "--tls", "keepalive=1,new=1"],
+        ["populate", "--admin", "http://127.0.0.1:1", "--admin-token-file", "/x",
+         "--citizens", 2, "--signing", 3, "--population", "/tmp/x"],
         ["populate", "--admin", "http://127.0.0.1:1", "--admin-token-file", "/nonexistent",
          "--citizens", 1, "--population", "/tmp/x"],
     ]

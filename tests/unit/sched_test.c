@@ -87,10 +87,42 @@ static void test_refused(void)
 	CHECK_EQ(lg_profile_parse("constant", 10, 0, &p, &why), IG_EUSAGE);
 }
 
+/* Phases: one for constant and ramp; launch-day's five with their ends
+ * (empty ones left out); steps past LG_PHASE_MAX go into the last. */
+static void test_phases(void)
+{
+	struct lg_profile p;
+	const char *why = NULL;
+
+	CHECK_EQ(lg_profile_parse("constant", 10, 3, &p, &why), IG_OK);
+	CHECK_EQ(p.nphases, 1);
+	CHECK_STR(p.phase_name[0], "steady");
+	CHECK_EQ(lg_profile_phase(&p, 2.9), 0);
+	CHECK_EQ(lg_profile_parse("launch-day:base=1,peak=9,lead=2,rise=3,plateau=4,decay=5",
+				  0, 0, &p, &why), IG_OK);
+	CHECK_EQ(p.nphases, 5);
+	CHECK_STR(p.phase_name[2], "peak");
+	CHECK(p.phase_end[0] == 2 && p.phase_end[2] == 9 && p.phase_end[4] == 16);
+	CHECK_EQ(lg_profile_phase(&p, 1.99), 0);
+	CHECK_EQ(lg_profile_phase(&p, 2), 1);
+	CHECK_EQ(lg_profile_phase(&p, 13.5), 3);
+	CHECK_EQ(lg_profile_phase(&p, 15.9), 4);
+	CHECK_EQ(lg_profile_parse("launch-day:base=1,peak=9,lead=2,rise=0", 0, 0, &p,
+				  &why), IG_OK);
+	CHECK_EQ(p.nphases, 4);
+	CHECK_STR(p.phase_name[1], "peak");
+	CHECK_EQ(lg_profile_parse("step:from=1,step=1,every=1", 0, 40, &p, &why), IG_OK);
+	CHECK_EQ(p.nphases, LG_PHASE_MAX);
+	CHECK_STR(p.phase_name[1], "step2");
+	CHECK(p.phase_end[LG_PHASE_MAX - 1] == 40);
+	CHECK_EQ(lg_profile_phase(&p, 39), LG_PHASE_MAX - 1);
+}
+
 int main(void)
 {
 	test_constant();
 	test_shapes();
 	test_refused();
+	test_phases();
 	return check_done("sched_test");
 }
