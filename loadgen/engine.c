@@ -385,6 +385,31 @@ static int lg_sad(const char *p, size_t len, char *sad, size_t cap)
 	return rc;
 }
 
+/* Throughput is counted where answers come, not where they were due: in
+ * the phase of their arrival, or after the schedule (the backlog drained
+ * after its end, with how long after). */
+static void lg_count_completion(struct lg_thread *t, const struct lg_conn *c,
+				uint64_t now)
+{
+	const struct lg_config *cfg = t->cfg;
+	struct lg_stats *st = &t->e->stats;
+	uint64_t end = lg_due_ns(t, cfg->profile.duration);
+	struct lg_series *x;
+
+	if (now >= end) {
+		st->drained++;
+		lg_hist_record(st, &st->drain, (now - end) / 1000);
+		return;
+	}
+	x = lg_series(st, lg_profile_phase(&cfg->profile,
+					   (double)(now - t->e->t0_ns) / 1e9),
+		      c->req.wl, c->req.tls);
+	if (x)
+		x->completed++;
+	else
+		st->lost++;
+}
+
 /*
  * An answer came (<status>, body at <body>, <blen> bytes; <keep>: the
  * connection may carry another request).  Returns 1 when the request is
@@ -432,6 +457,7 @@ static int lg_complete(struct lg_thread *t, struct lg_conn *c, int status,
 	lg_hist_record(st, &ser->uncorr[cls], unc);
 	ser->status[status]++;
 	ser->answered++;
+	lg_count_completion(t, c, now);
 	pthread_mutex_lock(&t->e->live.lock);
 	hdr_record(&t->e->live.hist, corr);
 	pthread_mutex_unlock(&t->e->live.lock);

@@ -138,6 +138,16 @@ uint64_t hdr_percentile(const struct hdr *h, double p)
 	return h->max;
 }
 
+uint64_t hdr_count_below(const struct hdr *h, uint64_t v)
+{
+	uint64_t n = 0;
+	size_t top = hdr_index_of(v);
+
+	for (size_t i = 0; i < h->ncounts && i < top; i++)
+		n += h->counts[i];
+	return n;
+}
+
 double hdr_mean(const struct hdr *h)
 {
 	return h->total ? h->sum / (double)h->total : 0.0;

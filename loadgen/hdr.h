@@ -54,6 +54,9 @@ int hdr_merge(struct hdr *dst, const struct hdr *src);
  * histogram. */
 uint64_t hdr_percentile(const struct hdr *h, double p);
 double hdr_mean(const struct hdr *h);
+/* How many values were recorded below <v> (to the histogram's
+ * resolution: values sharing <v>'s bucket are not counted). */
+uint64_t hdr_count_below(const struct hdr *h, uint64_t v);
 
 /* Iteration for log writers: index of <v> and the lowest / highest value
  * sharing that index. */

@@ -89,8 +89,10 @@ static inline int lg_tls_used(const struct lg_config *c, int m)
 /* One phase x workload x TLS mode.  Histograms are allocated at their
  * first value: most combinations never see one. */
 struct lg_series {
-	uint64_t offered;               /* scheduled */
-	uint64_t answered;              /* complete HTTP answers */
+	uint64_t offered;               /* scheduled (in this phase) */
+	uint64_t answered;              /* complete HTTP answers to them */
+	uint64_t completed;             /* answers that came in this phase's
+					 * time (whenever they were due) */
 	uint64_t errors[LG_ERR_COUNT];
 	uint64_t status[600];
 	struct hdr *corr[LG_CLASS_COUNT];    /* from the intended time */
@@ -108,6 +110,8 @@ struct lg_stats {
 	uint64_t starved;       /* due with no signed assertion ready */
 	uint64_t unsent;        /* still queued when the run ended */
 	uint64_t lost;          /* values not recorded: out of memory */
+	uint64_t drained;       /* answers after the schedule's end */
+	struct hdr *drain;      /* how long after it they came (µs) */
 };
 
 /* The series of <ph, wl, tls>, made on first use (NULL: out of memory). */
@@ -119,6 +123,7 @@ void lg_hist_record(struct lg_stats *st, struct hdr **slot, uint64_t v);
  * answers; every corrected latency merged into <all> if not NULL. */
 struct lg_totals {
 	uint64_t offered, answered, errors, refused;
+	uint64_t completed;     /* answers within the schedule */
 };
 void lg_stats_totals(const struct lg_stats *st, struct lg_totals *t,
 		     struct hdr *all);

@@ -1031,9 +1031,24 @@ struct lg_cap_ctx {
 	int n;
 };
 
-/* Fill <t>'s measurements from one trial's statistics. */
+/* The SLO's largest latency bound, or a second without one. */
+static uint64_t lg_slo_grace_us(const struct lg_slo *slo)
+{
+	uint64_t g = 0;
+
+	for (int i = 0; i < slo->nlat; i++)
+		if (slo->below_us[i] > g)
+			g = slo->below_us[i];
+	return g ? g : 1000000;
+}
+
+/* Fill <t>'s measurements from one trial's statistics.  The achieved
+ * rate counts the answers that came within the trial, and those after
+ * its end within the SLO's largest latency bound (<grace_us>): a server
+ * that keeps up answers the last requests that soon; one that fell
+ * behind is still working off its backlog. */
 static void lg_cap_measure(const struct lg_stats *st, double el,
-			   struct lg_trial *t, struct hdr *all)
+			   uint64_t grace_us, struct lg_trial *t, struct hdr *all)
 {
 	struct lg_totals tot;
 	uint64_t late_limit;
@@ -1044,7 +1059,8 @@ static void lg_cap_measure(const struct lg_stats *st, double el,
 	/* An answer that is not a success is an error for the SLO. */
 	t->errors = tot.errors + tot.refused;
 	t->offered_rate = t->offered / el;
-	t->achieved_rate = t->answered / el;
+	t->achieved_rate = (tot.completed +
+			    (st->drain ? hdr_count_below(st->drain, grace_us) : 0)) / el;
 	/* The report's "fell behind" rule, and a dry signer. */
 	late_limit = t->offered / 100;
 	if (st->late > late_limit || st->max_lag_us > 100000 || st->starved) {
@@ -1089,7 +1105,7 @@ static int lg_cap_trial(void *arg, struct lg_trial *t)
 	if (lg_stats_init(&st) < 0 || hdr_init(&all, LG_HIGHEST_US) < 0)
 		return IG_ENOMEM;
 	rc = lg_execute(x->cfg, x->su, NULL, &st, &el);
-	lg_cap_measure(&st, el, t, &all);
+	lg_cap_measure(&st, el, lg_slo_grace_us(&x->slo), t, &all);
 	t->interrupted = __atomic_load_n(&lg_stop, __ATOMIC_RELAXED);
 	lg_trial_judge(&x->slo, &all, t);
 	lg_stats_free(&st);

@@ -41,6 +41,7 @@ static void lg_series_free(struct lg_series *x)
 
 void lg_stats_free(struct lg_stats *s)
 {
+	lg_hist_free(&s->drain);
 	for (int p = 0; p < LG_PHASE_MAX; p++)
 		for (int w = 0; w < LG_WL_COUNT; w++)
 			for (int m = 0; m < LG_TLS_COUNT; m++)
@@ -102,6 +103,7 @@ static void lg_series_merge(struct lg_stats *d, struct lg_series *x,
 {
 	x->offered += y->offered;
 	x->answered += y->answered;
+	x->completed += y->completed;
 	for (int k = 0; k < LG_ERR_COUNT; k++)
 		x->errors[k] += y->errors[k];
 	for (int k = 0; k < 600; k++)
@@ -137,6 +139,8 @@ void lg_stats_merge(struct lg_stats *d, const struct lg_stats *s)
 	d->starved += s->starved;
 	d->unsent += s->unsent;
 	d->lost += s->lost;
+	d->drained += s->drained;
+	lg_hist_merge(d, &d->drain, s->drain);
 	if (s->max_lag_us > d->max_lag_us)
 		d->max_lag_us = s->max_lag_us;
 }
@@ -193,7 +197,7 @@ static json_t *lg_series_json(const struct lg_config *cfg,
 	json_object_set_new(o, "offered", json_integer((json_int_t)x->offered));
 	json_object_set_new(o, "answered", json_integer((json_int_t)x->answered));
 	json_object_set_new(o, "offered_rate", json_real(x->offered / len));
-	json_object_set_new(o, "achieved_rate", json_real(x->answered / len));
+	json_object_set_new(o, "achieved_rate", json_real(x->completed / len));
 	for (int k = 0; k < LG_ERR_COUNT; k++)
 		json_object_set_new(errs, lg_err_names[k],
 				    json_integer((json_int_t)x->errors[k]));
@@ -308,6 +312,7 @@ void lg_stats_totals(const struct lg_stats *st, struct lg_totals *t,
 					continue;
 				t->offered += x->offered;
 				t->answered += x->answered;
+				t->completed += x->completed;
 				t->errors += lg_series_errors(x);
 				for (int k = 400; k < 600; k++)
 					t->refused += x->status[k];
@@ -338,7 +343,9 @@ static int lg_write_json(const struct lg_config *cfg, const struct lg_stats *st,
 	json_object_set_new(root, "answered", json_integer((json_int_t)tot.answered));
 	json_object_set_new(root, "errors", json_integer((json_int_t)tot.errors));
 	json_object_set_new(root, "offered_rate", json_real(tot.offered / el));
-	json_object_set_new(root, "achieved_rate", json_real(tot.answered / el));
+	json_object_set_new(root, "achieved_rate", json_real(tot.completed / el));
+	json_object_set_new(root, "answered_after_schedule",
+			    json_integer((json_int_t)st->drained));
 	json_object_set_new(root, "phases", phases);
 	json_object_set_new(root, "scenarios", j.arr);
 	json_object_set_new(gen, "connections_opened", json_integer((json_int_t)st->conns_opened));
@@ -394,6 +401,11 @@ static void lg_print_warnings(const struct lg_stats *st, uint64_t off)
 	if (st->unsent)
 		printf("warning: %llu requests were still queued at the end\n",
 		       (unsigned long long)st->unsent);
+	if (st->drained > off / 100)
+		printf("warning: %llu answers (%.1f%%) came after the schedule "
+		       "had ended: the server fell behind the offered rate\n",
+		       (unsigned long long)st->drained,
+		       off ? 100.0 * st->drained / off : 0);
 	if (st->lost)
 		printf("warning: %llu values not recorded (out of memory)\n",
 		       (unsigned long long)st->lost);
@@ -417,9 +429,9 @@ static void lg_print_one(void *arg, const struct lg_series *x, int ph, int w,
 		       ph ? p->phase_end[ph - 1] : 0.0, p->phase_end[ph]);
 	else if (ph == -1)
 		printf(", whole run");
-	printf("): offered %llu (%.1f/s), answered %llu (%.1f/s), errors %llu\n",
-	       (unsigned long long)x->offered, x->offered / len,
-	       (unsigned long long)x->answered, x->answered / len,
+	printf("): offered %llu (%.1f/s), answered %llu, achieved %.1f/s, "
+	       "errors %llu\n", (unsigned long long)x->offered, x->offered / len,
+	       (unsigned long long)x->answered, x->completed / len,
 	       (unsigned long long)lg_series_errors(x));
 	for (int k = 0; k < LG_ERR_COUNT; k++)
 		if (x->errors[k])

@@ -472,6 +472,24 @@ def test_svg_run_plot(srv):
         expect(word in texts, (word, texts))
 
 
+def test_overload_achieved_rate(srv):
+    """Offered more than the server holds (250/s): every request is answered
+    in the end, but the achieved rate is what came within the schedule, the
+    backlog answered after it is reported apart and with a warning."""
+    out = tmpfile(srv, ".json")
+    r = loadgen("run", "--url", srv.slow.url, "--mix", "http", "--rate", 400,
+                "--duration", 2, "--connections", 16, "--quiet", "--json", out)
+    expect(r.returncode == 0, (r.returncode, r.stderr))
+    with open(out) as f:
+        res = json.load(f)
+    sc = res["scenarios"][0]
+    expect(sc["answered"] == sc["offered"] == 800, sc)
+    expect(180 <= sc["achieved_rate"] <= 270, sc)
+    expect(abs(res["achieved_rate"] - sc["achieved_rate"]) < 1e-6, res)
+    expect(res["answered_after_schedule"] >= 200, res)
+    expect("came after the schedule had ended" in r.stdout, r.stdout)
+
+
 def test_find_capacity(srv):
     """A server of known capacity (one request at a time, 4 ms each: 250/s):
     growth 50, 100, 200 (pass), 400 (fail), bisection, a confirmation."""

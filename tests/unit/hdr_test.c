@@ -131,6 +131,21 @@ static void test_merge_clamp_reset(void)
 	hdr_free(&c);
 }
 
+/* Counts below a value: exact under 2048, to the bucket above. */
+static void test_count_below(void)
+{
+	struct hdr h;
+
+	CHECK_EQ(hdr_init(&h, 1000000), IG_OK);
+	for (uint64_t v = 1; v <= 100000; v++)
+		hdr_record(&h, v);
+	CHECK_EQ(hdr_count_below(&h, 1), 0);
+	CHECK_EQ(hdr_count_below(&h, 1000), 999);
+	CHECK(hdr_count_below(&h, 50000) >= 49950 && hdr_count_below(&h, 50000) < 50000);
+	CHECK_EQ(hdr_count_below(&h, 999999), 100000);
+	hdr_free(&h);
+}
+
 static void test_bad_init(void)
 {
 	struct hdr h;
@@ -141,6 +156,7 @@ static void test_bad_init(void)
 
 int main(void)
 {
+	test_count_below();
 	test_against_exact();
 	test_small_values_exact();
 	test_index_roundtrip();
