@@ -58,7 +58,7 @@ help:
 	@echo "make deps     build mbedTLS 3.6 and liburing 2.9 from Debian source packages into build/"
 	@echo "make packages install the Debian packages listed in deps/packages.txt"
 	@echo "make fuzz     build libFuzzer targets under bin/fuzz (clang)"
-	@echo "make bench    run the benchmarks under perf/ (minutes; results in perf/out; see perf/RESULTS.md)"
+	@echo "make bench    run the benchmarks under perf/ (minutes): perf/results/<date>.json and the table in perf/RESULTS.md"
 	@echo "make clean    remove bin/ and build/obj (keeps the dependency builds)"
 
 packages:
@@ -162,10 +162,7 @@ asan:
 
 bench: packages
 	$(MAKE) -j$$(nproc) all
-	@sh perf/run.sh
-	@sh perf/hsm_inflight.sh
-	@sh perf/csc.sh
-	@sh perf/capacity.sh
+	@sh perf/bench.sh
 
 clean:
 	rm -rf bin $(B)/obj $(B)/san
