@@ -1,6 +1,7 @@
 #!/bin/sh
 # Capacity under a latency objective, found by idgate-load's open-loop
-# search: idgated logins (keep-alive, and a new TLS connection each) and,
+# search: idgated logins (keep-alive, and a new TLS connection each),
+# signatures (authorize + signHash, one hash, 256 signers) and,
 # for reference in the same run, nginx serving a static 200 over TLS.  The
 # server runs on core 0, idgate-load on core 1.  Each search prints its
 # trials; JSON and SVG plots go to perf/results/.
@@ -26,7 +27,7 @@ trap stop_servers EXIT
 wait_healthy $admin
 bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
 	--admin-token-file "$out/state/admin.token" --citizens 20000 --seed bench \
-	--population "$out/pop"
+	--signing 256 --population "$out/pop"
 
 search() { # name, options...
 	name=$1
@@ -40,6 +41,8 @@ search login-keepalive --url "https://127.0.0.1:$port" --mix login --population 
 	--tls keepalive --warm-up --connections 128 --start-rate 500
 search login-newconn --url "https://127.0.0.1:$port" --mix login --population "$out/pop" \
 	--tls new --connections 128 --start-rate 200
+search sign-keepalive --url "https://127.0.0.1:$port" --mix sign --population "$out/pop" \
+	--tls keepalive --warm-up --connections 128 --start-rate 200
 kill $ipid
 wait $ipid 2>/dev/null || true
 

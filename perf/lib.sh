@@ -16,7 +16,8 @@ wait_healthy() {
 }
 
 # Start the nginx reference on core 0: one worker, TLS 1.3 with X25519,
-# `return 200`, the same certificate as idgated.  Usage:
+# `return 200`, the same certificate as idgated, keep-alive connections
+# never closed by the server.  Usage:
 #   start_nginx DIR PORT CERT KEY TICKETS(on|off)   sets $npid
 start_nginx() {
 	cat > "$1/nginx.conf" <<NGX
@@ -27,6 +28,10 @@ error_log $PWD/$1/nginx-error.log;
 events { worker_connections 4096; }
 http {
 	access_log off;
+	# keep-alive connections stay open, as idgated's do (nginx closes
+	# one after 1,000 requests by default: a full handshake each time)
+	keepalive_requests 100000000;
+	keepalive_timeout 300s;
 	server {
 		listen 127.0.0.1:$2 ssl;
 		ssl_certificate $PWD/$3;

@@ -63,8 +63,8 @@ EXISTING = [
 ]
 SATURATED = 0.95   # a core this busy over a run is full
 
-CAPACITY = ["login-keepalive", "login-newconn", "nginx-static-keepalive",
-            "nginx-static-newconn"]
+CAPACITY = ["login-keepalive", "login-newconn", "sign-keepalive",
+            "nginx-static-keepalive", "nginx-static-newconn"]
 
 
 # ---- reading -------------------------------------------------------------------
