@@ -276,7 +276,7 @@ static int lg_add_signing(const struct lg_url *admin, const char *token,
 	if (!pop->scred && !(pop->scred = calloc(pop->n, sizeof(*pop->scred))))
 		return -1;
 	for (size_t i = 0; i < n && i < pop->n; i++) {
-		char head[1024], *answer = NULL;
+		char head[2048], *answer = NULL;
 		json_t *root;
 		const char *id;
 		int st;
