@@ -6,8 +6,12 @@
 
 CC      ?= cc
 SAN     ?=
+# ACCEL=0: mbedTLS's own elliptic curves instead of idgate's accelerator
+# driver (common/accel), in a build of its own (build/*-noaccel, bin/noaccel).
+ACCEL   ?= 1
+NOACCEL := $(if $(filter 0,$(ACCEL)),-noaccel)
 B       := build
-MBED    := $(B)/mbedtls
+MBED    := $(B)/mbedtls$(NOACCEL)
 URING   := $(B)/liburing
 
 CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -16,16 +20,16 @@ CFLAGS  := -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	   -DMBEDTLS_USER_CONFIG_FILE='"idgate_mbedtls_config.h"'
 LDLIBS  := $(MBED)/lib/libmbedtls.a $(MBED)/lib/libmbedx509.a \
 	   $(MBED)/lib/libmbedcrypto.a $(URING)/lib/liburing.a \
-	   -llmdb -linih -ljansson -lcrypto -ldl -lpthread -lm
+	   -llmdb -linih -ljansson -lsodium -lcrypto -ldl -lpthread -lm
 ifeq ($(SAN),1)
-  B_OBJ := $(B)/san
+  B_OBJ := $(B)/san$(NOACCEL)
   CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
 else
-  B_OBJ := $(B)/obj
+  B_OBJ := $(B)/obj$(NOACCEL)
 endif
-BIN := bin$(if $(filter 1,$(SAN)),/san)
+BIN := bin$(if $(filter 1,$(SAN)),/san)$(if $(NOACCEL),/noaccel)
 # Quiet build lines; V=1 shows the commands.
 Q := $(if $(filter 1,$(V)),,@)
 
@@ -65,8 +69,9 @@ packages:
 	@sh deps/install-packages.sh
 
 # Rebuild a dependency only when its recipe changes.
-$(MBED)/.stamp: deps/build-mbedtls.sh deps/mbedtls_user_config.h deps/fetch-source.sh
-	sh deps/build-mbedtls.sh
+$(MBED)/.stamp: deps/build-mbedtls.sh deps/mbedtls_user_config.h deps/fetch-source.sh \
+		deps/mbedtls-psa-accel.patch common/accel/idgate_accel.c common/accel/idgate_accel.h
+	IDGATE_ACCEL=$(ACCEL) sh deps/build-mbedtls.sh $(CC) $(MBED)
 	touch $@
 # (after mbedTLS: the two share the private apt lists)
 $(URING)/.stamp: deps/build-liburing.sh deps/fetch-source.sh | $(MBED)/.stamp
@@ -165,6 +170,6 @@ bench: packages
 	@sh perf/bench.sh
 
 clean:
-	rm -rf bin $(B)/obj $(B)/san
+	rm -rf bin $(B)/obj $(B)/san $(B)/obj-noaccel $(B)/san-noaccel
 
 -include $(shell find $(B_OBJ) -name '*.d' 2>/dev/null)

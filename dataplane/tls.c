@@ -120,6 +120,42 @@ static const char *mbed_why(int rc, const char *what)
 	return msg;
 }
 
+/*
+ * With the accelerator (MBEDTLS_USE_PSA_CRYPTO), an EC key becomes an
+ * opaque PSA key allowed randomized ECDSA only: the handshake's signature
+ * then goes straight to psa_sign_hash and the accelerator driver, without
+ * importing the key again for every signature, and not to mbedTLS's
+ * deterministic ECDSA (which the driver leaves to mbedTLS: OpenSSL 3.0 has
+ * no RFC 6979).  Other keys (RSA) stay as parsed.
+ */
+static int tls_key_to_psa(struct tls_server *ts, const char **why)
+{
+#if defined(MBEDTLS_USE_PSA_CRYPTO)
+	psa_key_attributes_t attr = PSA_KEY_ATTRIBUTES_INIT;
+	int rc;
+
+	if (!mbedtls_pk_can_do(&ts->key, MBEDTLS_PK_ECKEY))
+		return IG_OK;
+	if ((rc = mbedtls_pk_get_psa_attributes(&ts->key, PSA_KEY_USAGE_SIGN_HASH,
+						&attr))) {
+		*why = mbed_why(rc, "the TLS key's PSA attributes");
+		return IG_EUSAGE;
+	}
+	psa_set_key_algorithm(&attr, PSA_ALG_ECDSA(PSA_ALG_ANY_HASH));
+	if ((rc = mbedtls_pk_import_into_psa(&ts->key, &attr, &ts->key_id))) {
+		*why = mbed_why(rc, "the TLS key into PSA");
+		return IG_EUSAGE;
+	}
+	mbedtls_pk_free(&ts->key);
+	mbedtls_pk_init(&ts->key);
+	if ((rc = mbedtls_pk_setup_opaque(&ts->key, ts->key_id))) {
+		*why = mbed_why(rc, "the TLS key as an opaque key");
+		return IG_EUSAGE;
+	}
+#endif
+	return IG_OK;
+}
+
 int tls_server_init(struct tls_server *ts, const char *cert_file,
 		    const char *key_file, int min_version,
 		    const uint8_t ticket_secret[32], uint32_t ticket_lifetime,
@@ -152,6 +188,8 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 		*why = mbed_why(rc, "reading the TLS key");
 		return IG_EUSAGE;
 	}
+	if (tls_key_to_psa(ts, why) < 0)
+		return IG_EUSAGE;
 	if ((rc = mbedtls_ssl_config_defaults(&ts->conf, MBEDTLS_SSL_IS_SERVER,
 					      MBEDTLS_SSL_TRANSPORT_STREAM,
 					      MBEDTLS_SSL_PRESET_DEFAULT))) {
@@ -189,6 +227,9 @@ void tls_server_free(struct tls_server *ts)
 	mbedtls_ssl_ticket_free(&ts->ticket);
 	mbedtls_ssl_config_free(&ts->conf);
 	mbedtls_pk_free(&ts->key);
+#if defined(MBEDTLS_USE_PSA_CRYPTO)
+	psa_destroy_key(ts->key_id);
+#endif
 	mbedtls_x509_crt_free(&ts->cert);
 	mbedtls_ctr_drbg_free(&ts->drbg);
 	mbedtls_entropy_free(&ts->entropy);

@@ -28,6 +28,9 @@ struct tls_server {
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_x509_crt cert;
 	mbedtls_pk_context key;
+#if defined(MBEDTLS_USE_PSA_CRYPTO)
+	mbedtls_svc_key_id_t key_id;   /* the key in PSA (0: none) */
+#endif
 	mbedtls_ssl_ticket_context ticket;
 	uint8_t ticket_secret[32];
 	uint32_t ticket_lifetime;

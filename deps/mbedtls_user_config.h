@@ -24,6 +24,18 @@
 #define MBEDTLS_THREADING_C
 #define MBEDTLS_THREADING_PTHREAD
 
+/* The accelerator (IDGATE_ACCEL, set by deps/build-mbedtls.sh unless
+ * IDGATE_ACCEL=0): idgate's PSA driver (common/accel) runs P-256 on
+ * libcrypto and X25519 on libsodium beneath mbedTLS's PSA core.  The TLS
+ * stack reaches PSA for its key exchange anyway; MBEDTLS_USE_PSA_CRYPTO
+ * makes it sign through PSA too (the server's key is an opaque PSA key,
+ * dataplane/tls.c). */
+#if defined(IDGATE_ACCEL)
+#define IDGATE_PSA_ACCEL
+#define PSA_CRYPTO_ACCELERATOR_DRIVER_PRESENT
+#define MBEDTLS_USE_PSA_CRYPTO
+#endif
+
 /* Project Everest's X25519: about 19x the ephemeral X25519 rate of the
  * generic ECP code on this machine kind. */
 #define MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
