@@ -167,6 +167,7 @@ asan:
 
 bench: packages
 	$(MAKE) -j$$(nproc) all
+	$(MAKE) -j$$(nproc) ACCEL=0 bin/noaccel/idgated
 	@sh perf/bench.sh
 
 clean:

@@ -11,7 +11,8 @@
 #   wrk: the same nginx, keep-alive and `Connection: close`, as an
 #     independent check of idgate-load's own figures.
 # Around them, as before: perf/run.sh (wrk logins, profiles, bulk
-# enrolment), perf/hsm_inflight.sh, perf/csc.sh and perf/capacity.sh; their
+# enrolment), perf/hsm_inflight.sh, perf/csc.sh, perf/handshake.sh (the
+# accelerator against mbedTLS's own code and nginx) and perf/capacity.sh; their
 # tables and find-capacity results are folded into the day's JSON.
 #
 # How an idgate-load scenario finds the throughput: a short probe ($PROBE s)
@@ -251,6 +252,7 @@ fi
 if [ "$EXISTING" = 1 ]; then
 	existing hsm_inflight.sh
 	existing csc.sh
+	existing handshake.sh
 	exmeta="${exmeta}capacity_day=$(date -u +%Y-%m-%d)
 "
 	existing capacity.sh

@@ -60,6 +60,7 @@ EXISTING = [
     ("run.sh", ["perf/out/results.md", "perf/out/enrol.txt"]),
     ("hsm_inflight.sh", ["perf/out/inflight.md"]),
     ("csc.sh", ["perf/out-csc/results.md"]),
+    ("handshake.sh", ["perf/out/handshake/results.md"]),
 ]
 SATURATED = 0.95   # a core this busy over a run is full
 
@@ -512,6 +513,20 @@ def row(r):
         vs_nginx, cross, "; ".join(notes))
 
 
+def handshake_line(e):
+    """The "handshake (new minus keep-alive)" rows of perf/handshake.sh."""
+    parts = []
+    for o in e.get("outputs", []):
+        for t in o.get("tables", []):
+            for row in t:
+                name = str(row.get("run", ""))
+                m = re.match(r"\*\*(.*): the handshake", name)
+                cpu = row.get("server CPU µs/answer")
+                if m and cpu not in (None, ""):
+                    parts.append("%s %s µs" % (m.group(1), str(cpu).strip("*")))
+    return "; ".join(parts)
+
+
 def capacity_line(cap):
     parts = []
     for name, s in cap.get("searches", {}).items():
@@ -577,6 +592,11 @@ def table(doc, json_path):
             ran.append("%s **failed** (exit %d)" % (script, e["exit_code"]))
         else:
             ran.append("%s ok" % script)
+    hs = handshake_line(doc["earlier_benchmarks"].get("handshake.sh", {}))
+    if hs:
+        out += ["", "Server CPU per full TLS 1.3 handshake in the same run "
+                "(`perf/handshake.sh`, new connection minus keep-alive, same request "
+                "and rate): %s." % hs]
     out += ["", "Earlier benchmarks of this run (their tables are in the JSON under "
             "`earlier_benchmarks`): %s." % ", ".join(ran), "", END]
     return "\n".join(out)
