@@ -55,7 +55,8 @@ static const struct setting settings[] = {
 	S("tls", "cert_file", C_STR, cert_file, "tls.crt",
 	  "PEM certificate chain (relative to state_dir); self-signed P-256 made on first start"),
 	S("tls", "key_file", C_STR, key_file, "tls.key",
-	  "PEM private key of the certificate, mode 0600 (relative to state_dir)"),
+	  "PEM private key of the certificate, mode 0600 (relative to state_dir); "
+	  "hsm: the HSMs' TLS key (purpose tls, or labelled idgate-tls) signs the handshakes"),
 	S("tls", "ticket_lifetime_s", C_UINT, ticket_lifetime_s, "3600",
 	  "session ticket lifetime; ticket keys rotate every such period"),
 	S("tls", "min_version", C_TLSVER, tls_min_version, "1.2",
@@ -403,8 +404,9 @@ int config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "listen addresses must be host:port");
 		return -1;
 	}
+	c->tls_key_in_hsm = !strcmp(c->key_file, "hsm");
 	if (under_state(c, c->cert_file, sizeof(c->cert_file)) ||
-	    under_state(c, c->key_file, sizeof(c->key_file)) ||
+	    (!c->tls_key_in_hsm && under_state(c, c->key_file, sizeof(c->key_file))) ||
 	    under_state(c, c->hsm_pin_file, sizeof(c->hsm_pin_file)) ||
 	    under_state(c, c->admin_token_file, sizeof(c->admin_token_file)) ||
 	    under_state(c, c->keys_officers_dir, sizeof(c->keys_officers_dir)) ||

@@ -42,6 +42,7 @@ struct config {
 	int verbose;
 	/* [tls] */
 	char cert_file[256], key_file[256];
+	int tls_key_in_hsm;             /* key_file "hsm" */
 	unsigned ticket_lifetime_s;    /* also the rotation period */
 	int tls_min_version;           /* 12 or 13 */
 	/* [hsm] */

@@ -562,14 +562,85 @@ void conn_eof(struct conn *c)
 	conn_flush(c);
 }
 
+/* ---- TLS handshakes signed by the HSMs' TLS key ------------------------------ */
+
+/* Submit the handshake's signature to an HSM holding the certificate's
+ * key, skipping those that failed it.  IG_OK, or IG_ECLOSED when none
+ * takes it. */
+static int tls_sign_submit(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct server *srv = w->srv;
+	struct pending *p = c->pend;
+	int dev;
+
+	while ((dev = hsm_choose_tls(srv->hsm, &srv->tls_pub, p->tried)) >= 0) {
+		p->job.op = HSM_OP_SIGN_TLS;
+		p->job.dev = (uint8_t)dev;
+		p->job.owner = (uint16_t)w->id;
+		p->job.user = c;
+		p->job.user_gen = c->gen;
+		if (hsm_submit(srv->hsm, &p->job) == IG_OK) {
+			c->waiting = 1;
+			c->refs++;
+			return IG_OK;
+		}
+		p->tried |= 1u << dev;
+	}
+	return IG_ECLOSED;
+}
+
+int conn_tls_sign_start(void *arg, struct tls_conn *tc, const uint8_t *hash,
+			size_t len)
+{
+	struct conn *c = (struct conn *)((char *)tc - offsetof(struct conn, tls));
+	struct pending *p = c->pend;
+
+	memset(&p->job, 0, sizeof(p->job));
+	p->tls_sign = 1;
+	p->tried = 0;
+	/* ECDSA P-256 uses the hash's leftmost 256 bits (FIPS 186-4 §6.4);
+	 * a shorter hash (SHA-1 in TLS 1.2) is the same number left-padded. */
+	if (len >= 32)
+		memcpy(p->job.digest, hash, 32);
+	else
+		memcpy(p->job.digest + 32 - len, hash, len);
+	return tls_sign_submit(c);
+}
+
+/* The HSM answered a handshake's signature: hand it to TLS (or retry on
+ * another HSM holding the key); conn_hsm_done then advances the handshake. */
+static void tls_sign_finish(struct conn *c)
+{
+	struct hsm_job *job = &c->pend->job;
+
+	if (job->status == IG_EBLOCKED) {
+		c->pend->tried |= 1u << job->dev;
+		c->pend->tls_sign = 1;
+		if (tls_sign_submit(c) == IG_OK)
+			return;
+		c->pend->tls_sign = 0;
+	}
+	if (job->status != IG_OK)
+		log_debug("fd %d: the HSM did not sign the TLS handshake (%s, CKR 0x%lx)",
+			  c->fd, ig_strerror(job->status), job->ckr);
+	tls_conn_async_done(&c->tls, job->status == IG_OK ? job->sig : NULL);
+}
+
 /* The job's reference is held until the end, like a backend operation's:
  * what the response does may close the connection. */
 void conn_hsm_done(struct worker *w, struct hsm_job *job)
 {
 	struct conn *c = job->user;
+	int tls = c->pend->tls_sign;
 
 	c->waiting = 0;
-	if (!c->closing) {
+	c->pend->tls_sign = 0;  /* set again if it is retried */
+	if (!c->closing && tls) {
+		tls_sign_finish(c);
+		conn_pump(c, 0);
+		conn_flush(c);
+	} else if (!c->closing) {
 		if (c->pend->ep == EP_TOKEN)
 			login_finish(c); /* may have gone to another HSM: waiting again */
 		else

@@ -18,7 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
 #include "../common/jose.h"
@@ -317,7 +319,10 @@ static void *worker_main(void *arg)
 	if (!w->scratch)
 		goto fail;
 	if (!w->admin) {
-		rc = tls_server_init(&w->tls, c->cert_file, c->key_file, c->tls_min_version,
+		struct tls_async_signer hsm_key = { conn_tls_sign_start, w };
+
+		rc = tls_server_init(&w->tls, c->cert_file, c->key_file,
+				     c->tls_key_in_hsm ? &hsm_key : NULL, c->tls_min_version,
 				     srv->ticket_secret, c->ticket_lifetime_s, w->now_s, &st->why);
 		if (rc < 0)
 			goto fail;
@@ -398,6 +403,41 @@ static void worker_destroy(struct worker *w)
 		store_reader_free(w->reader);
 	free(w->scratch);
 	free(w);
+}
+
+/*
+ * tls.key_file = hsm: the certificate's public key, which some HSM of the
+ * pool must hold as its TLS key (keys load before this returns).
+ */
+static int tls_hsm_key(struct server *srv, const char **why)
+{
+	mbedtls_x509_crt crt;
+	unsigned char pt[100], *p = pt + sizeof(pt);
+	int n, rc = IG_EUSAGE;
+
+	mbedtls_x509_crt_init(&crt);
+	*why = "tls.key_file = hsm needs tls.cert_file: a PEM certificate of an EC P-256 key";
+	if (mbedtls_x509_crt_parse_file(&crt, srv->cfg.cert_file) ||
+	    !mbedtls_pk_can_do(&crt.pk, MBEDTLS_PK_ECKEY) ||
+	    mbedtls_pk_get_bitlen(&crt.pk) != 256)
+		goto out;
+	n = mbedtls_pk_write_pubkey(&p, pt, &crt.pk);
+	if (n != 65 || p[0] != 0x04)
+		goto out;
+	memset(&srv->tls_pub, 0, sizeof(srv->tls_pub));
+	srv->tls_pub.kind = PUBKEY_EC_P256;
+	srv->tls_pub.clen = 32;
+	memcpy(srv->tls_pub.x, p + 1, 32);
+	memcpy(srv->tls_pub.y, p + 33, 32);
+	*why = "no HSM holds the TLS certificate's key (purpose tls in its keyring, "
+	       "or the pair labelled idgate-tls)";
+	if (hsm_choose_tls(srv->hsm, &srv->tls_pub, 0) < 0)
+		goto out;
+	log_info("TLS handshakes are signed in the HSM (the certificate's key)");
+	rc = IG_OK;
+out:
+	mbedtls_x509_crt_free(&crt);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -492,7 +532,8 @@ int main(int argc, char **argv)
 	/* First start: state that the defaults need. */
 	if (c->hsm_softhsm_state && provision(c, &why) < 0)
 		goto fail;
-	if (tls_make_self_signed(c->cert_file, c->key_file, "localhost", &why) < 0)
+	if (!c->tls_key_in_hsm &&
+	    tls_make_self_signed(c->cert_file, c->key_file, "localhost", &why) < 0)
 		goto fail;
 	if (secret_file(c->admin_token_file, (uint8_t *)srv.admin_token,
 			sizeof(srv.admin_token) - 1, 1, &srv.admin_token_len, &why) < 0)
@@ -546,6 +587,8 @@ int main(int argc, char **argv)
 			log_warn("audit log: cannot record the start");
 	}
 	if (hsm_start(&srv.hsm, &hc, &why) < 0)
+		goto fail;
+	if (c->tls_key_in_hsm && tls_hsm_key(&srv, &why) < 0)
 		goto fail;
 	if (make_documents(&srv, &why) < 0)
 		goto fail;

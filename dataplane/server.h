@@ -56,6 +56,7 @@ struct server {
 	size_t ca_der_len;              /* 0: no CA, no credentials made */
 	char ca_subject[512];
 	struct pubkey ca_key;           /* the certificate's key */
+	struct pubkey tls_pub;          /* tls.key_file = hsm: the TLS certificate's key */
 	char *ca_pem;
 	char *discovery;                /* GET /.well-known/openid-configuration */
 	volatile int stopping;
@@ -81,6 +82,7 @@ struct pending {
 	char sub[44], jti[24], client_id[129];
 	int64_t iat, exp;
 	uint32_t tried;                 /* HSMs that failed this request */
+	uint8_t tls_sign;               /* the job is a TLS handshake's signature */
 	char cit[160];                  /* the token's "cit" claim (csc.h) */
 	struct csc_pending *csc;        /* remote signing state, made on use */
 };
@@ -165,6 +167,10 @@ void conn_sent(struct conn *c);          /* c->out fully sent */
 void conn_close(struct conn *c);         /* start closing now */
 void conn_put(struct conn *c);           /* an op finished: free if last */
 void conn_hsm_done(struct worker *w, struct hsm_job *job);
+/* tls_async_signer.start for a TLS key in the HSMs (tls.key_file = hsm):
+ * <arg> is the worker. */
+int conn_tls_sign_start(void *arg, struct tls_conn *tc, const uint8_t *hash,
+			size_t len);
 void worker_tick(struct worker *w);      /* expire timers, rotate tickets */
 uint64_t worker_next_deadline(struct worker *w);
 void worker_clock(struct worker *w);

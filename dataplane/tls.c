@@ -14,6 +14,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/psa_util.h>
 #include <mbedtls/x509_crt.h>
 
 #include "../common/result.h"
@@ -156,10 +157,87 @@ static int tls_key_to_psa(struct tls_server *ts, const char **why)
 	return IG_OK;
 }
 
+/* ---- a key held elsewhere ------------------------------------------------------ */
+
+static struct tls_conn *tls_conn_of(mbedtls_ssl_context *ssl)
+{
+	return (struct tls_conn *)((char *)ssl - offsetof(struct tls_conn, ssl));
+}
+
+static int async_sign_start(mbedtls_ssl_context *ssl, mbedtls_x509_crt *cert,
+			    mbedtls_md_type_t md_alg, const unsigned char *hash,
+			    size_t hash_len)
+{
+	struct tls_conn *tc = tls_conn_of(ssl);
+	const struct tls_server *ts = tc->owner;
+
+	if (tc->async != TLS_ASYNC_NONE)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	tc->async = TLS_ASYNC_PENDING;
+	if (ts->async.start(ts->async.arg, tc, hash, hash_len) < 0) {
+		tc->async = TLS_ASYNC_NONE;
+		return MBEDTLS_ERR_SSL_HW_ACCEL_FAILED;
+	}
+	return MBEDTLS_ERR_SSL_ASYNC_IN_PROGRESS;
+}
+
+static int async_resume(mbedtls_ssl_context *ssl, unsigned char *out,
+			size_t *out_len, size_t out_size)
+{
+	struct tls_conn *tc = tls_conn_of(ssl);
+	int rc = MBEDTLS_ERR_SSL_HW_ACCEL_FAILED;
+
+	if (tc->async == TLS_ASYNC_PENDING)
+		return MBEDTLS_ERR_SSL_ASYNC_IN_PROGRESS;
+	/* TLS wants ECDSA as DER; PKCS#11 gives r||s. */
+	if (tc->async == TLS_ASYNC_DONE &&
+	    mbedtls_ecdsa_raw_to_der(256, tc->async_rs, 64, out, out_size, out_len) == 0)
+		rc = 0;
+	tc->async = TLS_ASYNC_NONE;
+	return rc;
+}
+
+/* The connection goes away with its signature pending: the owner keeps the
+ * connection until the job returns and then ignores it. */
+static void async_cancel(mbedtls_ssl_context *ssl)
+{
+	tls_conn_of(ssl)->async = TLS_ASYNC_NONE;
+}
+
+void tls_conn_async_done(struct tls_conn *tc, const uint8_t rs[64])
+{
+	if (tc->async != TLS_ASYNC_PENDING)
+		return;         /* cancelled */
+	if (rs) {
+		memcpy(tc->async_rs, rs, 64);
+		tc->async = TLS_ASYNC_DONE;
+	} else {
+		tc->async = TLS_ASYNC_FAILED;
+	}
+}
+
+/* The certificate's public key as the handshake's "own key": the
+ * signatures come from the async signer. */
+static int tls_public_own_key(struct tls_server *ts, const char **why)
+{
+	unsigned char der[200];
+	int n = mbedtls_pk_write_pubkey_der(&ts->cert.pk, der, sizeof(der)), rc;
+
+	if (n < 0 || !mbedtls_pk_can_do(&ts->cert.pk, MBEDTLS_PK_ECKEY)) {
+		*why = "a TLS key in the HSM must be EC P-256";
+		return IG_EUSAGE;
+	}
+	if ((rc = mbedtls_pk_parse_public_key(&ts->key, der + sizeof(der) - n, (size_t)n))) {
+		*why = mbed_why(rc, "the TLS certificate's public key");
+		return IG_EUSAGE;
+	}
+	return IG_OK;
+}
+
 int tls_server_init(struct tls_server *ts, const char *cert_file,
-		    const char *key_file, int min_version,
-		    const uint8_t ticket_secret[32], uint32_t ticket_lifetime,
-		    int64_t now, const char **why)
+		    const char *key_file, const struct tls_async_signer *async,
+		    int min_version, const uint8_t ticket_secret[32],
+		    uint32_t ticket_lifetime, int64_t now, const char **why)
 {
 	static const char pers[] = "idgate tls";
 	int rc;
@@ -183,13 +261,19 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 		*why = mbed_why(rc, "reading the TLS certificate");
 		return IG_EUSAGE;
 	}
-	if ((rc = mbedtls_pk_parse_keyfile(&ts->key, key_file, NULL,
-					   mbedtls_ctr_drbg_random, &ts->drbg))) {
-		*why = mbed_why(rc, "reading the TLS key");
-		return IG_EUSAGE;
+	if (async) {
+		ts->async = *async;
+		if (tls_public_own_key(ts, why) < 0)
+			return IG_EUSAGE;
+	} else {
+		if ((rc = mbedtls_pk_parse_keyfile(&ts->key, key_file, NULL,
+						   mbedtls_ctr_drbg_random, &ts->drbg))) {
+			*why = mbed_why(rc, "reading the TLS key");
+			return IG_EUSAGE;
+		}
+		if (tls_key_to_psa(ts, why) < 0)
+			return IG_EUSAGE;
 	}
-	if (tls_key_to_psa(ts, why) < 0)
-		return IG_EUSAGE;
 	if ((rc = mbedtls_ssl_config_defaults(&ts->conf, MBEDTLS_SSL_IS_SERVER,
 					      MBEDTLS_SSL_TRANSPORT_STREAM,
 					      MBEDTLS_SSL_PRESET_DEFAULT))) {
@@ -205,6 +289,9 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 		*why = mbed_why(rc, "TLS certificate and key do not go together");
 		return IG_EUSAGE;
 	}
+	if (async)
+		mbedtls_ssl_conf_async_private_cb(&ts->conf, async_sign_start, NULL,
+						  async_resume, async_cancel, ts);
 	if ((rc = mbedtls_ssl_ticket_setup(&ts->ticket, mbedtls_ctr_drbg_random,
 					   &ts->drbg, MBEDTLS_CIPHER_AES_256_GCM,
 					   ticket_lifetime))) {
@@ -243,6 +330,7 @@ int tls_conn_start(struct tls_server *ts, struct tls_conn *tc, struct buf *in,
 	tc->out = out;
 	tc->handshake_done = 0;
 	tc->resumed = 0;
+	tc->async = TLS_ASYNC_NONE;
 	if (tc->setup && tc->owner != ts)
 		tls_conn_free(tc); /* set up for another server's config */
 	if (!tc->setup) {
@@ -279,7 +367,8 @@ int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
 		tc->handshake_done = 1;
 		return IG_OK;
 	}
-	if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+	if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE ||
+	    rc == MBEDTLS_ERR_SSL_ASYNC_IN_PROGRESS)
 		return IG_EBLOCKED;
 	*why = mbed_why(rc, "TLS handshake failed");
 	return IG_EPROTO;

@@ -22,6 +22,20 @@
 
 #include "../common/buf.h"
 
+struct tls_conn;
+
+/*
+ * A server key held elsewhere (an HSM).  The handshake's signature (TLS
+ * 1.2 ServerKeyExchange, TLS 1.3 CertificateVerify) is asked of <start>
+ * with the hash to sign; IG_OK means it started and the owner calls
+ * tls_conn_async_done once it has the answer (the handshake meanwhile
+ * returns IG_EBLOCKED), any error fails the handshake with an alert.
+ */
+struct tls_async_signer {
+	int (*start)(void *arg, struct tls_conn *tc, const uint8_t *hash, size_t len);
+	void *arg;
+};
+
 struct tls_server {
 	mbedtls_ssl_config conf;
 	mbedtls_entropy_context entropy;
@@ -36,6 +50,7 @@ struct tls_server {
 	uint32_t ticket_lifetime;
 	uint64_t ticket_period;        /* period whose key is active */
 	struct tls_conn *current;      /* connection in mbedtls_ssl_handshake */
+	struct tls_async_signer async; /* start == NULL: the key is in key */
 };
 
 struct tls_conn {
@@ -46,14 +61,24 @@ struct tls_conn {
 	uint8_t resumed;  /* a session ticket was accepted */
 	uint8_t setup;    /* ssl was set up (kept across reuse) */
 	const struct tls_server *owner; /* whose ssl_config <ssl> uses */
+	uint8_t async;    /* enum tls_async_state: the held key's signature */
+	uint8_t async_rs[64]; /* its r||s once done */
 };
 
+enum tls_async_state { TLS_ASYNC_NONE, TLS_ASYNC_PENDING, TLS_ASYNC_DONE,
+		       TLS_ASYNC_FAILED };
+
 /* Set up a worker's TLS server from PEM files.  <ticket_secret> is the
- * process-wide secret the ticket keys derive from.  min_version 12 or 13. */
+ * process-wide secret the ticket keys derive from.  min_version 12 or 13.
+ * With <async> (not NULL) the certificate's key is held elsewhere and
+ * <key_file> is not read. */
 int tls_server_init(struct tls_server *ts, const char *cert_file,
-		    const char *key_file, int min_version,
-		    const uint8_t ticket_secret[32], uint32_t ticket_lifetime,
-		    int64_t now, const char **why);
+		    const char *key_file, const struct tls_async_signer *async,
+		    int min_version, const uint8_t ticket_secret[32],
+		    uint32_t ticket_lifetime, int64_t now, const char **why);
+/* The held key's signature for <tc> has come: <rs> (r||s of ECDSA P-256),
+ * or NULL when it failed.  The owner then advances the handshake. */
+void tls_conn_async_done(struct tls_conn *tc, const uint8_t rs[64]);
 void tls_server_free(struct tls_server *ts);
 /* Rotate ticket keys when a new period starts; call now and then. */
 void tls_server_tick(struct tls_server *ts, int64_t now);

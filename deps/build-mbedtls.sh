@@ -16,7 +16,9 @@ out=${2:-$top/build/mbedtls}
 case $out in /*) ;; *) out=$PWD/$out ;; esac
 accel=${IDGATE_ACCEL:-1}
 src=$("$top/deps/fetch-source.sh" mbedtls 3.6.6-0.1~deb13u1)
-patch -p1 -s -d "$src" < "$top/deps/mbedtls-psa-accel.patch"
+for p in mbedtls-psa-accel mbedtls-tls13-async-cv; do
+	patch -p1 -s -d "$src" < "$top/deps/$p.patch"
+done
 cfg="$src/include/idgate_mbedtls_config.h"
 {
 	echo "/* written by deps/build-mbedtls.sh: IDGATE_ACCEL=$accel */"

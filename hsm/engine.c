@@ -107,6 +107,9 @@ struct hsm_keyset {
 	unsigned nwrap;
 	CK_OBJECT_HANDLE ca;
 	struct pubkey ca_pub;
+	/* The TLS server key (handshake signatures), if the HSM holds one. */
+	CK_OBJECT_HANDLE tls;
+	struct pubkey tls_pub;
 	struct hsm_keyset *older;
 };
 
@@ -389,16 +392,51 @@ static void hsm_keyset_add_wrap(struct hsm_device *d, CK_SESSION_HANDLE s,
  * "idgate-wrap" and "idgate-ca" (made at first start) unless the keyring
  * says otherwise.
  */
-static void hsm_keyset_citizen_keys(struct hsm_device *d, CK_SESSION_HANDLE s,
-				    struct hsm_keyset *ks, const struct keyring *kr)
+/*
+ * The EC P-256 private key of <purpose>: the first one active in the
+ * keyring <kr>, else the pair labelled <label>; its public key into <pub>.
+ * CK_INVALID_HANDLE when there is none (or it is not P-256: only such keys
+ * sign here).
+ */
+static CK_OBJECT_HANDLE hsm_keyset_ec_key(struct hsm_device *d, CK_SESSION_HANDLE s,
+					  const struct keyring *kr, int purpose,
+					  const char *label, struct pubkey *pub)
 {
-	CK_OBJECT_HANDLE h, pub = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE, ph = CK_INVALID_HANDLE;
 	int64_t now = hsm_wall_s();
 	uint8_t a[64], b[160];
 	size_t alen, blen;
 	const char *why;
 
-	ks->ca = CK_INVALID_HANDLE;
+	for (unsigned i = 0; kr && i < kr->n && h == CK_INVALID_HANDLE; i++) {
+		const struct keyring_entry *e = &kr->e[i];
+
+		if (e->purpose == purpose && keyring_state(e, now) == KR_ACTIVE &&
+		    (hsm_p11_find_by_id(d->f, s, CKO_PRIVATE_KEY, e->id, e->id_len,
+					&h, &why) != 1 ||
+		     hsm_p11_find_by_id(d->f, s, CKO_PUBLIC_KEY, e->id, e->id_len,
+					&ph, &why) != 1))
+			h = CK_INVALID_HANDLE;
+	}
+	if (h == CK_INVALID_HANDLE &&
+	    (hsm_p11_find_object(d->f, s, CKO_PRIVATE_KEY, label, &h, &why) != 1 ||
+	     hsm_p11_find_object(d->f, s, CKO_PUBLIC_KEY, label, &ph, &why) != 1))
+		return CK_INVALID_HANDLE;
+	if (hsm_p11_get_bytes(d->f, s, ph, CKA_EC_PARAMS, a, sizeof(a), &alen) ||
+	    hsm_p11_get_bytes(d->f, s, ph, CKA_EC_POINT, b, sizeof(b), &blen) ||
+	    pubkey_from_ec(pub, a, alen, b, blen, &why) || pub->kind != PUBKEY_EC_P256)
+		return CK_INVALID_HANDLE;
+	return h;
+}
+
+/* The keys beside the issuer's: wrapping keys, the CA key, the TLS key. */
+static void hsm_keyset_other_keys(struct hsm_device *d, CK_SESSION_HANDLE s,
+				  struct hsm_keyset *ks, const struct keyring *kr)
+{
+	CK_OBJECT_HANDLE h;
+	int64_t now = hsm_wall_s();
+	const char *why;
+
 	for (unsigned i = 0; kr && i < kr->n; i++) {
 		const struct keyring_entry *e = &kr->e[i];
 		enum keyring_state st = keyring_state(e, now);
@@ -407,26 +445,11 @@ static void hsm_keyset_citizen_keys(struct hsm_device *d, CK_SESSION_HANDLE s,
 		    hsm_p11_find_by_id(d->f, s, CKO_SECRET_KEY, e->id, e->id_len,
 				       &h, &why) == 1)
 			hsm_keyset_add_wrap(d, s, ks, h, st == KR_ACTIVE ? e->activate : -1);
-		if (e->purpose == KR_CA && st == KR_ACTIVE &&
-		    ks->ca == CK_INVALID_HANDLE &&
-		    hsm_p11_find_by_id(d->f, s, CKO_PRIVATE_KEY, e->id, e->id_len,
-				       &h, &why) == 1 &&
-		    hsm_p11_find_by_id(d->f, s, CKO_PUBLIC_KEY, e->id, e->id_len,
-				       &pub, &why) == 1)
-			ks->ca = h;
 	}
 	if (hsm_p11_find_object(d->f, s, CKO_SECRET_KEY, "idgate-wrap", &h, &why) == 1)
 		hsm_keyset_add_wrap(d, s, ks, h, 0);
-	if (ks->ca == CK_INVALID_HANDLE &&
-	    hsm_p11_find_object(d->f, s, CKO_PRIVATE_KEY, "idgate-ca", &h, &why) == 1 &&
-	    hsm_p11_find_object(d->f, s, CKO_PUBLIC_KEY, "idgate-ca", &pub, &why) == 1)
-		ks->ca = h;
-	if (ks->ca != CK_INVALID_HANDLE &&
-	    (hsm_p11_get_bytes(d->f, s, pub, CKA_EC_PARAMS, a, sizeof(a), &alen) ||
-	     hsm_p11_get_bytes(d->f, s, pub, CKA_EC_POINT, b, sizeof(b), &blen) ||
-	     pubkey_from_ec(&ks->ca_pub, a, alen, b, blen, &why) ||
-	     ks->ca_pub.kind != PUBKEY_EC_P256))
-		ks->ca = CK_INVALID_HANDLE; /* only EC P-256 CA keys sign here */
+	ks->ca = hsm_keyset_ec_key(d, s, kr, KR_CA, "idgate-ca", &ks->ca_pub);
+	ks->tls = hsm_keyset_ec_key(d, s, kr, KR_TLS, "idgate-tls", &ks->tls_pub);
 }
 
 /* The newest active wrapping key (wraps new keys), or NULL. */
@@ -501,7 +524,7 @@ static int hsm_keyset_load(struct hsm_device *d, CK_SESSION_HANDLE s,
 	if (found > 0)
 		ks->version = kr->version;
 	if (rc >= 0)
-		hsm_keyset_citizen_keys(d, s, ks, found > 0 ? kr : NULL);
+		hsm_keyset_other_keys(d, s, ks, found > 0 ? kr : NULL);
 	free(kr);
 	if (rc < 0) {
 		free(ks);
@@ -770,6 +793,10 @@ static CK_RV hsm_sign_once(struct hsm_thread *t, struct hsm_job *job)
 		if (!ks || ks->ca == CK_INVALID_HANDLE)
 			return CKR_KEY_NEEDED;
 		return hsm_sign_raw(d, t->session, ks->ca, job->digest, job->sig);
+	case HSM_OP_SIGN_TLS:
+		if (!ks || ks->tls == CK_INVALID_HANDLE)
+			return CKR_KEY_NEEDED;
+		return hsm_sign_raw(d, t->session, ks->tls, job->digest, job->sig);
 	case HSM_OP_GEN_WRAPPED:
 		w = hsm_keyset_wrapper(ks);
 		if (!w)
@@ -1727,6 +1754,28 @@ int hsm_choose_ca(struct hsm_engine *e, const struct pubkey *want,
 	return IG_ECLOSED;
 }
 
+int hsm_choose_tls(struct hsm_engine *e, const struct pubkey *want, uint32_t avoid)
+{
+	int best = IG_ECLOSED;
+	unsigned least = UINT32_MAX;
+
+	for (unsigned i = 0; e && i < e->ndev; i++) {
+		struct hsm_device *d = &e->devs[i];
+		const struct hsm_keyset *ks = atomic_load(&d->keys);
+		unsigned o = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
+
+		if ((avoid >> i) & 1 || !atomic_load(&d->ready) || !ks ||
+		    ks->tls == CK_INVALID_HANDLE || o >= least ||
+		    want->kind != ks->tls_pub.kind ||
+		    memcmp(want->x, ks->tls_pub.x, sizeof(want->x)) ||
+		    memcmp(want->y, ks->tls_pub.y, sizeof(want->y)))
+			continue;
+		least = o;
+		best = (int)i;
+	}
+	return best;
+}
+
 int hsm_device_index(const struct hsm_engine *e, const char *name)
 {
 	for (unsigned i = 0; e && name && i < e->ndev; i++)
@@ -1760,7 +1809,7 @@ int hsm_submit(struct hsm_engine *e, struct hsm_job *job)
 	struct hsm_device *d;
 
 	if (!e || !job || job->op < HSM_OP_SIGN_ES256 ||
-	    job->op > HSM_OP_SIGN_WRAPPED || job->key >= HSM_KEY_COUNT ||
+	    job->op > HSM_OP_SIGN_TLS || job->key >= HSM_KEY_COUNT ||
 	    job->owner >= e->nworkers || job->dev >= e->ndev ||
 	    ((job->op == HSM_OP_GEN_WRAPPED || job->op == HSM_OP_SIGN_WRAPPED) &&
 	     !job->wx))

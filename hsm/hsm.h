@@ -65,6 +65,7 @@ enum hsm_op {
 	HSM_OP_SIGN_CA,        /* the same with the HSM's CA key */
 	HSM_OP_GEN_WRAPPED,    /* a citizen's key pair, wrapped: job->wx */
 	HSM_OP_SIGN_WRAPPED,   /* sign job->wx's digests with its wrapped key */
+	HSM_OP_SIGN_TLS,       /* ECDSA P-256 over a digest with the TLS key */
 };
 
 struct hsm_job {
@@ -258,6 +259,14 @@ int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid);
 int hsm_choose_ca(struct hsm_engine *e, const struct pubkey *want,
 		  struct pubkey *pub);
 int hsm_device_index(const struct hsm_engine *e, const char *name);
+
+/*
+ * The TLS server's key in the HSMs: EC P-256, purpose tls in a token's
+ * keyring, else the pair labelled "idgate-tls".  hsm_choose_tls: the ready
+ * HSM, not in <avoid>, whose TLS key is <want> (the certificate's) with
+ * the fewest operations outstanding; IG_ECLOSED when none.
+ */
+int hsm_choose_tls(struct hsm_engine *e, const struct pubkey *want, uint32_t avoid);
 int hsm_device_ready(const struct hsm_engine *e, unsigned dev);
 
 /* Bumped each time some device's loaded keys change: a caller that

@@ -189,8 +189,8 @@ int main(void)
 	mbedtls_x509_crt_init(&ca);
 	CHECK_EQ(mbedtls_x509_crt_parse_file(&ca, crt), 0);
 
-	CHECK_EQ(tls_server_init(&a, crt, key, 12, secret, 3600, now, &why), IG_OK);
-	CHECK_EQ(tls_server_init(&b, crt, key, 12, secret, 3600, now, &why), IG_OK);
+	CHECK_EQ(tls_server_init(&a, crt, key, NULL, 12, secret, 3600, now, &why), IG_OK);
+	CHECK_EQ(tls_server_init(&b, crt, key, NULL, 12, secret, 3600, now, &why), IG_OK);
 	test_version(&a, &b, MBEDTLS_SSL_VERSION_TLS1_3);
 	test_version(&a, &b, MBEDTLS_SSL_VERSION_TLS1_2);
 
@@ -200,7 +200,7 @@ int main(void)
 	tls_server_free(&b);
 
 	/* A server with a missing key file or a different secret. */
-	CHECK(tls_server_init(&other, crt, "/nonexistent/key", 12, secret2, 3600, now, &why) < 0);
+	CHECK(tls_server_init(&other, crt, "/nonexistent/key", NULL, 12, secret2, 3600, now, &why) < 0);
 	CHECK(why && strstr(why, "TLS key"));
 	tls_server_free(&other);
 
