@@ -35,12 +35,52 @@
 
 static EC_GROUP *p256;          /* shared, read-only once made */
 static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+/* Each thread's EC_KEY objects for signing and verifying (freed when the
+ * thread ends). */
+static pthread_key_t p256_keys;
+
+struct p256_thread_keys {
+	EC_KEY *sign, *verify;
+};
+
+static void p256_keys_free(void *arg)
+{
+	struct p256_thread_keys *k = arg;
+
+	EC_KEY_free(k->sign);
+	EC_KEY_free(k->verify);
+	OPENSSL_free(k);
+}
 
 static void p256_make(void)
 {
 	p256 = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	if (p256)
 		EC_GROUP_precompute_mult(p256, NULL);
+	if (pthread_key_create(&p256_keys, p256_keys_free)) {
+		EC_GROUP_free(p256);
+		p256 = NULL;
+	}
+}
+
+/* This thread's EC_KEY for signing (<verify> 0) or verifying, made on
+ * first use; NULL if memory ran out. */
+static EC_KEY *p256_thread_key(int verify)
+{
+	struct p256_thread_keys *k = pthread_getspecific(p256_keys);
+	EC_KEY **slot;
+
+	if (!k) {
+		k = OPENSSL_zalloc(sizeof(*k));
+		if (!k || pthread_setspecific(p256_keys, k)) {
+			OPENSSL_free(k);
+			return NULL;
+		}
+	}
+	slot = verify ? &k->verify : &k->sign;
+	if (!*slot)
+		*slot = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	return *slot;
 }
 
 static const EC_GROUP *p256_group(void)
@@ -154,11 +194,9 @@ static psa_status_t p256_generate(uint8_t *key, size_t size, size_t *length)
 /* An EC_KEY of this thread holding private scalar <k> (for ECDSA). */
 static EC_KEY *p256_key(BIGNUM *k)
 {
-	static __thread EC_KEY *key;
+	EC_KEY *key = p256_thread_key(0);
 
-	if (!key && !(key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1)))
-		return NULL;
-	return EC_KEY_set_private_key(key, k) == 1 ? key : NULL;
+	return key && EC_KEY_set_private_key(key, k) == 1 ? key : NULL;
 }
 
 static psa_status_t p256_sign(const uint8_t *d, size_t dlen, const uint8_t *hash,
@@ -225,7 +263,7 @@ static psa_status_t p256_verify(const psa_key_attributes_t *attributes,
 				const uint8_t *kb, size_t klen, const uint8_t *hash,
 				size_t hlen, const uint8_t *sig, size_t slen)
 {
-	static __thread EC_KEY *key;
+	EC_KEY *key;
 	EC_POINT *q;
 	ECDSA_SIG *s = NULL;
 	BIGNUM *r = NULL, *sv = NULL;
@@ -235,7 +273,7 @@ static psa_status_t p256_verify(const psa_key_attributes_t *attributes,
 		return PSA_ERROR_INVALID_SIGNATURE;
 	if (!p256_group() || !(q = p256_public(attributes, kb, klen)))
 		return PSA_ERROR_INVALID_ARGUMENT;
-	if (!key && !(key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1))) {
+	if (!(key = p256_thread_key(1))) {
 		EC_POINT_free(q);
 		return PSA_ERROR_INSUFFICIENT_MEMORY;
 	}

@@ -169,6 +169,8 @@ static void unhex32(const char *h, uint8_t out[32])
 	size_t n = strlen(h);
 
 	CHECK(n <= 64);
+	if (n > 64)
+		n = 64;
 	memset(buf, '0', 64 - n);
 	memcpy(buf + 64 - n, h, n);
 	buf[64] = 0;
