@@ -1715,7 +1715,11 @@ int hsm_choose(struct hsm_engine *e, enum hsm_key key, uint32_t avoid,
 	return best;
 }
 
-int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid)
+/* The ready device not in <avoid> whose key set <fits> (with <arg>), with
+ * the fewest operations outstanding; IG_ECLOSED when none. */
+static int hsm_least_loaded(struct hsm_engine *e, uint32_t avoid,
+			    int (*fits)(const struct hsm_keyset *ks, const void *arg),
+			    const void *arg)
 {
 	int best = IG_ECLOSED;
 	unsigned least = UINT32_MAX;
@@ -1725,13 +1729,29 @@ int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid)
 		const struct hsm_keyset *ks = atomic_load(&d->keys);
 		unsigned o = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
 
-		if ((avoid >> i) & 1 || !atomic_load(&d->ready) ||
-		    !hsm_keyset_wrapper(ks) || o >= least)
+		if ((avoid >> i) & 1 || !atomic_load(&d->ready) || !ks || o >= least ||
+		    !fits(ks, arg))
 			continue;
 		least = o;
 		best = (int)i;
 	}
 	return best;
+}
+
+static int hsm_fits_wrap(const struct hsm_keyset *ks, const void *arg)
+{
+	return hsm_keyset_wrapper(ks) != NULL;
+}
+
+int hsm_choose_wrap(struct hsm_engine *e, uint32_t avoid)
+{
+	return hsm_least_loaded(e, avoid, hsm_fits_wrap, NULL);
+}
+
+static int hsm_same_ec(const struct pubkey *a, const struct pubkey *b)
+{
+	return a->kind == b->kind && !memcmp(a->x, b->x, sizeof(a->x)) &&
+	       !memcmp(a->y, b->y, sizeof(a->y));
 }
 
 int hsm_choose_ca(struct hsm_engine *e, const struct pubkey *want,
@@ -1743,9 +1763,7 @@ int hsm_choose_ca(struct hsm_engine *e, const struct pubkey *want,
 		if (!atomic_load(&e->devs[i].ready) || !ks ||
 		    ks->ca == CK_INVALID_HANDLE)
 			continue;
-		if (want && (want->kind != ks->ca_pub.kind ||
-			     memcmp(want->x, ks->ca_pub.x, sizeof(want->x)) ||
-			     memcmp(want->y, ks->ca_pub.y, sizeof(want->y))))
+		if (want && !hsm_same_ec(want, &ks->ca_pub))
 			continue;
 		if (pub)
 			*pub = ks->ca_pub;
@@ -1754,26 +1772,14 @@ int hsm_choose_ca(struct hsm_engine *e, const struct pubkey *want,
 	return IG_ECLOSED;
 }
 
+static int hsm_fits_tls(const struct hsm_keyset *ks, const void *want)
+{
+	return ks->tls != CK_INVALID_HANDLE && hsm_same_ec(want, &ks->tls_pub);
+}
+
 int hsm_choose_tls(struct hsm_engine *e, const struct pubkey *want, uint32_t avoid)
 {
-	int best = IG_ECLOSED;
-	unsigned least = UINT32_MAX;
-
-	for (unsigned i = 0; e && i < e->ndev; i++) {
-		struct hsm_device *d = &e->devs[i];
-		const struct hsm_keyset *ks = atomic_load(&d->keys);
-		unsigned o = atomic_load_explicit(&d->outstanding, memory_order_relaxed);
-
-		if ((avoid >> i) & 1 || !atomic_load(&d->ready) || !ks ||
-		    ks->tls == CK_INVALID_HANDLE || o >= least ||
-		    want->kind != ks->tls_pub.kind ||
-		    memcmp(want->x, ks->tls_pub.x, sizeof(want->x)) ||
-		    memcmp(want->y, ks->tls_pub.y, sizeof(want->y)))
-			continue;
-		least = o;
-		best = (int)i;
-	}
-	return best;
+	return hsm_least_loaded(e, avoid, hsm_fits_tls, want);
 }
 
 int hsm_device_index(const struct hsm_engine *e, const char *name)
