@@ -12,7 +12,8 @@
 #     independent check of idgate-load's own figures.
 # Around them, as before: perf/run.sh (wrk logins, profiles, bulk
 # enrolment), perf/hsm_inflight.sh, perf/csc.sh, perf/handshake.sh (the
-# accelerator against mbedTLS's own code and nginx) and perf/capacity.sh; their
+# accelerator against mbedTLS's own code and nginx), perf/tls_hsm.sh (the
+# TLS key in a 2 ms HSM) and perf/capacity.sh; their
 # tables and find-capacity results are folded into the day's JSON.
 #
 # How an idgate-load scenario finds the throughput: a short probe ($PROBE s)
@@ -253,6 +254,7 @@ if [ "$EXISTING" = 1 ]; then
 	existing hsm_inflight.sh
 	existing csc.sh
 	existing handshake.sh
+	existing tls_hsm.sh
 	exmeta="${exmeta}capacity_day=$(date -u +%Y-%m-%d)
 "
 	existing capacity.sh

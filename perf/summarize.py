@@ -61,6 +61,7 @@ EXISTING = [
     ("hsm_inflight.sh", ["perf/out/inflight.md"]),
     ("csc.sh", ["perf/out-csc/results.md"]),
     ("handshake.sh", ["perf/out/handshake/results.md"]),
+    ("tls_hsm.sh", ["perf/out/tls_hsm/results.md"]),
 ]
 SATURATED = 0.95   # a core this busy over a run is full
 
