@@ -59,6 +59,9 @@ static const struct setting settings[] = {
 	  "hsm: the HSMs' TLS key (purpose tls, or labelled idgate-tls) signs the handshakes"),
 	S("tls", "ticket_lifetime_s", C_UINT, ticket_lifetime_s, "3600",
 	  "session ticket lifetime; ticket keys rotate every such period"),
+	S("tls", "ticket_secret_file", C_STR, ticket_secret_file, "ticket.secret",
+	  "32 bytes the ticket keys derive from (relative to state_dir; made on first start); "
+	  "servers given the same file resume each other's tickets"),
 	S("tls", "min_version", C_TLSVER, tls_min_version, "1.2",
 	  "lowest TLS version accepted: 1.2 or 1.3"),
 	S("hsm", "module", C_STR, hsm_module, "/usr/lib/softhsm/libsofthsm2.so",
@@ -409,6 +412,7 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	    (!c->tls_key_in_hsm && under_state(c, c->key_file, sizeof(c->key_file))) ||
 	    under_state(c, c->hsm_pin_file, sizeof(c->hsm_pin_file)) ||
 	    under_state(c, c->admin_token_file, sizeof(c->admin_token_file)) ||
+	    under_state(c, c->ticket_secret_file, sizeof(c->ticket_secret_file)) ||
 	    under_state(c, c->keys_officers_dir, sizeof(c->keys_officers_dir)) ||
 	    under_state(c, c->audit_server_log, sizeof(c->audit_server_log)) ||
 	    under_state(c, c->audit_keys_log, sizeof(c->audit_keys_log)) ||

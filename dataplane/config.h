@@ -43,6 +43,7 @@ struct config {
 	/* [tls] */
 	char cert_file[256], key_file[256];
 	int tls_key_in_hsm;             /* key_file "hsm" */
+	char ticket_secret_file[256];
 	unsigned ticket_lifetime_s;    /* also the rotation period */
 	int tls_min_version;           /* 12 or 13 */
 	/* [hsm] */

@@ -541,10 +541,11 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/pairwise.key", c->state_dir);
 	if (secret_file(path, srv.pairwise_key, sizeof(srv.pairwise_key), 0, NULL, &why) < 0)
 		goto fail;
-	if (getrandom(srv.ticket_secret, sizeof(srv.ticket_secret), 0) != 32) {
-		why = "getrandom failed";
+	/* Ticket keys derive from this file and the time: servers sharing it
+	 * (and a clock) accept each other's tickets, and restarts keep them. */
+	if (secret_file(c->ticket_secret_file, srv.ticket_secret, sizeof(srv.ticket_secret),
+			0, NULL, &why) < 0)
 		goto fail;
-	}
 	snprintf(path, sizeof(path), "%s/store", c->state_dir);
 	if (store_open(&srv.store, path, c->store_map_mb << 20, &why) < 0)
 		goto fail;

@@ -245,6 +245,37 @@ def s_client(srv, flag, sess_in=None, sess_out=None):
     return out.stdout.decode(errors="replace")
 
 
+def test_tickets_shared_by_servers(srv):
+    """A second server given the first one's ticket.secret (an operator
+    distributes the file) resumes its tickets, TLS 1.3 and 1.2; a server
+    with a secret of its own does not."""
+    import shutil
+    import tempfile
+    from harness import Server
+    others = []
+    try:
+        for share in (True, False):
+            state = tempfile.mkdtemp(prefix="idgate-it-tickets-")
+            for name in ("tls.crt", "tls.key") + (("ticket.secret",) if share else ()):
+                shutil.copy(os.path.join(srv.state, name), os.path.join(state, name))
+            others.append(Server(state=state, workers=1).start())
+        b, c = others
+        for flag in ("-tls1_3", "-tls1_2"):
+            sess = os.path.join(srv.state, "shared-sess" + flag)
+            out = s_client(srv, flag, sess_out=sess)
+            expect("HTTP/1.1 200 OK" in out, out[-1500:])
+            out = s_client(b, flag, sess_in=sess)
+            expect("Reused" in out and "HTTP/1.1 200 OK" in out, (flag, out[-1500:]))
+            out = s_client(c, flag, sess_in=sess)
+            expect("Reused" not in out and "HTTP/1.1 200 OK" in out, (flag, out[-1500:]))
+        st = os.stat(os.path.join(srv.state, "ticket.secret"))
+        expect(st.st_size == 32 and st.st_mode & 0o077 == 0, oct(st.st_mode))
+    finally:
+        for o in others:
+            o.stop()
+            shutil.rmtree(o.state, ignore_errors=True)
+
+
 def test_openssl_s_client_and_resumption(srv):
     before = srv.metrics()
     resumed0 = int(re.search(r'kind="resumed"\} (\d+)', before).group(1))
