@@ -4,8 +4,9 @@ has its CSR signed by a CA made here with openssl, and installs the
 certificate; then openssl s_client and curl complete TLS 1.2 and TLS 1.3
 handshakes that verify against that CA, a login runs over such a
 connection, and many handshakes at once complete while the HSM signs them.
-An HSM that fails a signature fails that handshake alone with an alert,
-never the worker; a slow HSM does not hold up other connections.  Start-up
+An HSM that fails a signature, or misses its deadline, fails that
+handshake alone with an alert, never the worker; a slow HSM does not hold
+up other connections, and clients that leave mid-signature are harmless.  Start-up
 refuses a certificate whose key no HSM holds."""
 import json
 import os
@@ -146,6 +147,27 @@ def test_hsm_error_fails_that_handshake_alone(srv):
     # once the HSM is back
     srv.fault("")
     deadline = time.time() + 10
+    ok = False
+    while time.time() < deadline and not ok:
+        ok = "Verify return code: 0 (ok)" in s_client(srv, "-tls1_3")
+        time.sleep(0.2)
+    expect(ok, "no handshake after the HSM recovered:\n" + srv.log_text()[-2000:])
+
+
+def test_hsm_timeout_fails_that_handshake_alone(srv):
+    """A signature past hsm.deadline_ms (1 s here): that handshake ends with
+    an internal_error alert within a few seconds, and handshakes work again
+    once the HSM answers in time."""
+    srv.fault("sign_delay_ms=2500")
+    t0 = time.time()
+    out = s_client(srv, "-tls1_3")
+    took = time.time() - t0
+    srv.fault("")
+    expect("alert internal error" in out, out[-800:])
+    expect(took < 4.0, took)
+    # the late call returns at 2.5 s; the engine then settles its threads
+    time.sleep(max(0.0, t0 + 3.5 - time.time()))
+    deadline = time.time() + 15
     ok = False
     while time.time() < deadline and not ok:
         ok = "Verify return code: 0 (ok)" in s_client(srv, "-tls1_3")
