@@ -55,14 +55,19 @@ handshake_row() { # LABEL
 		| tee -a "$out/results.md"
 }
 
-idgated_rows() { # LABEL BINARY
-	taskset -c 0 "$2" --state "$out/state-$1" --workers 1 --poll adaptive \
+idgated_rows() { # LABEL BINARY [STATE [idgated options...]]
+	label=$1 binary=$2 st=${3:-$out/state-$1}
+	shift 2
+	[ $# -gt 0 ] && shift
+	taskset -c 0 "$binary" --state "$st" --workers 1 --poll adaptive \
 		--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
-		--set hsm.threads=1 --set login.replay_slots=4194304 > "$out/idgated-$1.log" 2>&1 &
+		--set hsm.threads=1 --set login.replay_slots=4194304 "$@" \
+		> "$out/idgated-$label.log" 2>&1 &
 	ipid=$!
 	wait_healthy $admin
-	bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
-		--admin-token-file "$out/state-$1/admin.token" --citizens 1000 --seed hs \
+	set -- "$label"
+	[ -f "$out/pop-$1" ] || bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
+		--admin-token-file "$st/admin.token" --citizens 1000 --seed hs \
 		--population "$out/pop-$1" > /dev/null
 	measure "idgated ($1), GET /.well-known/jwks.json, new connection" $ipid \
 		--url "https://127.0.0.1:$port" --mix jwks --tls new --connections 64
@@ -88,6 +93,12 @@ idgated_rows() { # LABEL BINARY
 	echo "|---|---|---|---|---|---|"
 } > "$out/results.md"
 idgated_rows accelerated bin/idgated
+# The same server with the certificate's key in the HSM (SoftHSM, in
+# idgated's HSM thread on the same core): handshakes signed asynchronously.
+make_tls_hsm_key "$out/state-accelerated" "$out"
+cp "$out/pop-accelerated" "$out/pop-accelerated, key in the HSM"
+idgated_rows "accelerated, key in the HSM" bin/idgated "$out/state-accelerated" \
+	--set tls.key_file=hsm --set tls.cert_file=tls-hsm.crt
 [ -x bin/noaccel/idgated ] && idgated_rows "mbedTLS's own code" bin/noaccel/idgated
 start_nginx "$out" $nport "$out/state-accelerated/tls.crt" "$out/state-accelerated/tls.key" off
 nw=$(pgrep -P $npid | head -n 1)

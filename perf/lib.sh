@@ -57,3 +57,16 @@ stop_servers() {
 	[ -n "${npid:-}" ] && kill "$npid" 2>/dev/null
 	return 0
 }
+
+# The TLS key in the HSM of idgated state dir $1 (made by a first start):
+# generated there by idgate-keys (purpose tls), its CSR signed by a CA made
+# in $2, the certificate installed as $1/tls-hsm.crt (the CA: $2/ca.crt).
+make_tls_hsm_key() {
+	bin/idgate-keys --state "$1" --officer bench generate --purpose tls \
+		--label tls-bench >/dev/null
+	bin/idgate-keys --state "$1" csr tls-bench --subject CN=localhost > "$2/tls.csr"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$2/ca.key" -out "$2/ca.crt" -days 2 -subj /CN=bench-ca 2>/dev/null
+	openssl x509 -req -in "$2/tls.csr" -CA "$2/ca.crt" -CAkey "$2/ca.key" \
+		-CAcreateserial -days 2 -out "$1/tls-hsm.crt" 2>/dev/null
+}

@@ -29,12 +29,7 @@ wait_healthy $admin
 kill $ipid
 wait $ipid 2>/dev/null || true
 ipid=
-bin/idgate-keys --state "$state" --officer bench generate --purpose tls --label tls-bench >/dev/null
-bin/idgate-keys --state "$state" csr tls-bench --subject CN=localhost > "$out/tls.csr"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out/ca.key" \
-	-out "$out/ca.crt" -days 2 -subj /CN=bench-ca 2>/dev/null
-openssl x509 -req -in "$out/tls.csr" -CA "$out/ca.crt" -CAkey "$out/ca.key" \
-	-CAcreateserial -days 2 -out "$state/tls-hsm.crt" 2>/dev/null
+make_tls_hsm_key "$state" "$out"
 echo "sign_delay_ms=2" > "$out/fault.ctl"
 
 row() { # LABEL, idgated options...
