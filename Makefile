@@ -71,7 +71,7 @@ packages:
 # Rebuild a dependency only when its recipe changes.
 $(MBED)/.stamp: deps/build-mbedtls.sh deps/mbedtls_user_config.h deps/fetch-source.sh \
 		deps/mbedtls-psa-accel.patch deps/mbedtls-tls13-async-cv.patch \
-		common/accel/idgate_accel.c common/accel/idgate_accel.h
+		common/accel/idgate_accel.c common/accel/idgate_accel.h common/accel/idgate_accel_ctx.h
 	IDGATE_ACCEL=$(ACCEL) sh deps/build-mbedtls.sh $(CC) $(MBED)
 	touch $@
 # (after mbedTLS: the two share the private apt lists)

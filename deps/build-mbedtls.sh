@@ -25,7 +25,7 @@ cfg="$src/include/idgate_mbedtls_config.h"
 	[ "$accel" = 0 ] || echo "#define IDGATE_ACCEL"
 	cat "$top/deps/mbedtls_user_config.h"
 } > "$cfg"
-cp "$top/common/accel/idgate_accel.h" "$src/include/"
+cp "$top/common/accel/idgate_accel.h" "$top/common/accel/idgate_accel_ctx.h" "$src/include/"
 flags="-O2 -g -fPIC -DMBEDTLS_USER_CONFIG_FILE='\"idgate_mbedtls_config.h\"'"
 make -C "$src/library" -j"$(nproc)" CC="$cc" CFLAGS="$flags" \
 	libmbedcrypto.a libmbedx509.a libmbedtls.a >/dev/null
@@ -39,6 +39,6 @@ fi
 rm -rf "$out"
 mkdir -p "$out/lib" "$out/include"
 cp -r "$src/include/mbedtls" "$src/include/psa" "$src/3rdparty/everest/include/everest" \
-	"$cfg" "$src/include/idgate_accel.h" "$out/include/"
+	"$cfg" "$src/include/idgate_accel.h" "$src/include/idgate_accel_ctx.h" "$out/include/"
 cp "$src/library/libmbedcrypto.a" "$src/library/libmbedx509.a" "$src/library/libmbedtls.a" "$out/lib/"
 echo "mbedtls built in $out (accelerator: $accel)" >&2

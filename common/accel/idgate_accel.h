@@ -1,8 +1,9 @@
 /*
  * idgate_accel.h - a PSA transparent driver that runs the elliptic-curve
  * operations of a TLS handshake on faster code than mbedTLS's own: key
- * generation, public key export, ECDH and ECDSA for P-256 on OpenSSL's
- * libcrypto; key generation, public key export and X25519 on libsodium.  Everything else (other curves, RSA,
+ * generation, public key export, ECDH and ECDSA for P-256 and the SHA-2
+ * hashes on OpenSSL's libcrypto; key generation, public key export and
+ * X25519 on libsodium.  Everything else (other curves, RSA,
  * deterministic ECDSA, keys held elsewhere) is answered NOT_SUPPORTED, and
  * mbedTLS's own code does it.
  *
@@ -23,6 +24,8 @@
 #include <stdint.h>
 
 #include <psa/crypto.h>
+
+#include "idgate_accel_ctx.h"
 
 #ifndef PSA_CRYPTO_ACCELERATOR_DRIVER_PRESENT
 #define PSA_CRYPTO_ACCELERATOR_DRIVER_PRESENT
@@ -58,5 +61,21 @@ psa_status_t idgate_accel_verify_hash(const psa_key_attributes_t *attributes,
 				      size_t key_buffer_size, psa_algorithm_t alg,
 				      const uint8_t *hash, size_t hash_length,
 				      const uint8_t *signature, size_t signature_length);
+
+/* SHA-256, SHA-384 and SHA-512 on libcrypto (its SHA extensions / AVX2
+ * code); other hashes NOT_SUPPORTED. */
+psa_status_t idgate_accel_hash_compute(psa_algorithm_t alg, const uint8_t *input,
+				       size_t input_length, uint8_t *hash,
+				       size_t hash_size, size_t *hash_length);
+psa_status_t idgate_accel_hash_setup(idgate_accel_hash_operation_t *op,
+				     psa_algorithm_t alg);
+psa_status_t idgate_accel_hash_clone(const idgate_accel_hash_operation_t *src,
+				     idgate_accel_hash_operation_t *dst);
+psa_status_t idgate_accel_hash_update(idgate_accel_hash_operation_t *op,
+				      const uint8_t *input, size_t input_length);
+psa_status_t idgate_accel_hash_finish(idgate_accel_hash_operation_t *op,
+				      uint8_t *hash, size_t hash_size,
+				      size_t *hash_length);
+psa_status_t idgate_accel_hash_abort(idgate_accel_hash_operation_t *op);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * accel_test.c - idgate's PSA accelerator driver (common/accel): known
  * answers (RFC 7748 for X25519, RFC 5903 and NIST CAVP KeyPair / SigVer
- * for P-256, the CAVP files from Debian's python3-cryptography-vectors),
+ * for P-256, the CAVP files from Debian's python3-cryptography-vectors,
+ * FIPS 180-2 for SHA-2),
  * invalid inputs refused (points off the curve or of low order, scalars
  * and signature values out of range, bad lengths), a differential test
  * against mbedTLS's own code on random inputs, and PSA's API reaching the
@@ -17,6 +18,7 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/sha256.h>
+#include <mbedtls/sha512.h>
 #include <psa/crypto.h>
 
 #include "../../common/hex.h"
@@ -458,6 +460,89 @@ static void test_differential_x25519(int rounds)
 	mbedtls_ecp_group_free(&g);
 }
 
+/* ---- SHA-2 -------------------------------------------------------------------------------- */
+
+static void test_hash_kat(void)
+{
+	/* FIPS 180-2's "abc" examples (checked with Python's hashlib too) */
+	static const struct {
+		psa_algorithm_t alg;
+		const char *hex;
+	} v[] = {
+		{ PSA_ALG_SHA_256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ PSA_ALG_SHA_384, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
+				   "8086072ba1e7cc2358baeca134c825a7" },
+		{ PSA_ALG_SHA_512, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+				   "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f" },
+	};
+	uint8_t want[64], got[64];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t len = strlen(v[i].hex) / 2;
+
+		unhex(v[i].hex, want, len);
+		CHECK_EQ(idgate_accel_hash_compute(v[i].alg, (const uint8_t *)"abc", 3, got,
+						   sizeof(got), &n), PSA_SUCCESS);
+		CHECK(n == len && !memcmp(got, want, len));
+		CHECK_EQ(idgate_accel_hash_compute(v[i].alg, (const uint8_t *)"abc", 3, got,
+						   len - 1, &n), PSA_ERROR_BUFFER_TOO_SMALL);
+	}
+	CHECK_EQ(idgate_accel_hash_compute(PSA_ALG_SHA_224, (const uint8_t *)"abc", 3, got,
+					   sizeof(got), &n), PSA_ERROR_NOT_SUPPORTED);
+}
+
+/* Random data in random pieces, with a clone taken midway, against
+ * mbedTLS's own SHA-2. */
+static void test_hash_differential(int rounds)
+{
+	static uint8_t data[3000];
+	static const psa_algorithm_t algs[] = { PSA_ALG_SHA_256, PSA_ALG_SHA_384,
+						PSA_ALG_SHA_512 };
+
+	for (int r = 0; r < rounds; r++) {
+		psa_algorithm_t alg = algs[r % 3];
+		idgate_accel_hash_operation_t op, copy;
+		uint8_t a[64], b[64], want[64], want_half[64];
+		size_t len, half, off = 0, n, m;
+		uint16_t rnd;
+
+		mbedtls_ctr_drbg_random(&drbg, (uint8_t *)&rnd, sizeof(rnd));
+		len = rnd % sizeof(data);
+		half = len / 2;
+		mbedtls_ctr_drbg_random(&drbg, data, len);
+		if (alg == PSA_ALG_SHA_256) {
+			mbedtls_sha256(data, len, want, 0);
+			mbedtls_sha256(data, half, want_half, 0);
+		} else {
+			mbedtls_sha512(data, len, want, alg == PSA_ALG_SHA_384);
+			mbedtls_sha512(data, half, want_half, alg == PSA_ALG_SHA_384);
+		}
+		CHECK_EQ(idgate_accel_hash_setup(&op, alg), PSA_SUCCESS);
+		if (!half)
+			CHECK_EQ(idgate_accel_hash_clone(&op, &copy), PSA_SUCCESS);
+		while (off < len) {
+			size_t step = 1 + (size_t)(data[off] % 200);
+
+			if (off < half && off + step > half)
+				step = half - off;      /* stop at the clone point */
+			if (step > len - off)
+				step = len - off;
+			if (idgate_accel_hash_update(&op, data + off, step) != PSA_SUCCESS)
+				CHECK(0);
+			off += step;
+			if (half && off == half)
+				CHECK_EQ(idgate_accel_hash_clone(&op, &copy), PSA_SUCCESS);
+		}
+		CHECK_EQ(idgate_accel_hash_finish(&op, a, sizeof(a), &n), PSA_SUCCESS);
+		CHECK_EQ(idgate_accel_hash_finish(&copy, b, sizeof(b), &m), PSA_SUCCESS);
+		CHECK(n == PSA_HASH_LENGTH(alg) && !memcmp(a, want, n));
+		CHECK(m == n && !memcmp(b, want_half, m));
+		/* a finished operation is over */
+		CHECK_EQ(idgate_accel_hash_update(&op, data, 1), PSA_ERROR_BAD_STATE);
+	}
+}
+
 /* ---- PSA's API reaches the driver ------------------------------------------------------- */
 
 static void test_psa_dispatch(void)
@@ -504,6 +589,20 @@ static void test_psa_dispatch(void)
 	CHECK(psa_raw_key_agreement(PSA_ALG_ECDH, kx1, x2, 32, s1, 32, &n) != PSA_SUCCESS);
 	/* 4 generated, 4 exported, 1 signature, 1 verification, 2 ECDH */
 	CHECK(__atomic_load_n(&idgate_accel_calls, __ATOMIC_RELAXED) - before >= 12);
+	/* hashes: PSA's multi-part operation runs on the driver */
+	{
+		psa_hash_operation_t h = PSA_HASH_OPERATION_INIT;
+		uint8_t d1[32], d2[32];
+		size_t l1, l2;
+
+		CHECK_EQ(psa_hash_setup(&h, PSA_ALG_SHA_256), PSA_SUCCESS);
+		CHECK_EQ(h.MBEDTLS_PRIVATE(id), 5);     /* IDGATE_ACCEL_DRIVER_ID */
+		CHECK_EQ(psa_hash_update(&h, (const uint8_t *)"abc", 3), PSA_SUCCESS);
+		CHECK_EQ(psa_hash_finish(&h, d1, sizeof(d1), &l1), PSA_SUCCESS);
+		mbedtls_sha256((const uint8_t *)"abc", 3, d2, 0);
+		l2 = 32;
+		CHECK(l1 == l2 && !memcmp(d1, d2, 32));
+	}
 	psa_destroy_key(k1);
 	psa_destroy_key(k2);
 	psa_destroy_key(kx1);
@@ -527,6 +626,8 @@ int main(void)
 	test_p256_invalid();
 	test_differential_p256(200);
 	test_differential_x25519(200);
+	test_hash_kat();
+	test_hash_differential(300);
 	test_psa_dispatch();
 	mbedtls_ctr_drbg_free(&drbg);
 	mbedtls_entropy_free(&ent);
