@@ -76,9 +76,11 @@ static int secret_file(const char *path, uint8_t *out, size_t n, int text,
 			*why = "cannot read a secret file";
 			return IG_EUSAGE;
 		}
-		while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
-			r--;
 		if (text) {
+			/* a text secret may end with a newline; a binary key's
+			 * last bytes are key bytes, whatever their value */
+			while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
+				r--;
 			if ((size_t)r > n || r < 16) {
 				*why = "admin token must be 16 to 127 characters";
 				return IG_EUSAGE;

@@ -258,6 +258,12 @@ def test_tickets_shared_by_servers(srv):
             state = tempfile.mkdtemp(prefix="idgate-it-tickets-")
             for name in ("tls.crt", "tls.key") + (("ticket.secret",) if share else ()):
                 shutil.copy(os.path.join(srv.state, name), os.path.join(state, name))
+            if not share:
+                # a binary secret whose last bytes happen to be CR LF is
+                # still 32 bytes of key
+                with open(os.path.join(state, "ticket.secret"), "wb") as f:
+                    f.write(os.urandom(30) + b"\r\n")
+                os.chmod(os.path.join(state, "ticket.secret"), 0o600)
             others.append(Server(state=state, workers=1).start())
         b, c = others
         for flag in ("-tls1_3", "-tls1_2"):
