@@ -34,7 +34,7 @@ BIN := bin$(if $(filter 1,$(SAN)),/san)$(if $(NOACCEL),/noaccel)
 Q := $(if $(filter 1,$(V)),,@)
 
 COMMON_SRC := $(wildcard common/*.c)
-DP_SRC     := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c))
+DP_SRC     := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c dataplane/ustack/*.c))
 HSM_SRC    := $(wildcard hsm/*.c)
 LIB_OBJ    := $(patsubst %.c,$(B_OBJ)/%.o,$(COMMON_SRC) $(DP_SRC) $(HSM_SRC))
 KT_OBJ     := $(patsubst %.c,$(B_OBJ)/%.o,$(wildcard hsm/keytool/*.c))
