@@ -154,6 +154,7 @@ struct conn *conn_open(struct worker *w, int fd)
 	c->lingering = 0;
 	c->continue_sent = 0;
 	c->served = 0;
+	c->pend->tls_sign = 0;
 	c->gen++;
 	c->addr_len = 0;
 	c->raw.off = c->raw.len = 0;
@@ -503,7 +504,10 @@ settle:
 		if (c->t.kind != TO_IDLE && c->t.kind != TO_LINGER)
 			timer_set(c, TO_IDLE);
 	} else if (c->tls_on && !c->tls.handshake_done) {
-		/* the handshake timer runs from accept */
+		/* the handshake timer runs from accept; a wait for the HSM's
+		 * signature took it away: it starts again for the rest */
+		if (c->t.kind != TO_HANDSHAKE)
+			timer_set(c, TO_HANDSHAKE);
 	} else if (buf_avail(&c->in)) {
 		/* A request has started: its header timer is not reset by
 		 * more bytes, so a slow drip cannot hold the connection; it
@@ -581,6 +585,7 @@ static int tls_sign_submit(struct conn *c)
 		p->job.user = c;
 		p->job.user_gen = c->gen;
 		if (hsm_submit(srv->hsm, &p->job) == IG_OK) {
+			p->tls_sign = 1;        /* conn_hsm_done routes it to TLS */
 			c->waiting = 1;
 			c->refs++;
 			return IG_OK;
@@ -597,7 +602,7 @@ int conn_tls_sign_start(void *arg, struct tls_conn *tc, const uint8_t *hash,
 	struct pending *p = c->pend;
 
 	memset(&p->job, 0, sizeof(p->job));
-	p->tls_sign = 1;
+	p->tls_sign = 0;        /* set once a job is in flight */
 	p->tried = 0;
 	/* ECDSA P-256 uses the hash's leftmost 256 bits (FIPS 186-4 §6.4);
 	 * a shorter hash (SHA-1 in TLS 1.2) is the same number left-padded. */
@@ -616,10 +621,8 @@ static void tls_sign_finish(struct conn *c)
 
 	if (job->status == IG_EBLOCKED) {
 		c->pend->tried |= 1u << job->dev;
-		c->pend->tls_sign = 1;
 		if (tls_sign_submit(c) == IG_OK)
 			return;
-		c->pend->tls_sign = 0;
 	}
 	if (job->status != IG_OK)
 		log_debug("fd %d: the HSM did not sign the TLS handshake (%s, CKR 0x%lx)",

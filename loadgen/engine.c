@@ -425,8 +425,7 @@ static int lg_complete(struct lg_thread *t, struct lg_conn *c, int status,
 	uint64_t unc = (now - c->start_ns) / 1000;
 	int cls = status / 100 - 1;
 
-	if (!ser) {
-		st->lost++;
+	if (!ser) {             /* lg_fail counts it as lost */
 		lg_fail(t, c, LG_ERR_PROTO);
 		return 1;
 	}

@@ -546,9 +546,11 @@ psa_status_t idgate_accel_hash_finish(idgate_accel_hash_operation_t *op,
 	else
 		ok = SHA512_Final(full, (SHA512_CTX *)op->state);
 	idgate_accel_hash_abort(op);
+	if (ok == 1)
+		memcpy(hash, full, n);
+	OPENSSL_cleanse(full, sizeof(full));    /* HKDF's secrets pass here */
 	if (ok != 1)
 		return PSA_ERROR_GENERIC_ERROR;
-	memcpy(hash, full, n);
 	*hash_length = n;
 	return PSA_SUCCESS;
 }

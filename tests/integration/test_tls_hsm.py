@@ -54,7 +54,8 @@ def setup():
     srv = FaultServer(state=state, workers=1,
                       settings={"tls.key_file": "hsm", "tls.cert_file": "tls-hsm.crt",
                                 "hsm.deadline_ms": 1000, "hsm.probe_interval_ms": 200,
-                                "hsm.reinit_interval_ms": 500})
+                                "hsm.reinit_interval_ms": 500,
+                                "server.handshake_timeout_ms": 1500})
     srv.start()
     srv.ca = ca_crt
     srv.own_dir = state
@@ -224,6 +225,32 @@ def test_client_gone_while_the_hsm_signs(srv):
     srv.fault("")
     expect(srv.proc.poll() is None, "idgated died:\n" + srv.log_text())
     expect("Verify return code: 0 (ok)" in s_client(srv, "-tls1_3"), "no handshake after")
+
+
+def test_silent_client_after_the_signature_times_out(srv):
+    """A client that sends its ClientHello, gets the HSM-signed flight and
+    then says nothing is closed by the handshake timeout (1.5 s here), as
+    any other slow handshake is."""
+    import socket
+    import ssl as ssl_mod
+    ctx = srv.ssl_context("1.3")
+    incoming, outgoing = ssl_mod.MemoryBIO(), ssl_mod.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        obj.do_handshake()              # makes the ClientHello only
+    except ssl_mod.SSLWantReadError:
+        pass
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=6)
+    raw.sendall(outgoing.read())
+    t0 = time.time()
+    data, got = b"x", 0
+    while data:                         # the server's flight, then its close
+        data = raw.recv(65536)
+        got += len(data)
+    waited = time.time() - t0
+    raw.close()
+    expect(got > 500, got)              # the flight with the certificate came
+    expect(1.0 <= waited <= 4.5, waited)
 
 
 def test_refused_without_the_key(_srv):
