@@ -144,6 +144,10 @@ def test_hsm_error_fails_that_handshake_alone(srv):
     # TLS 1.3 encrypts from the ServerHello on: the client has the
     # certificate, then an internal_error alert instead of CertificateVerify
     expect("alert internal error" in out and "alert number 80" in out, out[-800:])
+    # the HSM is now out of rotation: the next handshake cannot even start
+    # its signature, and gets the same alert
+    out = s_client(srv, "-tls1_3")
+    expect("alert internal error" in out, out[-800:])
     # the worker goes on: plain HTTP on the admin listener, and TLS again
     # once the HSM is back
     srv.fault("")
