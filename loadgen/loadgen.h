@@ -129,7 +129,7 @@ void lg_stats_totals(const struct lg_stats *st, struct lg_totals *t,
 		     struct hdr *all);
 /* Failed requests (not answers) of a series. */
 uint64_t lg_series_errors(const struct lg_series *x);
-/* The run summary's rule: over 1% of <offered> sends late, or a lag over
+/* The run summary's rule: over 1% of <offered> sends (and more than 10) late, or a lag over
  * 100 ms: the generator, not the server, was the limit. */
 int lg_generator_behind(const struct lg_stats *st, uint64_t offered);
 

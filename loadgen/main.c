@@ -1062,7 +1062,7 @@ static void lg_cap_measure(const struct lg_stats *st, double el,
 	t->achieved_rate = (tot.completed +
 			    (st->drain ? hdr_count_below(st->drain, grace_us) : 0)) / el;
 	/* The report's "fell behind" rule, and a dry signer. */
-	late_limit = t->offered / 100;
+	late_limit = t->offered / 100 + 10;    /* a few scheduling hiccups are noise */
 	if (st->late > late_limit || st->max_lag_us > 100000 || st->starved) {
 		t->generator_limited = 1;
 		snprintf(t->lag_note, sizeof(t->lag_note), "%llu late sends, "
