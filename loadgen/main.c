@@ -1051,7 +1051,6 @@ static void lg_cap_measure(const struct lg_stats *st, double el,
 			   uint64_t grace_us, struct lg_trial *t, struct hdr *all)
 {
 	struct lg_totals tot;
-	uint64_t late_limit;
 
 	lg_stats_totals(st, &tot, all);
 	t->offered = tot.offered;
@@ -1061,9 +1060,8 @@ static void lg_cap_measure(const struct lg_stats *st, double el,
 	t->offered_rate = t->offered / el;
 	t->achieved_rate = (tot.completed +
 			    (st->drain ? hdr_count_below(st->drain, grace_us) : 0)) / el;
-	/* The report's "fell behind" rule, and a dry signer. */
-	late_limit = t->offered / 100 + 10;    /* a few scheduling hiccups are noise */
-	if (st->late > late_limit || st->max_lag_us > 100000 || st->starved) {
+	/* The run summary's "fell behind" rule, and a dry signer. */
+	if (lg_generator_behind(st, t->offered) || st->starved) {
 		t->generator_limited = 1;
 		snprintf(t->lag_note, sizeof(t->lag_note), "%llu late sends, "
 			 "max lag %.1f ms, signer dry %llu",

@@ -82,6 +82,16 @@ def s_client(srv, version, ca=None):
     return r.stdout + r.stderr
 
 
+def wait_for_handshake(srv, within):
+    """Handshakes work again (the HSM recovered) within <within> seconds."""
+    deadline = time.time() + within
+    ok = False
+    while time.time() < deadline and not ok:
+        ok = "Verify return code: 0 (ok)" in s_client(srv, "-tls1_3")
+        time.sleep(0.2)
+    expect(ok, "no handshake after the HSM recovered:\n" + srv.log_text()[-2000:])
+
+
 def handshakes(srv):
     full = 0
     for ln in srv.metrics().splitlines():
@@ -151,12 +161,7 @@ def test_hsm_error_fails_that_handshake_alone(srv):
     # the worker goes on: plain HTTP on the admin listener, and TLS again
     # once the HSM is back
     srv.fault("")
-    deadline = time.time() + 10
-    ok = False
-    while time.time() < deadline and not ok:
-        ok = "Verify return code: 0 (ok)" in s_client(srv, "-tls1_3")
-        time.sleep(0.2)
-    expect(ok, "no handshake after the HSM recovered:\n" + srv.log_text()[-2000:])
+    wait_for_handshake(srv, 10)
 
 
 def test_hsm_timeout_fails_that_handshake_alone(srv):
@@ -172,12 +177,7 @@ def test_hsm_timeout_fails_that_handshake_alone(srv):
     expect(took < 4.0, took)
     # the late call returns at 2.5 s; the engine then settles its threads
     time.sleep(max(0.0, t0 + 3.5 - time.time()))
-    deadline = time.time() + 15
-    ok = False
-    while time.time() < deadline and not ok:
-        ok = "Verify return code: 0 (ok)" in s_client(srv, "-tls1_3")
-        time.sleep(0.2)
-    expect(ok, "no handshake after the HSM recovered:\n" + srv.log_text()[-2000:])
+    wait_for_handshake(srv, 15)
 
 
 def test_slow_hsm_does_not_block_the_worker(srv):
