@@ -30,11 +30,25 @@ else
   B_OBJ := $(B)/obj$(NOACCEL)
 endif
 BIN := bin$(if $(filter 1,$(SAN)),/san)$(if $(NOACCEL),/noaccel)
+
+# DPDK (Debian's dpdk-dev) for the kernel-bypass backend, dataplane/dpdk.c.
+# Its flags (-march=corei7, -include rte_config.h, its includes) go to that
+# one object and its libraries to idgated only: nothing else sees DPDK, and
+# the unit tests do not link it.  Without libdpdk, dpdk.c builds as a stub
+# whose --backend dpdk says so.
+ifeq ($(shell pkg-config --exists libdpdk && echo y),y)
+  DPDK_CFLAGS := $(shell pkg-config --cflags libdpdk)
+  DPDK_LIBS   := $(shell pkg-config --libs libdpdk)
+else
+  DPDK_CFLAGS := -DIG_NO_DPDK
+  DPDK_LIBS   :=
+endif
 # Quiet build lines; V=1 shows the commands.
 Q := $(if $(filter 1,$(V)),,@)
 
 COMMON_SRC := $(wildcard common/*.c)
-DP_SRC     := $(filter-out dataplane/main.c,$(wildcard dataplane/*.c dataplane/ustack/*.c))
+DP_SRC     := $(filter-out dataplane/main.c dataplane/dpdk.c,\
+		$(wildcard dataplane/*.c dataplane/ustack/*.c))
 HSM_SRC    := $(wildcard hsm/*.c)
 LIB_OBJ    := $(patsubst %.c,$(B_OBJ)/%.o,$(COMMON_SRC) $(DP_SRC) $(HSM_SRC))
 KT_OBJ     := $(patsubst %.c,$(B_OBJ)/%.o,$(wildcard hsm/keytool/*.c))
@@ -85,14 +99,22 @@ $(B_OBJ)/%.o: %.c $(MBED)/.stamp $(URING)/.stamp
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The one object compiled with DPDK's flags (an explicit rule wins over
+# the pattern rule above).
+$(B_OBJ)/dataplane/dpdk.o: dataplane/dpdk.c $(MBED)/.stamp $(URING)/.stamp
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(DPDK_CFLAGS) -MMD -MP -c $< -o $@
+
 $(B_OBJ)/libidgate.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/libidgate.a
+# DPDK's libraries last: its -Wl,--as-needed then touches only them.
+$(BIN)/idgated: $(B_OBJ)/dataplane/main.o $(B_OBJ)/dataplane/dpdk.o $(B_OBJ)/libidgate.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(DPDK_LIBS)
 
 # The security officers' key-management tool.
 $(BIN)/idgate-keys: $(KT_OBJ) $(B_OBJ)/libidgate.a

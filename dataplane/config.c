@@ -1,12 +1,13 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum ctype { C_STR, C_UINT, C_DOUBLE, C_BOOL, C_POLL, C_TLSVER, C_SIZE };
+enum ctype { C_STR, C_UINT, C_DOUBLE, C_BOOL, C_POLL, C_TLSVER, C_SIZE, C_BACKEND };
 
 struct setting {
 	const char *section, *name;
@@ -33,6 +34,10 @@ static const struct setting settings[] = {
 	  "issuer URL (iss of access tokens); default https://<listen>"),
 	S("server", "poll", C_POLL, poll, "busy",
 	  "worker loop: busy (spin for lowest latency at peak) or adaptive (sleep when idle)"),
+	S("server", "backend", C_BACKEND, backend, "io_uring",
+	  "dataplane I/O: io_uring (the kernel's TCP) or dpdk (a NIC driven through DPDK, "
+	  "with idgate's userspace TCP/IP stack: see [dpdk]); the admin listener always "
+	  "uses io_uring"),
 	S("server", "max_conns", C_UINT, max_conns, "10000",
 	  "open connections per worker; further connections are closed at accept"),
 	S("server", "handshake_timeout_ms", C_UINT, handshake_timeout_ms, "10000",
@@ -126,6 +131,32 @@ static const struct setting settings[] = {
 	  "idgated's tamper-evident audit log (relative to state_dir)"),
 	S("audit", "keys_log", C_STR, audit_keys_log, "audit-keys.log",
 	  "idgate-keys' tamper-evident audit log of key management (relative to state_dir)"),
+	S("dpdk", "eal_args", C_STR, dpdk_eal_args, "",
+	  "DPDK EAL arguments, space-separated (a TAP device for tests: --no-huge --no-pci "
+	  "-m 512 --no-shconf --no-telemetry --vdev=net_tap0,iface=igtap0); with "
+	  "server.backend = dpdk, server.listen is the stack's own IPv4 address and TCP "
+	  "port (e.g. 198.18.0.2:8443)"),
+	S("dpdk", "port", C_UINT, dpdk_port, "0",
+	  "ethdev port id of the NIC; each dataplane worker gets one RX and one TX queue "
+	  "(RSS spreads connections when the device has it)"),
+	S("dpdk", "mtu", C_UINT, dpdk_mtu, "1500",
+	  "IPv4 MTU of the port, 576..9000 (MSS = mtu - 40)"),
+	S("dpdk", "rcvbuf", C_UINT, dpdk_rcvbuf, "32768",
+	  "receive buffer per TCP connection, bytes: a power of two, 4096..1073741824"),
+	S("dpdk", "sndbuf", C_UINT, dpdk_sndbuf, "65536",
+	  "send buffer per TCP connection, bytes: a power of two, 4096..1073741824"),
+	S("dpdk", "syn_backlog", C_UINT, dpdk_syn_backlog, "1024",
+	  "half-open connections per worker, 1..1048576; beyond, SYNs are answered with "
+	  "SYN cookies (RFC 4987) and hold no memory"),
+	S("dpdk", "time_wait", C_UINT, dpdk_time_wait, "65536",
+	  "TIME_WAIT records kept per worker (24 bytes each), 1..16777216; when full the "
+	  "oldest is dropped early (counted)"),
+	S("dpdk", "time_wait_ms", C_UINT, dpdk_time_wait_ms, "60000",
+	  "how long a TIME_WAIT record is kept (2 MSL), 100..240000"),
+	S("dpdk", "fault", C_STR, dpdk_fault, "",
+	  "test hook, never for production: drop, duplicate and reorder TCP frames in both "
+	  "directions with these probabilities from a seeded PRNG, e.g. "
+	  "seed=7,drop=0.05,dup=0.02,reorder=0.05; empty = off"),
 };
 
 static const struct setting *find(const char *section, const char *name)
@@ -203,9 +234,18 @@ static int apply(struct config *c, const struct setting *s, const char *v,
 		else
 			goto bad;
 		return 0;
+	case C_BACKEND:
+		if (!strcmp(v, "io_uring"))
+			*(int *)p = BACKEND_IO_URING;
+		else if (!strcmp(v, "dpdk"))
+			*(int *)p = BACKEND_DPDK;
+		else
+			goto bad;
+		return 0;
 	}
 bad:
-	snprintf(err, errlen, "bad value for %s.%s: \"%s\"", s->section, s->name, v);
+	snprintf(err, errlen, "bad value for %s.%s: \"%s\"%s", s->section, s->name, v,
+		 s->type == C_BACKEND ? " (io_uring or dpdk)" : "");
 	return -1;
 }
 
@@ -397,6 +437,152 @@ int config_set_arg(struct config *c, const char *arg, char *err, size_t errlen)
 	return config_set(c, sec, name, eq + 1, err, errlen);
 }
 
+int config_parse_fault(const char *s, struct config_fault *f, char *err,
+		       size_t errlen)
+{
+	char tmp[128], *save = NULL, *tok;
+
+	memset(f, 0, sizeof(*f));
+	if (strlen(s) >= sizeof(tmp)) {
+		snprintf(err, errlen, "dpdk.fault is too long");
+		return -1;
+	}
+	strcpy(tmp, s);
+	for (tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *end;
+		double *prob = NULL, d;
+
+		if (!eq) {
+			snprintf(err, errlen, "dpdk.fault: \"%s\" is not name=value", tok);
+			return -1;
+		}
+		*eq++ = 0;
+		if (!strcmp(tok, "seed")) {
+			unsigned long long u;
+
+			errno = 0;
+			u = strtoull(eq, &end, 10);
+			if (errno || end == eq || *end || *eq == '-') {
+				snprintf(err, errlen, "dpdk.fault: seed must be an unsigned "
+					 "integer, not \"%s\"", eq);
+				return -1;
+			}
+			f->seed = u;
+			continue;
+		}
+		if (!strcmp(tok, "drop"))
+			prob = &f->drop;
+		else if (!strcmp(tok, "dup"))
+			prob = &f->dup;
+		else if (!strcmp(tok, "reorder"))
+			prob = &f->reorder;
+		if (!prob) {
+			snprintf(err, errlen, "dpdk.fault: unknown name \"%s\" (seed, drop, dup, "
+				 "reorder)", tok);
+			return -1;
+		}
+		errno = 0;
+		d = strtod(eq, &end);
+		/* written so that NaN fails too */
+		if (errno || end == eq || *end || !(d >= 0 && d <= 1)) {
+			snprintf(err, errlen, "dpdk.fault: %s must be a probability from 0 to 1, "
+				 "not \"%s\"", tok, eq);
+			return -1;
+		}
+		*prob = d;
+	}
+	/* One draw per frame picks at most one action. */
+	if (f->drop + f->dup + f->reorder > 1) {
+		snprintf(err, errlen, "dpdk.fault: drop + dup + reorder must not exceed 1");
+		return -1;
+	}
+	f->on = f->drop > 0 || f->dup > 0 || f->reorder > 0;
+	return 0;
+}
+
+static int pow2_buf(unsigned v)
+{
+	return v >= 4096 && v <= (1u << 30) && !(v & (v - 1));
+}
+
+/* The [dpdk] values, checked whatever the backend (a typo is caught before
+ * the day it is switched on). */
+static int check_dpdk(struct config *c, char *err, size_t errlen)
+{
+	const char *a = c->dpdk_eal_args;
+	unsigned nargs = 0;
+
+	if (c->dpdk_port > 65535) {
+		snprintf(err, errlen, "dpdk.port must be an ethdev port id, 0..65535");
+		return -1;
+	}
+	if (c->dpdk_mtu < 576 || c->dpdk_mtu > 9000) {
+		snprintf(err, errlen, "dpdk.mtu must be 576..9000 (the IPv4 MTU; MSS = mtu - 40)");
+		return -1;
+	}
+	if (!pow2_buf(c->dpdk_rcvbuf) || !pow2_buf(c->dpdk_sndbuf)) {
+		snprintf(err, errlen, "dpdk.%s must be a power of two from 4096 to 1073741824",
+			 pow2_buf(c->dpdk_rcvbuf) ? "sndbuf" : "rcvbuf");
+		return -1;
+	}
+	if (c->dpdk_syn_backlog < 1 || c->dpdk_syn_backlog > (1u << 20)) {
+		snprintf(err, errlen, "dpdk.syn_backlog must be 1..1048576 (half-open "
+			 "connections per worker)");
+		return -1;
+	}
+	if (c->dpdk_time_wait < 1 || c->dpdk_time_wait > (1u << 24)) {
+		snprintf(err, errlen, "dpdk.time_wait must be 1..16777216 (records per worker)");
+		return -1;
+	}
+	/* Shorter defeats TIME_WAIT's purpose; RFC 9293's MSL is 2 minutes. */
+	if (c->dpdk_time_wait_ms < 100 || c->dpdk_time_wait_ms > 240000) {
+		snprintf(err, errlen, "dpdk.time_wait_ms must be 100..240000 (2 MSL)");
+		return -1;
+	}
+	while (*a) {
+		a += strspn(a, " \t");
+		if (*a)
+			nargs++;
+		a += strcspn(a, " \t");
+	}
+	if (nargs > 63) {
+		snprintf(err, errlen, "dpdk.eal_args has more than 63 arguments");
+		return -1;
+	}
+	return config_parse_fault(c->dpdk_fault, &c->dpdk_fault_spec, err, errlen);
+}
+
+/*
+ * backend dpdk: the userspace stack owns one IPv4 address, and
+ * server.listen names it; the kernel's wildcard and loopback addresses
+ * mean nothing to it.
+ */
+static int dpdk_listen(struct config *c, char *err, size_t errlen)
+{
+	char host[64];
+	uint16_t port;
+	struct in_addr a;
+	uint32_t ip;
+
+	if (config_parse_hostport(c->listen, host, sizeof(host), &port) ||
+	    inet_pton(AF_INET, host, &a) != 1) {
+		snprintf(err, errlen, "with server.backend = dpdk, server.listen is the userspace "
+			 "stack's own IPv4 address and TCP port (e.g. 198.18.0.2:8443): \"%s\" is "
+			 "not IPv4 (IPv6 is not supported)", c->listen);
+		return -1;
+	}
+	ip = ntohl(a.s_addr);
+	if (ip == 0 || ip == 0xffffffffu || (ip >> 28) == 14 || (ip >> 24) == 127) {
+		snprintf(err, errlen, "with server.backend = dpdk, server.listen is the userspace "
+			 "stack's own IPv4 address: %s cannot be (not 0.0.0.0, broadcast, multicast "
+			 "or loopback: one unicast address, e.g. 198.18.0.2:8443)", host);
+		return -1;
+	}
+	c->dpdk_ip = ip;
+	c->dpdk_tcp_port = port;
+	return 0;
+}
+
 int config_finish(struct config *c, char *err, size_t errlen)
 {
 	char host[64];
@@ -472,6 +658,10 @@ int config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "max_conns must be positive and replay_slots at least 1024");
 		return -1;
 	}
+	if (check_dpdk(c, err, errlen))
+		return -1;
+	if (c->backend == BACKEND_DPDK && dpdk_listen(c, err, errlen))
+		return -1;
 	return 0;
 }
 
@@ -492,6 +682,7 @@ void config_print_help(void)
 			printf("\n[%s]\n", sec);
 		}
 		printf("  %-26s default %s\n      %s\n", s->name,
-		       *s->def ? s->def : "(derived)", s->help);
+		       *s->def ? s->def : s->off == offsetof(struct config, issuer) ?
+		       "(derived)" : "(none)", s->help);
 	}
 }

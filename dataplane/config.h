@@ -10,6 +10,16 @@
 #include <stdint.h>
 
 enum poll_mode { POLL_BUSY = 0, POLL_ADAPTIVE = 1 };
+/* The dataplane workers' I/O (the admin worker is always on io_uring). */
+enum backend { BACKEND_IO_URING = 0, BACKEND_DPDK = 1 };
+
+/* dpdk.fault, parsed: probabilities for each TCP frame, in both directions,
+ * drawn from a PRNG seeded with <seed> (each worker its own stream). */
+struct config_fault {
+	int on;                        /* any probability above 0 */
+	uint64_t seed;
+	double drop, dup, reorder;
+};
 
 /* One more HSM of the pool: an [hsm.NAME] section.  Unset values take the
  * [hsm] section's (token defaults to NAME, pin_file to hsm-NAME.pin). */
@@ -32,6 +42,7 @@ struct config {
 	char admin_listen[64];         /* host:port of the plain admin listener */
 	char issuer[256];              /* https URL; default from listen */
 	int poll;                      /* enum poll_mode */
+	int backend;                   /* enum backend */
 	unsigned max_conns;            /* per worker */
 	unsigned handshake_timeout_ms, header_timeout_ms, idle_timeout_ms;
 	unsigned max_body;             /* public listener, bytes */
@@ -80,8 +91,20 @@ struct config {
 	unsigned csc_sad_s;
 	char audit_server_log[256];
 	char audit_keys_log[256];
+	/* [dpdk] */
+	char dpdk_eal_args[512];       /* space-separated EAL arguments */
+	unsigned dpdk_port;            /* ethdev port id */
+	unsigned dpdk_mtu;
+	unsigned dpdk_rcvbuf, dpdk_sndbuf;   /* per socket */
+	unsigned dpdk_syn_backlog;     /* per worker */
+	unsigned dpdk_time_wait;       /* records per worker */
+	unsigned dpdk_time_wait_ms;
+	char dpdk_fault[128];          /* test hook; "" = off */
 	/* derived */
 	char token_endpoint[300];
+	uint32_t dpdk_ip;              /* backend dpdk: listen's host, host order */
+	uint16_t dpdk_tcp_port;        /* and its port */
+	struct config_fault dpdk_fault_spec;
 };
 
 /* Fill <c> with the embedded defaults. */
@@ -98,6 +121,11 @@ int config_set_arg(struct config *c, const char *arg, char *err, size_t errlen);
 int config_finish(struct config *c, char *err, size_t errlen);
 /* Print every setting with its default and meaning. */
 void config_print_help(void);
+
+/* Parse a dpdk.fault value ("seed=7,drop=0.05,dup=0.02,reorder=0.05",
+ * "" = off) into <f>; returns 0 or -1 with a message in <err>. */
+int config_parse_fault(const char *s, struct config_fault *f, char *err,
+		       size_t errlen);
 
 /* Split "host:port" (IPv4 or [IPv6]); returns 0 or -1. */
 int config_parse_hostport(const char *s, char *host, size_t hostlen,

@@ -2,7 +2,7 @@
  * conn.c - the connection layer: TLS, HTTP/1.1 framing, timeouts and
  * responses for one worker's connections.  Sans-I/O: the backend hands in
  * received bytes (conn_input) and send completions (conn_sent) and takes
- * bytes to send from c->out (io->flush).
+ * bytes to send from c->out (w->ops->flush).
  *
  * Keep-alive and pipelining: requests are answered strictly in order; while
  * one waits for the HSM the rest stay buffered, and input is paused when too
@@ -105,7 +105,7 @@ void worker_tick(struct worker *w)
 					   "request not received in time", NULL, 0);
 				conn_flush(c);
 			} else if (k == TO_LINGER) {
-				io->close(c); /* the peer never closed: abort */
+				w->ops->close(c); /* the peer never closed: abort */
 			} else {
 				conn_close(c);
 			}
@@ -179,14 +179,14 @@ void conn_close(struct conn *c)
 {
 	if (c->lingering) {
 		timer_unset(c);
-		io->close(c);
+		c->w->ops->close(c);
 		return;
 	}
 	if (c->closing)
 		return;
 	c->closing = 1;
 	timer_unset(c);
-	io->close(c);
+	c->w->ops->close(c);
 	conn_put(c);
 }
 
@@ -198,7 +198,7 @@ void conn_put(struct conn *c)
 	if (c->refs || !c->closing || c->fd < 0)
 		return;
 	timer_unset(c);
-	io->release(c);
+	w->ops->release(c);
 	w->nconns--;
 	M_ADD(w->m.conns_open, -1);
 	c->gen++;
@@ -229,7 +229,7 @@ static void conn_linger(struct conn *c)
 	c->closing = 1;
 	c->lingering = 1;
 	timer_set(c, TO_LINGER);
-	io->shutdown_write(c);
+	c->w->ops->shutdown_write(c);
 	conn_put(c);
 }
 
@@ -239,7 +239,7 @@ static void conn_flush(struct conn *c)
 	if (c->closing)
 		return;
 	if (!c->send_inflight && buf_avail(&c->out))
-		io->flush(c);
+		c->w->ops->flush(c);
 	else if (!c->send_inflight && c->close_after_send && !c->waiting)
 		conn_linger(c);
 }
@@ -530,7 +530,7 @@ settle:
 			    outq > OUT_PAUSE;
 
 		if (pause != c->recv_paused)
-			io->pause_recv(c, pause);
+			w->ops->pause_recv(c, pause);
 	}
 }
 
@@ -666,7 +666,7 @@ void worker_free_conns(struct worker *w)
 	for (; c; c = next) {
 		next = c->next_all;
 		if (c->fd >= 0)
-			io->release(c);
+			w->ops->release(c);
 		tls_conn_free(&c->tls);
 		buf_free(&c->raw);
 		buf_free(&c->in);

@@ -33,13 +33,12 @@
 #include "server.h"
 #include "store.h"
 
-const struct io_ops *io = &io_uring_ops;
-
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: idgated [--config FILE] [--state DIR] [--workers N]\n"
-		"               [--poll busy|adaptive] [--set section.name=value]... [--verbose]\n"
+		"               [--poll busy|adaptive] [--backend io_uring|dpdk]\n"
+		"               [--set section.name=value]... [--verbose]\n"
 		"\n"
 		"idgate's authentication server.  With no options it runs on embedded defaults:\n"
 		"state in ./var (made on first start: a SoftHSM token with the issuer key, a\n"
@@ -50,6 +49,7 @@ static void usage(FILE *f)
 		"  --state DIR      same as --set server.state_dir=DIR\n"
 		"  --workers N      same as --set server.workers=N\n"
 		"  --poll MODE      same as --set server.poll=MODE\n"
+		"  --backend NAME   same as --set server.backend=NAME\n"
 		"  --set S.N=V      set one setting\n"
 		"  --verbose        log debug messages\n"
 		"  --help           this text\n\n");
@@ -340,13 +340,13 @@ static void *worker_main(void *arg)
 				goto fail;
 		}
 	}
-	rc = io->init(w, &st->why);
+	rc = w->ops->init(w, &st->why);
 	if (rc < 0)
 		goto fail;
 	st->rc = IG_OK;
 	w->thread_ok = 1;
 	sem_post(&st->done);
-	io->run(w);
+	w->ops->run(w);
 	return NULL;
 fail:
 	st->rc = rc < 0 ? rc : IG_EINTERNAL;
@@ -368,6 +368,9 @@ static struct worker *worker_new(struct server *srv, unsigned id, int admin,
 	w->id = id;
 	w->admin = admin;
 	w->cpu = cpu;
+	/* The admin listener stays on the kernel's TCP whatever the dataplane
+	 * runs on: operators and Prometheus reach it on a private network. */
+	w->ops = !admin && srv->cfg.backend == BACKEND_DPDK ? &dpdk_ops : &io_uring_ops;
 	w->lim.max_head = srv->cfg.max_head;
 	w->lim.max_body = admin ? srv->cfg.admin_max_body : srv->cfg.max_body;
 	w->timeout_ns[TO_HANDSHAKE] = srv->cfg.handshake_timeout_ms * 1000000ull;
@@ -396,7 +399,7 @@ static void worker_destroy(struct worker *w)
 	if (!w)
 		return;
 	worker_free_conns(w);
-	io->free(w);
+	w->ops->free(w);
 	csc_worker_free(w);
 	if (!w->admin && w->tls.ticket_lifetime)
 		tls_server_free(&w->tls);
@@ -482,6 +485,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--poll")) {
 			bad = config_set(c, "server", "poll", v, err, sizeof(err));
 			i++;
+		} else if (!strcmp(a, "--backend")) {
+			bad = config_set(c, "server", "backend", v, err, sizeof(err));
+			i++;
 		} else if (!strcmp(a, "--set")) {
 			bad = config_set_arg(c, v, err, sizeof(err));
 			i++;
@@ -530,6 +536,11 @@ int main(int argc, char **argv)
 		log_err("PSA crypto init failed");
 		return 1;
 	}
+	/* The EAL early: a wrong EAL argument or port fails in a second, not
+	 * after the first start's provisioning; after the signal mask, which
+	 * its threads inherit. */
+	if (c->backend == BACKEND_DPDK && dpdk_global_init(&srv, &why) < 0)
+		goto fail;
 
 	/* First start: state that the defaults need. */
 	if (c->hsm_softhsm_state && provision(c, &why) < 0)
@@ -633,7 +644,8 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("idgated ready: %u workers (%s, %s poll), TLS on %s, admin on %s, issuer %s, "
-		 "issuer key kid %s (%u HSMs), assertions verified with %s", srv.nworkers, io->name,
+		 "issuer key kid %s (%u HSMs), assertions verified with %s", srv.nworkers,
+		 srv.workers[0]->ops->name,
 		 c->poll == POLL_BUSY ? "busy" : "adaptive", c->listen, c->admin_listen,
 		 c->issuer, first_kid(&srv), hsm_ndevices(srv.hsm), p256_verify_impl());
 	/* Ten times a second: publish key changes (a reload, a scheduled
@@ -686,6 +698,7 @@ out:
 	free(srv.discovery);
 	replay_free(srv.replay);
 	store_close(srv.store);
+	dpdk_global_free(); /* after the workers: their mbufs go back to its pool */
 	mbedtls_psa_crypto_free();
 	mbedtls_platform_zeroize(srv.admin_token, sizeof(srv.admin_token));
 	mbedtls_platform_zeroize(srv.pairwise_key, sizeof(srv.pairwise_key));

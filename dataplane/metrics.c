@@ -9,6 +9,7 @@
 
 #include "server.h"
 #include "store.h"
+#include "ustack/stack.h"
 
 const char *const endpoint_names[EP_COUNT] = {
 	"token", "jwks", "discovery", "enrol", "revoke", "healthz", "readyz",
@@ -63,6 +64,74 @@ static int put(struct buf *b, const char *fmt, ...)
 			s_ += M_LOAD(srv->workers[i_]->m.field);               \
 		s_;                                                            \
 	})
+
+/* The fields of struct us_stats that are TCP (and ARP, ICMP) events: all
+ * but the frame counts and the drops, which have metrics of their own. */
+#define US_IDX(f) (offsetof(struct us_stats, f) / sizeof(uint64_t))
+#define US_EVENT(f) { #f, US_IDX(f) }
+static const struct { const char *name; size_t idx; } us_events[] = {
+	US_EVENT(tx_nobuf), US_EVENT(arp_replies), US_EVENT(arp_ignored),
+	US_EVENT(icmp_echo), US_EVENT(syn_rcvd), US_EVENT(syn_cookies_sent),
+	US_EVENT(cookies_ok), US_EVENT(cookies_bad), US_EVENT(syn_dropped),
+	US_EVENT(accepted), US_EVENT(refused), US_EVENT(rst_sent),
+	US_EVENT(rst_rcvd), US_EVENT(challenge_acks), US_EVENT(out_of_window),
+	US_EVENT(bad_ack), US_EVENT(port_closed), US_EVENT(retransmits),
+	US_EVENT(fast_retransmits), US_EVENT(timeouts), US_EVENT(zero_window_probes),
+	US_EVENT(ooo_segments), US_EVENT(dup_segments), US_EVENT(time_wait_recycled),
+	US_EVENT(sock_timeouts), US_EVENT(fin_wait_timeouts),
+};
+/* A field added to struct us_stats must be named above (or below). */
+_Static_assert(sizeof(struct us_stats) ==
+	       (IG_ARRAY_LEN(us_events) + 3 + US_DROP_COUNT) * sizeof(uint64_t),
+	       "struct us_stats has a field metrics.c does not render");
+_Static_assert(sizeof(struct us_stats) <= M_US_STATS_MAX * sizeof(uint64_t),
+	       "M_US_STATS_MAX is too small for struct us_stats");
+
+static const char *const fault_names[FAULT_COUNT] = { "drop", "dup", "reorder" };
+
+/* The DPDK backend's userspace stacks, summed over the workers. */
+static int render_ustack(struct server *srv, struct buf *out)
+{
+	IG_GUARD(put(out, "# HELP idgate_ustack_frames_total Ethernet frames through the "
+		     "userspace TCP/IP stacks.\n# TYPE idgate_ustack_frames_total counter\n"
+		     "idgate_ustack_frames_total{dir=\"rx\"} %llu\n"
+		     "idgate_ustack_frames_total{dir=\"tx\"} %llu\n",
+		     (unsigned long long)SUM(us.us[US_IDX(rx_frames)]),
+		     (unsigned long long)SUM(us.us[US_IDX(tx_frames)])));
+	IG_GUARD(put(out, "# HELP idgate_ustack_drops_total Received frames dropped, by "
+		     "reason.\n# TYPE idgate_ustack_drops_total counter\n"));
+	for (size_t i = 1; i < US_DROP_COUNT; i++)
+		IG_GUARD(put(out, "idgate_ustack_drops_total{reason=\"%s\"} %llu\n",
+			     us_drop_names[i],
+			     (unsigned long long)SUM(us.us[US_IDX(drop) + i])));
+	IG_GUARD(put(out, "idgate_ustack_drops_total{reason=\"not_ours\"} %llu\n"
+		     "idgate_ustack_drops_total{reason=\"multi_segment\"} %llu\n",
+		     (unsigned long long)SUM(us.us[US_IDX(drop_not_ours)]),
+		     (unsigned long long)SUM(us.multi_segment)));
+	IG_GUARD(put(out, "# HELP idgate_ustack_tcp_total Events of the userspace stacks' "
+		     "TCP, ARP and ICMP.\n# TYPE idgate_ustack_tcp_total counter\n"));
+	for (size_t i = 0; i < IG_ARRAY_LEN(us_events); i++)
+		IG_GUARD(put(out, "idgate_ustack_tcp_total{event=\"%s\"} %llu\n",
+			     us_events[i].name,
+			     (unsigned long long)SUM(us.us[us_events[i].idx])));
+	IG_GUARD(put(out, "# TYPE idgate_ustack_sockets gauge\nidgate_ustack_sockets %llu\n"
+		     "# TYPE idgate_ustack_time_wait gauge\nidgate_ustack_time_wait %llu\n"
+		     "# HELP idgate_ustack_buffer_bytes Socket buffers allocated.\n"
+		     "# TYPE idgate_ustack_buffer_bytes gauge\nidgate_ustack_buffer_bytes %llu\n",
+		     (unsigned long long)SUM(us.socks),
+		     (unsigned long long)SUM(us.time_waits),
+		     (unsigned long long)SUM(us.buffer_bytes)));
+	IG_GUARD(put(out, "# HELP idgate_dpdk_tx_dropped_total Frames the device's TX queue "
+		     "did not take.\n# TYPE idgate_dpdk_tx_dropped_total counter\n"
+		     "idgate_dpdk_tx_dropped_total %llu\n",
+		     (unsigned long long)SUM(us.tx_dropped)));
+	IG_GUARD(put(out, "# HELP idgate_dpdk_fault_total TCP frames the dpdk.fault test hook "
+		     "dropped, duplicated or reordered.\n# TYPE idgate_dpdk_fault_total counter\n"));
+	for (int a = 0; a < FAULT_COUNT; a++)
+		IG_GUARD(put(out, "idgate_dpdk_fault_total{action=\"%s\"} %llu\n",
+			     fault_names[a], (unsigned long long)SUM(us.fault[a])));
+	return IG_OK;
+}
 
 int metrics_render(struct server *srv, struct buf *out)
 {
@@ -183,5 +252,7 @@ int metrics_render(struct server *srv, struct buf *out)
 	}
 	IG_GUARD(put(out, "# TYPE idgate_credentials gauge\nidgate_credentials %llu\n",
 		     (unsigned long long)store_count(srv->store)));
+	if (srv->cfg.backend == BACKEND_DPDK)
+		IG_GUARD(render_ustack(srv, out));
 	return IG_OK;
 }

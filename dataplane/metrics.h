@@ -26,6 +26,24 @@ extern const uint32_t metrics_bounds_us[M_NBUCKETS]; /* last: +Inf */
 
 enum timeout_kind { TO_HANDSHAKE, TO_HEADER, TO_IDLE, TO_LINGER, TO_COUNT };
 
+/* What a fault-injecting DPDK worker did to TCP frames (dpdk.fault). */
+enum fault_action { FAULT_DROP, FAULT_DUP, FAULT_REORDER, FAULT_COUNT };
+
+/*
+ * The DPDK backend's counters.  Its userspace stack's struct us_stats is
+ * single-thread data: the worker copies it here, field by field (it is
+ * nothing but uint64_t), at most every 100 ms; metrics.c knows the
+ * fields' names.  Zero on io_uring workers.
+ */
+#define M_US_STATS_MAX 64
+struct ustack_metrics {
+	uint64_t us[M_US_STATS_MAX];    /* struct us_stats */
+	uint64_t multi_segment;         /* frames dropped: more than one mbuf */
+	uint64_t tx_dropped;            /* frames the device did not take */
+	uint64_t fault[FAULT_COUNT];
+	uint64_t socks, time_waits, buffer_bytes; /* gauges */
+};
+
 struct metrics {
 	uint64_t requests[EP_COUNT][M_NSTATUS];
 	uint64_t latency[EP_COUNT][M_NBUCKETS]; /* per bucket, not cumulative */
@@ -34,10 +52,12 @@ struct metrics {
 	uint64_t conns_accepted, conns_refused, conns_open;
 	uint64_t timeouts[TO_COUNT];
 	uint64_t shed_hsm_queue, rate_limited, bad_requests;
+	struct ustack_metrics us;
 } __attribute__((aligned(64)));
 
 #define M_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 #define M_INC(field) M_ADD(field, 1)
+#define M_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #define M_LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 void metrics_request(struct metrics *m, enum endpoint ep, int status,

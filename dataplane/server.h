@@ -89,7 +89,8 @@ struct pending {
 
 struct conn {
 	struct worker *w;
-	int fd;
+	int fd;                         /* io_uring: the socket; dpdk: a number
+					 * for logs.  -1 once released. */
 	uint16_t refs;                  /* backend operations + HSM job in flight */
 	uint8_t tls_on;
 	uint8_t closing;                /* no more input processed */
@@ -110,6 +111,10 @@ struct conn {
 	struct pending *pend;           /* allocated once, kept across reuse */
 	struct conn *next_free;
 	struct conn *next_all;          /* every conn this worker allocated */
+	/* The DPDK backend's own (dpdk.c); io_uring leaves them alone. */
+	void *sock;                     /* its struct us_sock, NULL once closed */
+	struct conn *io_next;           /* its list of deferred work */
+	uint8_t io_queued;              /* deferred work pending (DQ_* bits) */
 };
 
 /* Input limits of a listener. */
@@ -139,12 +144,14 @@ struct worker {
 	char *scratch;                  /* max_body bytes: decoded form fields */
 	char date[40];                  /* "Date: ...\r\n" of now_s */
 	int64_t date_s;
+	const struct io_ops *ops;       /* its I/O backend (set before init) */
 	void *io;                       /* the I/O backend's per-worker state */
 	int thread_ok;
 };
 
-/* The I/O backend's operations (io_uring now; DPDK later): the layers
- * above call these and nothing else of the backend. */
+/* An I/O backend's operations, per worker (w->ops): the layers above call
+ * these and nothing else of the backend.  The admin worker always runs on
+ * io_uring; dataplane workers on server.backend. */
 struct io_ops {
 	const char *name;
 	int (*init)(struct worker *w, const char **why);
@@ -157,7 +164,15 @@ struct io_ops {
 	void (*pause_recv)(struct conn *c, int pause);
 };
 extern const struct io_ops io_uring_ops;
-extern const struct io_ops *io;
+extern const struct io_ops dpdk_ops;
+
+/* dpdk.c (linked into idgated only): the EAL, the port, its queues (one RX
+ * and one TX queue per dataplane worker) and the mbuf pool, set up once by
+ * main before any worker starts; dpdk_global_free undoes it at exit, after
+ * the workers are freed (a no-op when it was never set up).  Built without
+ * DPDK (IG_NO_DPDK), dpdk_global_init says so. */
+int dpdk_global_init(struct server *srv, const char **why);
+void dpdk_global_free(void);
 
 /* conn.c: the connection layer, called by the backend. */
 struct conn *conn_open(struct worker *w, int fd);

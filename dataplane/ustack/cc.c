@@ -32,6 +32,15 @@ void us_rtt_sample(struct us_rtt *r, uint32_t rtt_us)
 		r->rttvar_us = r->rttvar_us - r->rttvar_us / 4 + d / 4;
 		r->srtt_us = r->srtt_us - r->srtt_us / 8 + rtt_us / 8;
 	}
+	us_rtt_restore(r);
+}
+
+void us_rtt_restore(struct us_rtt *r)
+{
+	if (!r->srtt_us) {
+		r->rto_ms = US_RTO_INIT_MS;
+		return;
+	}
 	/* RTO = SRTT + max(G, 4 RTTVAR), G a 1 ms clock */
 	r->rto_ms = us_clamp_rto(((uint64_t)r->srtt_us +
 				  (4ull * r->rttvar_us > 1000 ? 4ull * r->rttvar_us : 1000) +

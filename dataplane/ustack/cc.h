@@ -24,6 +24,9 @@ void us_rtt_init(struct us_rtt *r);
 void us_rtt_sample(struct us_rtt *r, uint32_t rtt_us);
 /* The timer went off: back off (doubling, at most US_RTO_MAX_MS). */
 void us_rtt_backoff(struct us_rtt *r);
+/* New data was acknowledged: the backoff ends, RTO is SRTT + 4 RTTVAR
+ * again even without a sample (as 4.4BSD does when snd_una advances). */
+void us_rtt_restore(struct us_rtt *r);
 
 struct us_cc {
 	uint32_t mss;

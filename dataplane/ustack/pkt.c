@@ -270,7 +270,7 @@ static void put_ipv4(uint8_t *b, uint32_t src, uint32_t dst, uint8_t proto,
 
 size_t us_build_tcp(uint8_t *out, size_t cap, const struct us_tcp_out *s)
 {
-	uint8_t opts[40];
+	uint8_t opts[44];
 	size_t olen = 0, hlen, tlen, total;
 	uint8_t *t;
 
@@ -300,6 +300,19 @@ size_t us_build_tcp(uint8_t *out, size_t cap, const struct us_tcp_out *s)
 		put32(opts + olen, s->tsval);
 		put32(opts + olen + 4, s->tsecr);
 		olen += 8;
+	}
+	if (s->nsack && !(s->flags & US_TCP_SYN)) {
+		unsigned n = s->nsack > (s->has_ts ? 3u : 4u) ? (s->has_ts ? 3u : 4u) : s->nsack;
+
+		while (olen % 4 != 2)
+			opts[olen++] = 1;
+		opts[olen++] = 5;
+		opts[olen++] = (uint8_t)(2 + 8 * n);
+		for (unsigned i = 0; i < n; i++) {
+			put32(opts + olen, s->sack[i][0]);
+			put32(opts + olen + 4, s->sack[i][1]);
+			olen += 8;
+		}
 	}
 	while (olen % 4)
 		opts[olen++] = 1;

@@ -113,6 +113,8 @@ struct us_tcp_out {
 	int8_t ws;                      /* -1: none */
 	uint8_t sack_ok, has_ts;
 	uint32_t tsval, tsecr;
+	uint8_t nsack;                  /* SACK blocks, at most 3 (4 without timestamps) */
+	uint32_t sack[4][2];
 	const uint8_t *data;
 	size_t data_len;
 };

@@ -84,6 +84,111 @@ int main(void)
 	CHECK_EQ(config_set(&c, "server", "max_head", "10", err, sizeof(err)), 0);
 	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
 
+	/* The backend and the [dpdk] section. */
+	config_defaults(&c);
+	CHECK_EQ(c.backend, BACKEND_IO_URING);
+	CHECK_STR(c.dpdk_eal_args, "");
+	CHECK_EQ(c.dpdk_port, 0);
+	CHECK_EQ(c.dpdk_mtu, 1500);
+	CHECK_EQ(c.dpdk_rcvbuf, 32768);
+	CHECK_EQ(c.dpdk_sndbuf, 65536);
+	CHECK_EQ(c.dpdk_syn_backlog, 1024);
+	CHECK_EQ(c.dpdk_time_wait, 65536);
+	CHECK_EQ(c.dpdk_time_wait_ms, 60000);
+	CHECK_STR(c.dpdk_fault, "");
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.dpdk_fault_spec.on, 0);
+
+	config_defaults(&c);
+	CHECK_EQ(load_text(&c, "[server]\nbackend = dpdk\nlisten = 198.18.0.2:8443\n"
+			   "[dpdk]\neal_args = --no-huge --no-pci -m 512 --no-shconf "
+			   "--vdev=net_tap0,iface=igtap0\nport = 1\nmtu = 9000\nrcvbuf = 4096\n"
+			   "sndbuf = 1048576\nsyn_backlog = 16\ntime_wait = 100\n"
+			   "time_wait_ms = 1000\nfault = seed=7,drop=0.05,dup=0.02,reorder=0.05\n",
+			   err, sizeof(err)), 0);
+	CHECK_EQ(c.backend, BACKEND_DPDK);
+	CHECK_EQ(c.dpdk_port, 1);
+	CHECK_EQ(c.dpdk_mtu, 9000);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.dpdk_ip, 0xc6120002u);
+	CHECK_EQ(c.dpdk_tcp_port, 8443);
+	CHECK_EQ(c.dpdk_fault_spec.on, 1);
+	CHECK_EQ(c.dpdk_fault_spec.seed, 7);
+	CHECK(c.dpdk_fault_spec.drop == 0.05 && c.dpdk_fault_spec.dup == 0.02 &&
+	      c.dpdk_fault_spec.reorder == 0.05);
+	CHECK_STR(c.issuer, "https://198.18.0.2:8443");
+
+	CHECK_EQ(config_set(&c, "server", "backend", "netmap", err, sizeof(err)), -1);
+	CHECK(strstr(err, "server.backend") && strstr(err, "io_uring or dpdk"));
+	CHECK_EQ(config_set(&c, "dpdk", "port", "-1", err, sizeof(err)), -1);
+	CHECK(strstr(err, "dpdk.port"));
+	CHECK_EQ(config_set(&c, "dpdk", "nonsense", "1", err, sizeof(err)), -1);
+	CHECK(strstr(err, "unknown setting dpdk.nonsense"));
+
+	/* Each [dpdk] value out of range, with a message naming it. */
+	{
+		static const struct { const char *name, *value, *says; } bad[] = {
+			{ "port", "65536", "dpdk.port" },
+			{ "mtu", "575", "dpdk.mtu" },
+			{ "mtu", "9001", "dpdk.mtu" },
+			{ "rcvbuf", "5000", "dpdk.rcvbuf" },
+			{ "rcvbuf", "2048", "dpdk.rcvbuf" },
+			{ "sndbuf", "2147483648", "dpdk.sndbuf" },
+			{ "syn_backlog", "0", "dpdk.syn_backlog" },
+			{ "time_wait", "0", "dpdk.time_wait" },
+			{ "time_wait_ms", "99", "dpdk.time_wait_ms" },
+			{ "time_wait_ms", "240001", "dpdk.time_wait_ms" },
+			{ "fault", "drop=2", "drop must be a probability" },
+			{ "fault", "drop=nan", "drop must be a probability" },
+			{ "fault", "dup=-0.1", "dup must be a probability" },
+			{ "fault", "reorder=0.5x", "reorder must be a probability" },
+			{ "fault", "loss=0.1", "unknown name \"loss\"" },
+			{ "fault", "drop", "not name=value" },
+			{ "fault", "seed=x,drop=0.1", "seed must be" },
+			{ "fault", "seed=-1", "seed must be" },
+			{ "fault", "drop=0.6,dup=0.3,reorder=0.2", "must not exceed 1" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			config_defaults(&c);
+			CHECK_EQ(config_set(&c, "dpdk", bad[i].name, bad[i].value, err,
+					    sizeof(err)), 0);
+			CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+			CHECK(strstr(err, bad[i].says));
+		}
+	}
+	config_defaults(&c);
+	{
+		char many[512] = "";
+
+		for (int i = 0; i < 64; i++)
+			strcat(many, "-v ");
+		CHECK_EQ(config_set(&c, "dpdk", "eal_args", many, err, sizeof(err)), 0);
+		CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+		CHECK(strstr(err, "dpdk.eal_args"));
+	}
+
+	/* backend dpdk: listen is the stack's own unicast IPv4 address. */
+	{
+		static const char *const bad_listen[] = {
+			"[::1]:8443", "0.0.0.0:8443", "127.0.0.1:8443", "255.255.255.255:80",
+			"224.0.0.1:80",
+		};
+
+		for (size_t i = 0; i < sizeof(bad_listen) / sizeof(bad_listen[0]); i++) {
+			config_defaults(&c);
+			CHECK_EQ(config_set(&c, "server", "backend", "dpdk", err, sizeof(err)), 0);
+			CHECK_EQ(config_set(&c, "server", "listen", bad_listen[i], err,
+					    sizeof(err)), 0);
+			CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+			CHECK(strstr(err, "server.listen") && strstr(err, "IPv4"));
+		}
+	}
+	/* The same addresses are fine for io_uring (the kernel's sockets). */
+	config_defaults(&c);
+	CHECK_EQ(config_set(&c, "server", "listen", "0.0.0.0:8443", err, sizeof(err)), 0);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), 0);
+
 	CHECK_EQ(config_parse_hostport("127.0.0.1:8443", host, sizeof(host), &port), 0);
 	CHECK_STR(host, "127.0.0.1");
 	CHECK_EQ(port, 8443);
