@@ -8,7 +8,9 @@
  * HSM engine's completion ring (hsm_reap: no eventfd, no system call), the
  * stack's timers, the conns' deferred work, its TX batch, and the
  * connection layer's timeouts.  Nothing on the packet path takes a lock or
- * makes a system call; poll = adaptive naps (nanosleep) only when idle.
+ * makes a system call; poll = adaptive sleeps only when idle, in poll(2)
+ * on the queue's RX interrupt and the HSM's eventfd when the device has
+ * RX interrupts (the TAP PMD has), else in short naps.
  *
  * References on a conn (c->refs), with uring.c's meaning:
  *   - recv armed (c->recv_armed): from accept until a pause, the peer's
@@ -25,6 +27,8 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -101,7 +105,8 @@ const struct io_ops dpdk_ops = {
 #define POOL_CACHE 256          /* mbufs cached per lcore */
 #define READ_CHUNK 16384        /* bytes per us_sock_read */
 #define ADAPTIVE_SPINS 64       /* empty turns before an adaptive worker naps */
-#define NAP_MAX_NS 1000000ull   /* a nap is at most 1 ms: frames wait no longer */
+#define NAP_MAX_NS 1000000ull   /* without RX interrupts a nap is at most 1 ms */
+#define SLEEP_MAX_MS 100        /* with them, a sleep notices a stop this soon */
 #define STATS_NS 100000000ull   /* the stack's counters are published this often */
 
 /* The stack's limits that are not settings (Linux's defaults, roughly). */
@@ -124,6 +129,7 @@ static struct {
 	int configured, started;
 	uint16_t port;
 	int csum;               /* the device verifies IPv4 and TCP checksums */
+	int rx_intr;            /* RX queue interrupts are on (poll = adaptive) */
 	struct rte_mempool *pool;
 	struct rte_ether_addr mac;
 } g;
@@ -150,6 +156,8 @@ struct dp {
 	struct conn *dq_head, *dq_tail; /* conns with deferred work */
 	struct fault f;
 	uint64_t multi_segment, tx_dropped;
+	int intr_fd;                    /* the RX queue's interrupt, or -1 */
+	int efd;                        /* the HSM engine's completion eventfd */
 	uint64_t pub_ns;                /* counters last published */
 	uint8_t rbuf[READ_CHUNK];
 };
@@ -234,7 +242,17 @@ static int port_init(const struct config *c, unsigned nq, const char **why)
 		conf.rxmode.offloads |= csum;
 		g.csum = 1;
 	}
-	rc = rte_eth_dev_configure(port, (uint16_t)nq, (uint16_t)nq, &conf);
+	/* poll = adaptive sleeps on RX interrupts where the device has them */
+	if (c->poll == POLL_ADAPTIVE) {
+		conf.intr_conf.rxq = 1;
+		rc = rte_eth_dev_configure(port, (uint16_t)nq, (uint16_t)nq, &conf);
+		if (rc == 0)
+			g.rx_intr = 1;
+		else
+			conf.intr_conf.rxq = 0;
+	}
+	if (!g.rx_intr)
+		rc = rte_eth_dev_configure(port, (uint16_t)nq, (uint16_t)nq, &conf);
 	if (rc < 0)
 		return port_fail(why, msg, sizeof(msg), "dpdk.port %u (%s): cannot configure "
 				 "%u queue pairs: %s", port, info.driver_name, nq, rte_strerror(-rc));
@@ -904,7 +922,16 @@ static int dpdk_init(struct worker *w, const char **why)
 		rte_thread_unregister(); /* run() will not, and does it in this thread */
 		return rc;
 	}
-	log_info("DPDK lcore %u, port %u queue %u", rte_lcore_id(), g.port, d->queue);
+	d->intr_fd = -1;
+	d->efd = hsm_completion_fd(w->srv->hsm, w->id);
+	if (g.rx_intr) {
+		d->intr_fd = rte_eth_dev_rx_intr_ctl_q_get_fd(g.port, d->queue);
+		if (d->intr_fd < 0)
+			log_warn("port %u queue %u: no RX interrupt file descriptor; poll = "
+				 "adaptive naps instead", g.port, d->queue);
+	}
+	log_info("DPDK lcore %u, port %u queue %u%s", rte_lcore_id(), g.port, d->queue,
+		 d->intr_fd >= 0 ? ", sleeps on RX interrupts when idle" : "");
 	return IG_OK;
 }
 
@@ -948,13 +975,17 @@ static unsigned reap(struct worker *w)
 }
 
 /* poll = adaptive, idle: sleep until the stack's or the connection
- * layer's next deadline, 1 ms at most (frames arriving meanwhile wait). */
+ * layer's next deadline.  With RX interrupts, in ppoll(2) on the queue's
+ * interrupt and the HSM engine's eventfd, so a frame or a completion wakes
+ * the worker at once; without, in naps of 1 ms at most (frames arriving
+ * meanwhile wait). */
 static void nap(struct dp *d)
 {
 	struct worker *w = d->w;
-	uint64_t wait = NAP_MAX_NS, next_us = us_stack_next_us(d->st);
-	uint64_t dl = worker_next_deadline(w);
+	uint64_t next_us = us_stack_next_us(d->st), dl = worker_next_deadline(w);
+	uint64_t wait = SLEEP_MAX_MS * 1000000ull;
 	struct timespec ts;
+	int armed = -1;
 
 	if (d->dq_head || d->ntx)
 		return; /* work for the next turn */
@@ -970,8 +1001,31 @@ static void nap(struct dp *d)
 		if (dl - w->now_ns < wait)
 			wait = dl - w->now_ns;
 	}
-	ts.tv_sec = 0;
-	ts.tv_nsec = (long)wait;
+	/* The TAP PMD's interrupt is its queue's file descriptor, readable
+	 * while frames wait: nothing to arm (it says -ENOTSUP). */
+	if (d->intr_fd >= 0)
+		armed = rte_eth_dev_rx_intr_enable(g.port, d->queue);
+	if (armed != 0 && armed != -ENOTSUP && wait > NAP_MAX_NS)
+		wait = NAP_MAX_NS;
+	ts.tv_sec = (time_t)(wait / 1000000000ull);
+	ts.tv_nsec = (long)(wait % 1000000000ull);
+	if (armed == 0 || armed == -ENOTSUP) {
+		struct pollfd p[2] = { { d->intr_fd, POLLIN, 0 }, { d->efd, POLLIN, 0 } };
+
+		/* a frame that came before the interrupt was armed is taken
+		 * now: it would not raise one */
+		if (!rx(d))
+			ppoll(p, 2, &ts, NULL);
+		if (armed == 0)
+			rte_eth_dev_rx_intr_disable(g.port, d->queue);
+		if (p[1].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(d->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_warn("hsm eventfd: %s", strerror(errno));
+		}
+		return;
+	}
 	nanosleep(&ts, NULL);
 }
 

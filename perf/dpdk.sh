@@ -1,0 +1,125 @@
+#!/bin/sh
+# The two dataplane backends side by side: the same idgated, the same
+# idgate-load client in the same network namespace, the same requests at
+# the same rates, with server.backend = io_uring (the kernel's TCP over
+# loopback) and server.backend = dpdk (the userspace stack on a TAP
+# device, 198.18.0.2).  Each server runs alone on core 0 with one worker,
+# the client on core 1.
+#
+# Two figures per row:
+#   - server CPU per answer: idgated's utime + stime (all its threads);
+#   - machine CPU per answer: both cores' busy time from /proc/stat, which
+#     also holds the client and the kernel's softirq work wherever it ran.
+# Over a TAP device every frame still crosses the kernel (the PMD's
+# read(2) and write(2) on the tap file descriptor, in the worker's own
+# time), so this machine shows the userspace stack's cost plus a kernel
+# path a real NIC does not have; see perf/RESULTS.md for what that means.
+#
+# usage: perf/dpdk.sh [SECONDS] [RATE] [KEEPALIVE-RATE]   (as root)
+#        results: perf/out/dpdk/results.md
+set -eu
+cd "$(dirname "$0")/.."
+. perf/lib.sh
+D=${1:-10}
+R=${2:-300}
+K=${3:-2000}
+out=perf/out/dpdk
+ns=igbench-$$
+port=8443 admin=19099
+HZ=$(getconf CLK_TCK)
+rm -rf "$out"
+mkdir -p "$out"
+ipid=
+cleanup() {
+	[ -n "$ipid" ] && kill "$ipid" 2>/dev/null && wait "$ipid" 2>/dev/null
+	ip netns del "$ns" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+NS="ip netns exec $ns"
+LOAD="$NS taskset -c 1 bin/idgate-load"
+
+busy_ticks() { # both cores' non-idle ticks
+	awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
+measure() { # LABEL RUN-OPTIONS...: one row
+	label=$1
+	shift
+	t0=$(cpu_ticks "$ipid") b0=$(busy_ticks)
+	$LOAD run "$@" --duration "$D" --quiet --json "$out/run.json" \
+		> "$out/run.txt" 2>&1 || true
+	t1=$(cpu_ticks "$ipid") b1=$(busy_ticks)
+	/usr/bin/python3 - "$out/run.json" "$label" "$t0" "$t1" "$b0" "$b1" "$HZ" <<'PY' | tee -a "$out/results.md"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = sum(v for s in d["scenarios"] for k, v in s["status"].items() if k.startswith("2"))
+hz = int(sys.argv[7])
+cpu = (int(sys.argv[4]) - int(sys.argv[3])) / hz * 1e6
+mach = (int(sys.argv[6]) - int(sys.argv[5])) / hz * 1e6
+lat = d["scenarios"][0]["latency"][0]["uncorrected_us"] if d["scenarios"][0]["latency"] else {}
+print("| %s | %d | %.0f | %.0f | %.2f ms | %.2f ms | %s |" % (
+    sys.argv[2], ok, cpu / ok if ok else 0, mach / ok if ok else 0,
+    lat.get("p50", 0) / 1e3, lat.get("p99", 0) / 1e3,
+    "GENERATOR LAGGED" if d["generator"].get("fell_behind") else ""))
+PY
+}
+
+rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
+	backend=$1 host=$2
+	shift 2
+	st=$out/state
+	$NS taskset -c 0 bin/idgated --state "$st" --workers 1 --poll adaptive \
+		--backend "$backend" --set server.listen=$host:$port \
+		--set server.admin_listen=127.0.0.1:$admin --set hsm.threads=1 \
+		--set login.replay_slots=4194304 \
+		--set "dpdk.eal_args=--no-huge --no-pci -m 512 --no-shconf --no-telemetry -l 0 --vdev=net_tap0,iface=igbtap0" \
+		> "$out/idgated-$backend.log" 2>&1 &
+	ipid=$!
+	if [ "$backend" = dpdk ]; then
+		for i in $(seq 100); do
+			$NS ip link show igbtap0 >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		$NS ip addr add 198.18.0.1/24 dev igbtap0
+		$NS ip link set igbtap0 up
+	fi
+	for i in $(seq 100); do
+		$NS curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	[ -f "$out/pop" ] || $NS bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
+		--admin-token-file "$st/admin.token" --citizens 1000 --seed dp \
+		--population "$out/pop" > /dev/null
+	u=https://$host:$port
+	measure "$backend, JWKS, keep-alive, $K/s" --url "$u" --mix jwks --rate "$K" \
+		--tls keepalive --warm-up --connections 16
+	measure "$backend, login, keep-alive, $R/s" --url "$u" --mix login --rate "$R" \
+		--population "$out/pop" --tls keepalive --warm-up --connections 16
+	measure "$backend, login, keep-alive, $K/s" --url "$u" --mix login --rate "$K" \
+		--population "$out/pop" --tls keepalive --warm-up --connections 16
+	measure "$backend, login, new connection, $R/s" --url "$u" --mix login --rate "$R" \
+		--population "$out/pop" --tls new --connections 64
+	measure "$backend, JWKS, new connection, $R/s" --url "$u" --mix jwks --rate "$R" \
+		--tls new --connections 64
+	$NS curl -s -H "Authorization: Bearer $(cat "$st/admin.token")" \
+		"http://127.0.0.1:$admin/metrics" > "$out/metrics-$backend.txt" || true
+	kill "$ipid"
+	wait "$ipid" 2>/dev/null || true
+	ipid=
+}
+
+{
+	echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+	echo "idgate-load for $D s per row on core 1, in network namespace $ns; idgated (1 worker, poll = adaptive) on core 0"
+	echo
+	echo "| backend, request, connections, rate | 2xx answers | server CPU µs/answer | machine CPU µs/answer | p50 | p99 | |"
+	echo "|---|---|---|---|---|---|---|"
+} > "$out/results.md"
+rows io_uring 127.0.0.1
+rows dpdk 198.18.0.2
+echo
+cat "$out/results.md"
+grep -E 'ustack_tcp_total\{event="(retransmits|timeouts|syn_cookies_sent|rst_sent)"\}|dpdk_tx_dropped' \
+	"$out/metrics-dpdk.txt" || true
