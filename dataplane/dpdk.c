@@ -104,7 +104,11 @@ const struct io_ops dpdk_ops = {
 #define TX_DESC 1024
 #define POOL_CACHE 256          /* mbufs cached per lcore */
 #define READ_CHUNK 16384        /* bytes per us_sock_read */
-#define ADAPTIVE_SPINS 64       /* empty turns before an adaptive worker naps */
+/* An adaptive worker sleeps after this long without work.  Time, not a
+ * count of turns: an empty turn costs a system call on some devices (the
+ * TAP PMD reads its file descriptor), and 64 of them after every frame
+ * and every HSM completion doubled a login's CPU at low rates. */
+#define ADAPTIVE_SPIN_NS 20000ull
 #define NAP_MAX_NS 1000000ull   /* without RX interrupts a nap is at most 1 ms */
 #define SLEEP_MAX_MS 100        /* with them, a sleep notices a stop this soon */
 #define STATS_NS 100000000ull   /* the stack's counters are published this often */
@@ -1012,10 +1016,14 @@ static void nap(struct dp *d)
 	if (armed == 0 || armed == -ENOTSUP) {
 		struct pollfd p[2] = { { d->intr_fd, POLLIN, 0 }, { d->efd, POLLIN, 0 } };
 
-		/* a frame that came before the interrupt was armed is taken
-		 * now: it would not raise one */
-		if (!rx(d))
-			ppoll(p, 2, &ts, NULL);
+		/* A frame that came before the interrupt was armed is taken
+		 * now: it would not raise one.  The TAP PMD reads its queue
+		 * only after its SIGIO handler ran, on whichever thread the
+		 * kernel gave the signal: when a frame woke us and the PMD
+		 * still reads nothing, yield so that thread can run (on a
+		 * shared core it would wait for the end of our time slice). */
+		if (!rx(d) && ppoll(p, 2, &ts, NULL) > 0 && (p[0].revents & POLLIN) && !rx(d))
+			sched_yield();
 		if (armed == 0)
 			rte_eth_dev_rx_intr_disable(g.port, d->queue);
 		if (p[1].revents & POLLIN) {
@@ -1033,7 +1041,7 @@ static void dpdk_run(struct worker *w)
 {
 	struct dp *d = w->io;
 	int adaptive = w->srv->cfg.poll == POLL_ADAPTIVE;
-	unsigned idle = 0;
+	uint64_t busy_ns = 0;   /* when the last turn with work ended */
 
 	while (!w->srv->stopping) {
 		unsigned work;
@@ -1056,8 +1064,9 @@ static void dpdk_run(struct worker *w)
 		worker_tick(w);
 		tx_end_turn(d); /* what its timeouts sent (a 408, FINs, resets) */
 		publish(d);
-		idle = work ? 0 : idle + 1;
-		if (adaptive && idle >= ADAPTIVE_SPINS)
+		if (work)
+			busy_ns = w->now_ns;
+		else if (adaptive && w->now_ns - busy_ns > ADAPTIVE_SPIN_NS)
 			nap(d);
 	}
 	tx_end_turn(d);

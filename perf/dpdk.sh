@@ -6,16 +6,22 @@
 # device, 198.18.0.2).  Each server runs alone on core 0 with one worker,
 # the client on core 1.
 #
-# Two figures per row:
+# Figures per row:
 #   - server CPU per answer: idgated's utime + stime (all its threads);
-#   - machine CPU per answer: both cores' busy time from /proc/stat, which
-#     also holds the client and the kernel's softirq work wherever it ran.
+#   - client CPU per answer: idgate-load's, from the same run;
+#   - both: their sum.  Over loopback the kernel does much of one side's
+#     TCP work in the other side's system calls (a send runs the peer's
+#     receive path), so only the sum compares fairly with the TAP path.
 # Over a TAP device every frame still crosses the kernel (the PMD's
 # read(2) and write(2) on the tap file descriptor, in the worker's own
 # time), so this machine shows the userspace stack's cost plus a kernel
 # path a real NIC does not have; see perf/RESULTS.md for what that means.
 #
-# usage: perf/dpdk.sh [SECONDS] [RATE] [KEEPALIVE-RATE]   (as root)
+# With PROFILE=1 the worker thread is also sampled (perf record) during
+# the JWKS new-connection row, and its time is split into the kernel, the
+# userspace stack, the DPDK glue and PMD, TLS and crypto, libc and the rest.
+#
+# usage: [PROFILE=1] perf/dpdk.sh [SECONDS] [RATE] [KEEPALIVE-RATE]   (as root)
 #        results: perf/out/dpdk/results.md
 set -eu
 cd "$(dirname "$0")/.."
@@ -38,31 +44,33 @@ trap cleanup EXIT INT TERM
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 NS="ip netns exec $ns"
-LOAD="$NS taskset -c 1 bin/idgate-load"
-
-busy_ticks() { # both cores' non-idle ticks
-	awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
-}
+LOAD="ip netns exec $ns taskset -c 1 bin/idgate-load"
 
 measure() { # LABEL RUN-OPTIONS...: one row
 	label=$1
 	shift
-	t0=$(cpu_ticks "$ipid") b0=$(busy_ticks)
-	$LOAD run "$@" --duration "$D" --quiet --json "$out/run.json" \
-		> "$out/run.txt" 2>&1 || true
-	t1=$(cpu_ticks "$ipid") b1=$(busy_ticks)
-	/usr/bin/python3 - "$out/run.json" "$label" "$t0" "$t1" "$b0" "$b1" "$HZ" <<'PY' | tee -a "$out/results.md"
-import json, sys
-d = json.load(open(sys.argv[1]))
+	/usr/bin/python3 - "$out" "$label" "$ipid" "$HZ" $LOAD run "$@" --duration "$D" --quiet \
+		--json "$out/run.json" <<'PY' | tee -a "$out/results.md"
+import json, resource, subprocess, sys
+out, label, pid, hz, cmd = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
+
+def ticks():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+t0, r0 = ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(out + "/run.txt", "w") as log:
+    subprocess.run(cmd, stdout=log, stderr=log)
+t1, r1 = ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+d = json.load(open(out + "/run.json"))
 ok = sum(v for s in d["scenarios"] for k, v in s["status"].items() if k.startswith("2"))
-hz = int(sys.argv[7])
-cpu = (int(sys.argv[4]) - int(sys.argv[3])) / hz * 1e6
-mach = (int(sys.argv[6]) - int(sys.argv[5])) / hz * 1e6
+srv = (t1 - t0) / hz * 1e6
+cli = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e6
 lat = d["scenarios"][0]["latency"][0]["uncorrected_us"] if d["scenarios"][0]["latency"] else {}
-print("| %s | %d | %.0f | %.0f | %.2f ms | %.2f ms | %s |" % (
-    sys.argv[2], ok, cpu / ok if ok else 0, mach / ok if ok else 0,
-    lat.get("p50", 0) / 1e3, lat.get("p99", 0) / 1e3,
-    "GENERATOR LAGGED" if d["generator"].get("fell_behind") else ""))
+per = lambda x: x / ok if ok else 0
+print("| %s | %d | %.0f | %.0f | %.0f | %.2f ms | %.2f ms | %s |" % (
+    label, ok, per(srv), per(cli), per(srv + cli), lat.get("p50", 0) / 1e3,
+    lat.get("p99", 0) / 1e3, "GENERATOR LAGGED" if d["generator"].get("fell_behind") else ""))
 PY
 }
 
@@ -101,8 +109,19 @@ rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
 		--population "$out/pop" --tls keepalive --warm-up --connections 16
 	measure "$backend, login, new connection, $R/s" --url "$u" --mix login --rate "$R" \
 		--population "$out/pop" --tls new --connections 64
+	if [ -n "${PROFILE:-}" ]; then
+		tid=$(for t in /proc/$ipid/task/*; do grep -q idgate-w0 "$t/comm" && basename "$t"; done)
+		perf record -F 4999 -t "$tid" -o "$out/perf-$backend.data" sleep "$D" \
+			> /dev/null 2>&1 &
+		ppid=$!
+	fi
 	measure "$backend, JWKS, new connection, $R/s" --url "$u" --mix jwks --rate "$R" \
 		--tls new --connections 64
+	if [ -n "${PROFILE:-}" ]; then
+		wait "$ppid" || true
+		perf report -i "$out/perf-$backend.data" --no-children --sort dso,sym \
+			-F overhead,dso,sym 2>/dev/null | grep % > "$out/profile-$backend.txt" || true
+	fi
 	$NS curl -s -H "Authorization: Bearer $(cat "$st/admin.token")" \
 		"http://127.0.0.1:$admin/metrics" > "$out/metrics-$backend.txt" || true
 	kill "$ipid"
@@ -114,11 +133,21 @@ rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
 	echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
 	echo "idgate-load for $D s per row on core 1, in network namespace $ns; idgated (1 worker, poll = adaptive) on core 0"
 	echo
-	echo "| backend, request, connections, rate | 2xx answers | server CPU µs/answer | machine CPU µs/answer | p50 | p99 | |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| backend, request, connections, rate | 2xx answers | server CPU µs/answer | client CPU µs/answer | both | p50 | p99 | |"
+	echo "|---|---|---|---|---|---|---|---|"
 } > "$out/results.md"
 rows io_uring 127.0.0.1
 rows dpdk 198.18.0.2
+if [ -n "${PROFILE:-}" ]; then
+	{
+		echo
+		echo "Worker thread, JWKS on new connections at $R/s (perf record, share of samples):"
+		echo
+		echo "| | io_uring | dpdk |"
+		echo "|---|---|---|"
+		/usr/bin/python3 perf/profile_split.py "$out/profile-io_uring.txt" "$out/profile-dpdk.txt"
+	} >> "$out/results.md"
+fi
 echo
 cat "$out/results.md"
 grep -E 'ustack_tcp_total\{event="(retransmits|timeouts|syn_cookies_sent|rst_sent)"\}|dpdk_tx_dropped' \
