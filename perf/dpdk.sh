@@ -110,7 +110,7 @@ rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
 	measure "$backend, login, new connection, $R/s" --url "$u" --mix login --rate "$R" \
 		--population "$out/pop" --tls new --connections 64
 	if [ -n "${PROFILE:-}" ]; then
-		tid=$(for t in /proc/$ipid/task/*; do grep -q idgate-w0 "$t/comm" && basename "$t"; done)
+		tid=$(grep -l idgate-w0 /proc/$ipid/task/*/comm | head -n 1 | cut -d/ -f5)
 		perf record -F 4999 -t "$tid" -o "$out/perf-$backend.data" sleep "$D" \
 			> /dev/null 2>&1 &
 		ppid=$!
