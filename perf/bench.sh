@@ -13,7 +13,8 @@
 # Around them, as before: perf/run.sh (wrk logins, profiles, bulk
 # enrolment), perf/hsm_inflight.sh, perf/csc.sh, perf/handshake.sh (the
 # accelerator against mbedTLS's own code and nginx), perf/tls_hsm.sh (the
-# TLS key in a 2 ms HSM) and perf/capacity.sh; their
+# TLS key in a 2 ms HSM), perf/dpdk.sh (the two backends, as root) and
+# perf/capacity.sh; their
 # tables and find-capacity results are folded into the day's JSON.
 #
 # How an idgate-load scenario finds the throughput: a short probe ($PROBE s)
@@ -255,6 +256,13 @@ if [ "$EXISTING" = 1 ]; then
 	existing csc.sh
 	existing handshake.sh
 	existing tls_hsm.sh
+	if [ "$(id -u)" = 0 ]; then
+		export PROFILE=1
+		existing dpdk.sh
+		unset PROFILE
+	else
+		echo "== perf/dpdk.sh skipped: it needs root (a network namespace, a TAP device)"
+	fi
 	exmeta="${exmeta}capacity_day=$(date -u +%Y-%m-%d)
 "
 	existing capacity.sh

@@ -62,6 +62,7 @@ EXISTING = [
     ("csc.sh", ["perf/out-csc/results.md"]),
     ("handshake.sh", ["perf/out/handshake/results.md"]),
     ("tls_hsm.sh", ["perf/out/tls_hsm/results.md"]),
+    ("dpdk.sh", ["perf/out/dpdk/results.md"]),
 ]
 SATURATED = 0.95   # a core this busy over a run is full
 
