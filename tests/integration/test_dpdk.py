@@ -152,15 +152,15 @@ class Ctx:
     def metrics(self):
         return Metrics(self.srv.metrics())
 
-    def server(self, fault=None):
+    def server(self, fault=None, backlog=None):
         """The running idgated with these settings (started if need be)."""
         self.need()
-        conf = (fault,)
+        conf = (fault, backlog)
         if self.srv and self.conf == conf and self.srv.proc and self.srv.proc.poll() is None:
             return self.srv
         self.stop()
         try:
-            self.srv = self._start(fault)
+            self.srv = self._start(fault, backlog)
         except Skip as e:
             self.reason = str(e)
             self.stop()
@@ -185,7 +185,7 @@ class Ctx:
         # 20,000+ connections in a few minutes from one address
         ns.sysctl("net.ipv4.ip_local_port_range", "10000 65000")
 
-    def _start(self, fault):
+    def _start(self, fault, backlog=None):
         settings = {}
         if EMULATE:
             cns, sns = self._new_ns("cli"), self._new_ns("srv")
@@ -200,6 +200,8 @@ class Ctx:
             self._client_sysctls(ns)
             if fault:
                 settings["dpdk.fault"] = fault
+            if backlog:
+                settings["dpdk.syn_backlog"] = str(backlog)
             self.srv = NsServer(ns, host=STACK_IP, port=PORT, backend="dpdk",
                                 eal_args=EAL + " --file-prefix=" + ns.name, iface=IFACE,
                                 peer_ip=PEER_IP, state=self.state, workers=WORKERS,
@@ -858,6 +860,51 @@ def malformed_frames(smac, ours_mac):
 # the kernel answers these where the stack drops them (emulation only)
 LINUX_ANSWERS = {"an MSS option of length 3", "an option of length 0", "source port 0",
                  "an option running past the header"}
+
+
+def test_syn_flood_cookies(ctx):
+    """A SYN surge fills the half-open table (dpdk.syn_backlog = 16): the
+    rest are answered with SYN cookies and cost no memory, and citizens'
+    connections, which then complete with a cookie, still log in."""
+    if not ctx.ustack:
+        raise Skip("the stack's SYN cookies: DPDK backend only")
+    srv = ctx.server(backlog=16)
+    link = rawpkt.Link(srv.client_ns, IFACE, mac=FAKE_MAC, ip=FAKE_IP)
+    try:
+        smac = link.resolve(STACK_IP)
+        expect(smac, "no ARP reply for %s" % STACK_IP)
+        host = FakeHost(link, smac)
+        m0 = wait_metrics(ctx, lambda m: m.need("idgate_connections_open") == ctx.idle_open,
+                          "idle", timeout=60)
+        # 2,000 SYNs from the fake host, never completed
+        for i in range(2000):
+            link.send(host.frame(20000 + i, random.getrandbits(32), 0, SYN,
+                                 opts=tcp_opts(mss=1460, sack_ok=True)))
+        m1 = wait_metrics(ctx, lambda m: tcp_event(m, "syn_rcvd") - tcp_event(m0, "syn_rcvd")
+                          >= 2000, "2,000 SYNs counted", timeout=20)
+        cookies = tcp_event(m1, "syn_cookies_sent") - tcp_event(m0, "syn_cookies_sent")
+        note("SYN flood: %d cookies, %d sockets, %d bytes of buffers"
+             % (cookies, m1.need("idgate_ustack_sockets"), m1.need("idgate_ustack_buffer_bytes")))
+        # the half-open table holds at most 16 per worker; the rest were cookies
+        expect(cookies >= 2000 - 16 * WORKERS, cookies)
+        expect(m1.need("idgate_ustack_sockets") <= 16 * WORKERS, m1.need("idgate_ustack_sockets"))
+        expect(m1.need("idgate_ustack_buffer_bytes") == 0, "half-open sockets hold buffers")
+        # the table is still full (SYN-ACKs are retried for a minute): a
+        # citizen's connection completes with a cookie and logs in
+        dev = srv.enrol()
+        r = srv.curl("--tlsv1.3", "-w", "\n%{http_code}",
+                     "--data-urlencode", "grant_type=" + JWT_BEARER,
+                     "--data-urlencode", "assertion=" + dev.assertion(),
+                     "--data-urlencode", "client_id=svc-flood", srv.url("/oauth2/token"))
+        expect(r.returncode == 0, (r.returncode, r.stderr))
+        body, _, code = r.stdout.decode().rpartition("\n")
+        expect(code == "200", (code, body))
+        verify_token(srv, json.loads(body)["access_token"], "svc-flood")
+        wait_metrics(ctx, lambda m: tcp_event(m, "cookies_ok") - tcp_event(m0, "cookies_ok") >= 1,
+                     "the login's connection completed with a cookie", timeout=5)
+    finally:
+        link.close()
+    # the server's restart for the next test drops the half-open sockets
 
 
 def test_malformed_and_hostile_frames(ctx):
