@@ -491,19 +491,25 @@ def test_netns_fixture_io_uring(ctx):
 # --- 1. TLS 1.3 logins through the stack ----------------------------------------
 
 
+def curl_login(srv, dev, client_id):
+    """A login with curl over TLS 1.3, the server's certificate verified:
+    the access token's verified claims."""
+    r = srv.curl("--tlsv1.3", "--tls-max", "1.3", "-w", "\n%{http_code} %{ssl_verify_result}",
+                 "--data-urlencode", "grant_type=" + JWT_BEARER,
+                 "--data-urlencode", "assertion=" + dev.assertion(),
+                 "--data-urlencode", "client_id=" + client_id, srv.url("/oauth2/token"))
+    expect(r.returncode == 0, (r.returncode, r.stderr))
+    body, _, tail = r.stdout.decode().rpartition("\n")
+    expect(tail == "200 0", (tail, body))
+    return verify_token(srv, json.loads(body)["access_token"], client_id)
+
+
 def test_login_tls13_curl_and_openssl(ctx):
     srv = ctx.server()
     m0 = ctx.metrics()
     dev = srv.enrol()
     # curl: TLS 1.3 only, the server's certificate verified
-    r = srv.curl("--tlsv1.3", "--tls-max", "1.3", "-w", "\n%{http_code} %{ssl_verify_result}",
-                 "--data-urlencode", "grant_type=" + JWT_BEARER,
-                 "--data-urlencode", "assertion=" + dev.assertion(),
-                 "--data-urlencode", "client_id=svc-dpdk", srv.url("/oauth2/token"))
-    expect(r.returncode == 0, (r.returncode, r.stderr))
-    body, _, tail = r.stdout.decode().rpartition("\n")
-    expect(tail == "200 0", (tail, body))
-    claims = verify_token(srv, json.loads(body)["access_token"], "svc-dpdk")
+    claims = curl_login(srv, dev, "svc-dpdk")
     expect(claims["client_id"] == "svc-dpdk", claims)
     # openssl s_client -tls1_3: the handshake, then a login on it
     form = login_form(dev, "svc-dpdk-2")
@@ -891,15 +897,7 @@ def test_syn_flood_cookies(ctx):
         expect(m1.need("idgate_ustack_buffer_bytes") == 0, "half-open sockets hold buffers")
         # the table is still full (SYN-ACKs are retried for a minute): a
         # citizen's connection completes with a cookie and logs in
-        dev = srv.enrol()
-        r = srv.curl("--tlsv1.3", "-w", "\n%{http_code}",
-                     "--data-urlencode", "grant_type=" + JWT_BEARER,
-                     "--data-urlencode", "assertion=" + dev.assertion(),
-                     "--data-urlencode", "client_id=svc-flood", srv.url("/oauth2/token"))
-        expect(r.returncode == 0, (r.returncode, r.stderr))
-        body, _, code = r.stdout.decode().rpartition("\n")
-        expect(code == "200", (code, body))
-        verify_token(srv, json.loads(body)["access_token"], "svc-flood")
+        curl_login(srv, srv.enrol(), "svc-flood")
         wait_metrics(ctx, lambda m: tcp_event(m, "cookies_ok") - tcp_event(m0, "cookies_ok") >= 1,
                      "the login's connection completed with a cookie", timeout=5)
     finally:
