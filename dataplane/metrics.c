@@ -78,7 +78,7 @@ static const struct { const char *name; size_t idx; } us_events[] = {
 	US_EVENT(bad_ack), US_EVENT(port_closed), US_EVENT(retransmits),
 	US_EVENT(fast_retransmits), US_EVENT(timeouts), US_EVENT(zero_window_probes),
 	US_EVENT(ooo_segments), US_EVENT(dup_segments), US_EVENT(time_wait_recycled),
-	US_EVENT(sock_timeouts), US_EVENT(fin_wait_timeouts),
+	US_EVENT(sock_timeouts), US_EVENT(fin_wait_timeouts), US_EVENT(orphan_timeouts),
 };
 /* A field added to struct us_stats must be named above (or below). */
 _Static_assert(sizeof(struct us_stats) ==

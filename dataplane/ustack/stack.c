@@ -44,6 +44,7 @@ struct us_sock {
 	uint32_t snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_wnd;
 	uint32_t fin_seq, ts_recent, last_ack_sent, rtt_seq;
 	uint64_t rtt_start_us, synack_us;
+	uint64_t orphan_until_us;       /* an orphan is reset after this */
 	struct us_rtt rtt;
 	struct us_cc cc;
 	struct us_rxq rxq;
@@ -219,7 +220,15 @@ static struct us_sock *sock_new(struct us_stack *st, uint32_t raddr, uint16_t rp
 		return NULL;
 	s = &st->socks[idx];
 	st->free_head = s->hnext;
-	memset(s, 0, sizeof(*s));
+	{
+		/* a freed socket's index may still sit in a work list, which
+		 * then serves the new socket: one entry at most, still */
+		uint8_t in_evq = s->in_evq, in_ackq = s->in_ackq;
+
+		memset(s, 0, sizeof(*s));
+		s->in_evq = in_evq;
+		s->in_ackq = in_ackq;
+	}
 	s->st = st;
 	s->idx = idx;
 	s->used = 1;
@@ -306,7 +315,11 @@ static void tw_add(struct us_stack *st, const struct us_sock *s)
 
 static struct us_tw *tw_find(struct us_stack *st, uint32_t raddr, uint16_t rport)
 {
-	uint32_t i = st->tw_hash[hash2(raddr, rport, st->tw_hmask)];
+	uint32_t i;
+
+	if (!st->cfg.time_wait)
+		return NULL;
+	i = st->tw_hash[hash2(raddr, rport, st->tw_hmask)];
 
 	while (i != NIL) {
 		if (st->tw[i].raddr == raddr && st->tw[i].rport == rport)
@@ -527,10 +540,12 @@ sent:
 /* Retransmit the first unacknowledged segment (fast retransmit). */
 static void resend_first(struct us_stack *st, struct us_sock *s)
 {
-	uint32_t len = data_end(s) - s->snd_una;
+	uint32_t len = data_end(s) - s->snd_una, out = s->snd_max - s->snd_una;
 
 	if (US_SEQ_LT(data_end(s), s->snd_una))
 		return;         /* only the FIN was outstanding, and it is acked */
+	if (len > out)
+		len = out;      /* never what was not sent yet */
 	if (len > s->mss)
 		len = s->mss;
 	st->stats.retransmits++;
@@ -805,7 +820,9 @@ static int on_ack(struct us_stack *st, struct us_sock *s, const struct us_pkt *p
 			resend_first(st, s);
 		}
 	}
-	s->probes = 0;          /* the peer is there */
+	if (!s->orphan)
+		s->probes = 0;  /* the peer is there (an orphan's probes count on:
+				 * a peer that never reads must not keep it) */
 	/* the send window (RFC 9293 §3.10.7.4, SND.WL1/WL2) */
 	if (US_SEQ_LT(s->snd_wl1, p->seq) ||
 	    (s->snd_wl1 == p->seq && US_SEQ_LEQ(s->snd_wl2, ack))) {
@@ -826,6 +843,8 @@ static int on_ack(struct us_stack *st, struct us_sock *s, const struct us_pkt *p
 /* The peer's FIN, once every byte before it is in. */
 static void take_fin(struct us_stack *st, struct us_sock *s)
 {
+	if (s->fin_seen && US_SEQ_LT(s->fin_seq, s->rxq.nxt))
+		s->fin_seen = 0;        /* data went past it */
 	if (s->fin_rcvd || !s->fin_seen || s->rxq.nxt != s->fin_seq)
 		return;
 	s->fin_rcvd = 1;
@@ -852,7 +871,9 @@ static void on_data(struct us_stack *st, struct us_sock *s, const struct us_pkt 
 	uint32_t nxt = s->rxq.nxt;
 	int grew;
 
-	if (p->flags & US_TCP_FIN && !s->fin_seen) {
+	if (p->flags & US_TCP_FIN) {
+		/* the latest FIN's position: an earlier one that data has
+		 * since overrun was not the peer's (take_fin) */
 		s->fin_seen = 1;
 		s->fin_seq = p->seq + (uint32_t)p->data_len;
 	}
@@ -1040,6 +1061,14 @@ static void on_timer(struct us_stack *st, struct us_sock *s)
 	}
 	if (s->state == US_FIN_WAIT_2 && s->orphan) {
 		st->stats.fin_wait_timeouts++;
+		sock_free(st, s);
+		return;
+	}
+	if (s->orphan && st->now_us >= s->orphan_until_us) {
+		/* closed long ago and still not finished (a peer that does
+		 * not read, or acknowledges a byte at a time): reset */
+		st->stats.orphan_timeouts++;
+		send_seg(st, s, US_TCP_RST | US_TCP_ACK, s->snd_nxt, 0);
 		sock_free(st, s);
 		return;
 	}
@@ -1301,6 +1330,8 @@ struct us_stack *us_stack_new(const struct us_config *cfg, const struct us_ops *
 		*why = "max_socks must be 1..2^24";
 	else if (cfg->time_wait > (1u << 24))
 		*why = "time_wait must be at most 2^24";
+	else if (cfg->syn_retries > 10 || cfg->retries > 30)
+		*why = "syn_retries must be at most 10 and retries at most 30";
 	if (*why)
 		return NULL;
 	*why = "out of memory";
@@ -1399,7 +1430,9 @@ size_t us_sock_read(struct us_sock *s, uint8_t *out, size_t max, int *eof)
 	}
 	/* a window update when the window we advertised had closed below
 	 * one segment and reading opened it (receiver SWS avoidance) */
-	if (!s->fin_rcvd && before < s->mss && us_rxq_window(&s->rxq) >= 2u * s->mss)
+	if (!s->fin_rcvd && before < s->mss &&
+	    us_rxq_window(&s->rxq) >= (2u * s->mss < st->cfg.rcvbuf / 2 ? 2u * s->mss
+									: st->cfg.rcvbuf / 2))
 		ack_later(st, s);
 	return n;
 }
@@ -1441,6 +1474,7 @@ void us_sock_close(struct us_sock *s)
 	struct us_stack *st = s->st;
 
 	s->orphan = 1;
+	s->orphan_until_us = st->now_us + (uint64_t)st->cfg.fin_wait_ms * 1000;
 	s->ev = 0;
 	s->user = NULL;
 	if (s->state == US_CLOSED || s->err) {

@@ -69,9 +69,10 @@ struct us_config {
 	uint32_t syn_backlog;           /* half-open sockets before SYN cookies */
 	uint32_t time_wait;             /* TIME_WAIT records kept */
 	uint32_t time_wait_ms;          /* how long one is kept (2 MSL) */
-	uint32_t syn_retries;           /* SYN-ACKs sent before giving up */
-	uint32_t retries;               /* data retransmissions before giving up */
-	uint32_t fin_wait_ms;           /* an orphan's FIN_WAIT_2 limit */
+	uint32_t syn_retries;           /* SYN-ACKs sent before giving up, <= 10 */
+	uint32_t retries;               /* data retransmissions before giving up, <= 30 */
+	uint32_t fin_wait_ms;           /* how long a socket the application closed
+					 * may take to finish (FIN_WAIT_2 or not) */
 	struct us_cookie_key key;       /* random: SYN cookies and ISNs */
 };
 
@@ -90,6 +91,7 @@ struct us_stats {
 	uint64_t ooo_segments, dup_segments;
 	uint64_t time_wait_recycled;    /* records dropped early: table full */
 	uint64_t sock_timeouts, fin_wait_timeouts;
+	uint64_t orphan_timeouts;       /* closed sockets reset at fin_wait_ms */
 };
 
 enum us_state {

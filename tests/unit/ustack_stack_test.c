@@ -52,12 +52,14 @@ struct app {
 	int eof, err, writable, accepts;
 	int refuse;
 	int echo;               /* write back what arrives */
+	int hold;               /* read nothing */
+	int abort_on_read;      /* abort the socket when data arrives */
 	size_t echoed;
 	const uint8_t *out;     /* bytes still to write */
 	size_t nout;
 };
 static struct app apps[4];
-static int napp, refuse_all;
+static int napp, refuse_all, abort_next_read;
 
 static void app_push(struct app *a)
 {
@@ -96,6 +98,13 @@ static void on_readable(void *user)
 	struct app *a = user;
 	int eof;
 
+	if (a->hold)
+		return;
+	if (abort_next_read) {
+		us_sock_abort(a->s);
+		a->s = NULL;
+		return;
+	}
 	for (;;) {
 		size_t room = sizeof(a->in) - a->nin;
 		size_t n = us_sock_read(a->s, a->in + a->nin, room > 3000 ? 3000 : room, &eof);
@@ -1028,6 +1037,156 @@ static void test_lossy_link(uint64_t seed)
 	us_stack_free(st);
 }
 
+/* A closed socket facing a peer that answers every probe with a zero
+ * window is reset once fin_wait_ms is over. */
+static void test_orphan_zero_window(void)
+{
+	struct us_config cfg = base_cfg();
+	struct us_stack *st;
+	struct us_pkt p[16];
+	struct cli c;
+	struct app *a;
+
+	cfg.fin_wait_ms = 20000;
+	st = new_stack(&cfg);
+	a = connect_cli(st, &c, 49000, 0);
+	cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, NULL, 0, 0);     /* window 0 */
+	CHECK_EQ(us_sock_write(a->s, "never read", 10), 10);
+	us_sock_close(a->s);
+	for (int i = 0; i < 200 && us_stack_socks(st); i++) {
+		now += 500000;
+		us_stack_poll(st, now);
+		if (take(p, 16))        /* a probe: answered, window still 0 */
+			cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, NULL, 0, 0);
+	}
+	CHECK_EQ(us_stack_socks(st), 0);
+	CHECK_EQ(us_stack_buffer_bytes(st), 0);
+	CHECK(us_stack_stats(st)->orphan_timeouts + us_stack_stats(st)->sock_timeouts == 1);
+	us_stack_free(st);
+}
+
+/* Sockets aborted from inside a callback and their slots reused before
+ * the next poll: the ACK list stays within its bounds (ASan checks). */
+static void test_reuse_before_poll(void)
+{
+	struct us_config cfg = base_cfg();
+	struct us_stack *st;
+	struct cli c;
+
+	cfg.max_socks = 2;
+	st = new_stack(&cfg);
+	for (int i = 0; i < 20; i++) {
+		struct app *a = connect_cli(st, &c, (uint16_t)(49100 + i), 0);
+
+		CHECK(a != NULL);
+		abort_next_read = 1;
+		cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, "x", 1, 1024);
+		abort_next_read = 0;
+		nf = 0;
+	}
+	CHECK_EQ(us_stack_socks(st), 0);
+	us_stack_poll(st, now);
+	us_stack_free(st);
+}
+
+/* A fast retransmit when less than a segment is in flight and more is
+ * queued behind the peer's window: only what was sent goes again. */
+static void test_fast_retransmit_small_window(void)
+{
+	struct us_config cfg = base_cfg();
+	struct us_stack *st = new_stack(&cfg);
+	struct us_pkt p[16];
+	struct cli c;
+	struct app *a = connect_cli(st, &c, 49200, 0);
+	static uint8_t data[1000];
+	int n;
+
+	cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, NULL, 0, 1);     /* 128 bytes */
+	CHECK_EQ(us_sock_write(a->s, data, sizeof(data)), (long)sizeof(data));
+	n = take(p, 16);
+	CHECK(n == 1 && p[0].data_len == 128);
+	for (int i = 0; i < 3; i++)
+		cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, NULL, 0, 1);
+	n = take(p, 16);
+	CHECK(n == 1 && p[0].seq == c.ack && p[0].data_len == 128 && !(p[0].flags & US_TCP_FIN));
+	us_sock_abort(a->s);
+	us_stack_free(st);
+}
+
+/* Jumbo frames and a small receive buffer: reading reopens the window
+ * and says so. */
+static void test_window_update_small_buffer(void)
+{
+	struct us_config cfg = base_cfg();
+	struct us_stack *st;
+	struct us_pkt p[16];
+	struct cli c;
+	struct app *a;
+	static uint8_t data[1024], out[8192];
+	int eof, n;
+
+	cfg.mtu = 9000;
+	cfg.rcvbuf = 8192;
+	st = new_stack(&cfg);
+	a = connect_cli(st, &c, 49300, 0);
+	a->hold = 1;
+	for (int i = 0; i < 8; i++) {
+		cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, data, 1024, 1024);
+		c.seq += 1024;
+	}
+	us_stack_poll(st, now);
+	n = take(p, 16);
+	CHECK(n >= 1 && p[n - 1].ack == c.seq && p[n - 1].win == 0);
+	CHECK_EQ(us_sock_read(a->s, out, sizeof(out), &eof), 8192);
+	us_stack_poll(st, now);
+	n = take(p, 16);
+	CHECK(n == 1 && p[0].ack == c.seq && p[0].win == 8192);
+	us_sock_abort(a->s);
+	us_stack_free(st);
+}
+
+/* A FIN at a position that data later runs past was not the peer's: the
+ * real one still ends the stream. */
+static void test_fin_overrun(void)
+{
+	struct us_config cfg = base_cfg();
+	struct us_stack *st = new_stack(&cfg);
+	struct us_pkt p[16];
+	struct cli c;
+	struct app *a = connect_cli(st, &c, 49400, 0);
+
+	cli_send(st, &c, US_TCP_ACK | US_TCP_FIN, c.seq + 5, c.ack, NULL, 0, 1024);
+	cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, "0123456789", 10, 1024);
+	CHECK(a->nin == 10 && !a->eof);
+	cli_send(st, &c, US_TCP_ACK | US_TCP_FIN, c.seq + 10, c.ack, NULL, 0, 1024);
+	CHECK(a->eof);
+	CHECK_EQ(us_sock_state(a->s), US_CLOSE_WAIT);
+	take(p, 16);
+	us_sock_abort(a->s);
+	us_stack_free(st);
+}
+
+/* No TIME_WAIT records at all is a valid setting. */
+static void test_no_time_wait(void)
+{
+	struct us_config cfg = base_cfg();
+	struct us_stack *st;
+	struct us_pkt p[16];
+	struct cli c;
+	struct app *a;
+
+	cfg.time_wait = 0;
+	st = new_stack(&cfg);
+	a = connect_cli(st, &c, 49500, 0);
+	CHECK(a != NULL);
+	us_sock_close(a->s);
+	take(p, 16);
+	cli_send(st, &c, US_TCP_ACK | US_TCP_FIN, c.seq, c.ack + 1, NULL, 0, 1024);
+	CHECK_EQ(us_stack_socks(st), 0);
+	CHECK_EQ(us_stack_time_waits(st), 0);
+	us_stack_free(st);
+}
+
 static void test_bad_config(void)
 {
 	static const struct us_ops ops = { NULL, tx_alloc, tx_send, on_accept, on_readable,
@@ -1046,6 +1205,9 @@ static void test_bad_config(void)
 	c = base_cfg();
 	c.max_socks = 0;
 	CHECK(!us_stack_new(&c, &ops, &why) && strstr(why, "max_socks"));
+	c = base_cfg();
+	c.retries = 200;
+	CHECK(!us_stack_new(&c, &ops, &why) && strstr(why, "retries"));
 }
 
 int main(void)
@@ -1065,6 +1227,12 @@ int main(void)
 	test_ten_thousand();
 	for (uint64_t seed = 1; seed <= 8; seed++)
 		test_lossy_link(seed * 0x9e3779b97f4a7c15ull);
+	test_orphan_zero_window();
+	test_reuse_before_poll();
+	test_fast_retransmit_small_window();
+	test_window_update_small_buffer();
+	test_fin_overrun();
+	test_no_time_wait();
 	test_bad_config();
 	return check_done("ustack_stack_test");
 }
