@@ -179,6 +179,7 @@ struct cli {
 
 static uint64_t now = 1000000000ull;
 static uint32_t echo_ts;        /* the server's last tsval, echoed */
+static uint16_t cli_mss = 1460; /* the MSS the client's SYN offers */
 
 static void cli_send(struct us_stack *st, struct cli *c, uint8_t flags, uint32_t seq,
 		     uint32_t ack, const void *data, size_t len, uint16_t win)
@@ -200,7 +201,7 @@ static void cli_send(struct us_stack *st, struct cli *c, uint8_t flags, uint32_t
 	o.win = win;
 	o.ws = -1;
 	if (flags & US_TCP_SYN) {
-		o.mss = 1460;
+		o.mss = cli_mss;
 		o.ws = 7;
 		o.sack_ok = 1;
 	}
@@ -1128,7 +1129,9 @@ static void test_window_update_small_buffer(void)
 	cfg.mtu = 9000;
 	cfg.rcvbuf = 8192;
 	st = new_stack(&cfg);
+	cli_mss = 8960;                 /* jumbo frames at both ends */
 	a = connect_cli(st, &c, 49300, 0);
+	cli_mss = 1460;
 	a->hold = 1;
 	for (int i = 0; i < 8; i++) {
 		cli_send(st, &c, US_TCP_ACK, c.seq, c.ack, data, 1024, 1024);
