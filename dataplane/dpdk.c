@@ -414,34 +414,38 @@ static void tx_queue(struct dp *d, struct rte_mbuf *m)
 		tx_flush(d);
 }
 
-/* dpdk.fault on an outgoing TCP frame: 1 when it took the frame (dropped
- * or held back), 0 when the frame goes on (a copy may have gone first). */
+/* dpdk.fault's choice for a TCP frame going either way: FAULT_DROP (the
+ * frame is freed), FAULT_REORDER (it is now in *held, one frame at a
+ * time), FAULT_DUP (the caller passes it twice), or -1: it goes on. */
+static int fault_apply(struct fault *f, struct rte_mbuf *m, struct rte_mbuf **held)
+{
+	int a = fault_pick(f);
+
+	if (a == FAULT_REORDER && *held)
+		return -1;
+	if (a < 0)
+		return a;
+	f->n[a]++;
+	if (a == FAULT_DROP)
+		rte_pktmbuf_free(m);
+	else if (a == FAULT_REORDER)
+		*held = m;
+	return a;
+}
+
+/* dpdk.fault on an outgoing frame: 1 when it took the frame (dropped or
+ * held back), 0 when the frame goes on (a copy may have gone first). */
 static int fault_tx(struct dp *d, struct rte_mbuf *m)
 {
-	struct fault *f = &d->f;
+	int a = fault_apply(&d->f, m, &d->f.held_tx);
 
-	switch (fault_pick(f)) {
-	case FAULT_DROP:
-		f->n[FAULT_DROP]++;
-		rte_pktmbuf_free(m);
-		return 1;
-	case FAULT_DUP: {
+	if (a == FAULT_DUP) {
 		struct rte_mbuf *copy = rte_pktmbuf_copy(m, g.pool, 0, UINT32_MAX);
 
-		if (copy) {
-			f->n[FAULT_DUP]++;
+		if (copy)
 			tx_queue(d, copy);
-		}
-		return 0;
 	}
-	case FAULT_REORDER:
-		if (f->held_tx)
-			return 0; /* one frame held at a time */
-		f->n[FAULT_REORDER]++;
-		f->held_tx = m;
-		return 1;
-	}
-	return 0;
+	return a == FAULT_DROP || a == FAULT_REORDER;
 }
 
 /* A frame held back goes after the next one, or at the end of the turn. */
@@ -509,28 +513,14 @@ static void rx_input(struct dp *d, struct rte_mbuf *m)
 		       d->now_us);
 }
 
-/* dpdk.fault on an incoming TCP frame: 1 when it took the frame. */
+/* dpdk.fault on an incoming frame: 1 when it took the frame. */
 static int fault_rx(struct dp *d, struct rte_mbuf *m)
 {
-	struct fault *f = &d->f;
+	int a = fault_apply(&d->f, m, &d->f.held_rx);
 
-	switch (fault_pick(f)) {
-	case FAULT_DROP:
-		f->n[FAULT_DROP]++;
-		rte_pktmbuf_free(m);
-		return 1;
-	case FAULT_DUP:
-		f->n[FAULT_DUP]++;
-		rx_input(d, m); /* and again below */
-		return 0;
-	case FAULT_REORDER:
-		if (f->held_rx)
-			return 0;
-		f->n[FAULT_REORDER]++;
-		f->held_rx = m;
-		return 1;
-	}
-	return 0;
+	if (a == FAULT_DUP)
+		rx_input(d, m); /* and again by the caller */
+	return a == FAULT_DROP || a == FAULT_REORDER;
 }
 
 static void rx_release_held(struct dp *d)

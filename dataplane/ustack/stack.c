@@ -358,16 +358,26 @@ static uint32_t rcv_wnd(const struct us_stack *st, const struct us_sock *s)
 	return s->fin_rcvd ? 0 : us_rxq_window(&s->rxq);
 }
 
+/* A transmit buffer from the device, or NULL (counted: TCP resends). */
+static uint8_t *tx_buf(struct us_stack *st, size_t *cap, void **h)
+{
+	uint8_t *b;
+
+	*cap = 0;
+	b = st->ops.tx_alloc(st->ops.ctx, cap, h);
+	if (!b)
+		st->stats.tx_nobuf++;
+	return b;
+}
+
 static void emit(struct us_stack *st, struct us_tcp_out *o)
 {
-	size_t cap = 0, n;
+	size_t cap, n;
 	void *h;
-	uint8_t *b = st->ops.tx_alloc(st->ops.ctx, &cap, &h);
+	uint8_t *b = tx_buf(st, &cap, &h);
 
-	if (!b) {
-		st->stats.tx_nobuf++;
+	if (!b)
 		return;
-	}
 	memcpy(o->src_mac, st->cfg.mac, 6);
 	o->src_ip = st->cfg.ip;
 	o->ip_id = st->ip_id++;
@@ -1044,6 +1054,15 @@ static void tcp_input(struct us_stack *st, const struct us_pkt *p)
 
 /* ---- timers firing ------------------------------------------------------------ */
 
+/* Retransmissions or probes went unanswered: reset, and tell the
+ * application. */
+static void give_up(struct us_stack *st, struct us_sock *s)
+{
+	st->stats.sock_timeouts++;
+	send_seg(st, s, US_TCP_RST | US_TCP_ACK, s->snd_nxt, 0);
+	sock_fail(st, s, US_ERR_TIMEOUT);
+}
+
 /* <s>'s timer went off (it is out of the wheel). */
 static void on_timer(struct us_stack *st, struct us_sock *s)
 {
@@ -1079,9 +1098,7 @@ static void on_timer(struct us_stack *st, struct us_sock *s)
 		 * and give up only when the probes go unanswered */
 		if (US_SEQ_LT(s->snd_nxt, data_end(s) + s->fin_queued)) {
 			if (++s->probes > st->cfg.retries) {
-				st->stats.sock_timeouts++;
-				send_seg(st, s, US_TCP_RST | US_TCP_ACK, s->snd_nxt, 0);
-				sock_fail(st, s, US_ERR_TIMEOUT);
+				give_up(st, s);
 				return;
 			}
 			st->stats.zero_window_probes++;
@@ -1096,9 +1113,7 @@ static void on_timer(struct us_stack *st, struct us_sock *s)
 	if (s->snd_una == s->snd_max)
 		return;         /* nothing outstanding any more */
 	if (++s->retries > st->cfg.retries) {
-		st->stats.sock_timeouts++;
-		send_seg(st, s, US_TCP_RST | US_TCP_ACK, s->snd_nxt, 0);
-		sock_fail(st, s, US_ERR_TIMEOUT);
+		give_up(st, s);
 		return;
 	}
 	st->stats.timeouts++;
@@ -1156,20 +1171,8 @@ static void dispatch(struct us_stack *st)
 			s->ev &= (uint8_t)~EV_ACCEPT;
 			s->user = st->ops.accept(st->ops.ctx, s);
 			if (!s->user) {
-				struct us_tcp_out o;
-
 				st->stats.refused++;
-				memset(&o, 0, sizeof(o));
-				memcpy(o.dst_mac, s->rmac, 6);
-				o.dst_ip = s->raddr;
-				o.sport = st->cfg.port;
-				o.dport = s->rport;
-				o.seq = s->snd_nxt;
-				o.ack = rcv_nxt(s);
-				o.flags = US_TCP_RST | US_TCP_ACK;
-				o.ws = -1;
-				emit(st, &o);
-				sock_free(st, s);
+				us_sock_abort(s);
 				continue;
 			}
 			s->accepted = 1;
@@ -1197,14 +1200,12 @@ static void dispatch(struct us_stack *st)
 /* The answer to an ARP request for us, or to an echo request. */
 static void reply(struct us_stack *st, const struct us_pkt *p)
 {
-	size_t cap = 0, n;
+	size_t cap, n;
 	void *h;
-	uint8_t *b = st->ops.tx_alloc(st->ops.ctx, &cap, &h);
+	uint8_t *b = tx_buf(st, &cap, &h);
 
-	if (!b) {
-		st->stats.tx_nobuf++;
+	if (!b)
 		return;
-	}
 	if (p->ethertype == US_ETHERTYPE_ARP)
 		n = us_build_arp_reply(b, cap, st->cfg.mac, st->cfg.ip, p);
 	else
