@@ -46,6 +46,15 @@ static const struct setting settings[] = {
 	  "time a client has to send a whole request once it started one"),
 	S("server", "idle_timeout_ms", C_UINT, idle_timeout_ms, "60000",
 	  "keep-alive connection closed after this long without a request"),
+	S("server", "send_timeout_ms", C_UINT, send_timeout_ms, "10000",
+	  "a connection whose peer takes none of its queued response bytes for this long is "
+	  "closed"),
+	S("server", "linger_timeout_ms", C_UINT, linger_timeout_ms, "2000",
+	  "after its last response a connection is half-closed and its input discarded until "
+	  "the peer closes, at most this long"),
+	S("server", "admin_body_timeout_ms", C_UINT, admin_body_timeout_ms, "120000",
+	  "admin listener: time to upload a body (a bulk enrolment) once its head, with the "
+	  "token, was accepted; the head itself has header_timeout_ms"),
 	S("server", "max_head", C_UINT, max_head, "8192",
 	  "largest request line + headers, bytes (larger: 400)"),
 	S("server", "max_body", C_UINT, max_body, "16384",
@@ -653,6 +662,23 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	    c->ticket_lifetime_s < 60) {
 		snprintf(err, errlen, "lifetimes must be positive (tickets at least 60 s)");
 		return -1;
+	}
+	{
+		static const struct { const char *name; size_t off; } to[] = {
+			{ "handshake_timeout_ms", offsetof(struct config, handshake_timeout_ms) },
+			{ "header_timeout_ms", offsetof(struct config, header_timeout_ms) },
+			{ "idle_timeout_ms", offsetof(struct config, idle_timeout_ms) },
+			{ "send_timeout_ms", offsetof(struct config, send_timeout_ms) },
+			{ "linger_timeout_ms", offsetof(struct config, linger_timeout_ms) },
+			{ "admin_body_timeout_ms", offsetof(struct config, admin_body_timeout_ms) },
+		};
+
+		for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+			if (*(const unsigned *)((const char *)c + to[i].off) == 0) {
+				snprintf(err, errlen, "server.%s must be positive", to[i].name);
+				return -1;
+			}
+		}
 	}
 	if (c->max_conns == 0 || c->replay_slots < 1024) {
 		snprintf(err, errlen, "max_conns must be positive and replay_slots at least 1024");

@@ -45,6 +45,7 @@ struct config {
 	int backend;                   /* enum backend */
 	unsigned max_conns;            /* per worker */
 	unsigned handshake_timeout_ms, header_timeout_ms, idle_timeout_ms;
+	unsigned send_timeout_ms, linger_timeout_ms, admin_body_timeout_ms;
 	unsigned max_body;             /* public listener, bytes */
 	unsigned admin_max_body;       /* admin listener (bulk enrolment) */
 	unsigned max_head;             /* request head, bytes */

@@ -21,42 +21,71 @@
 /* Ciphertext buffered beyond what the plaintext buffer can take pauses
  * receiving (pipelining clients); so does unsent output. */
 #define RAW_PAUSE (64u << 10)
-#define OUT_PAUSE (256u << 10)
+#define OUT_PAUSE (64u << 10)
 #define OUT_LIMIT (256u << 20)
-#define RECV_SLACK (4u << 20)
+#define RECV_SLACK (1u << 20)
 
 static void conn_pump(struct conn *c, int got_input);
 static void conn_flush(struct conn *c);
 
+/* Response bytes queued and not yet taken by the peer. */
+static size_t conn_outq(const struct conn *c)
+{
+	return buf_avail(&c->out) + buf_avail(&c->out_next);
+}
+
 /* ---- timers: one FIFO list per fixed timeout ----------------------------
  * Every timeout of a kind has the same length, so appending at the tail
  * keeps each list sorted by deadline: arming, disarming and expiring are
- * O(1), which is all a timer wheel would give, with no tick granularity. */
+ * O(1), which is all a timer wheel would give, with no tick granularity.
+ *
+ * A connection is always on one list of c->t's kinds unless it waits for
+ * the HSM (whose deadline bounds that wait) or is closing: the handshake
+ * timer from accept, the header timer from a request's first byte, the
+ * body timer for an admin body once its head was accepted, the idle timer
+ * between requests, the linger timer after the last response.  Beside it,
+ * c->ts is armed whenever output waits to be taken by the peer, in every
+ * state: a client that stops reading is cut after send_timeout_ms without
+ * progress, whatever else it does. */
 
-static void timer_unset(struct conn *c)
+static void timer_unset(struct conn_timer *t)
 {
-	if (c->t.kind < 0)
+	if (t->kind < 0)
 		return;
-	c->t.prev->t.next = c->t.next;
-	c->t.next->t.prev = c->t.prev;
-	c->t.kind = -1;
+	t->prev->next = t->next;
+	t->next->prev = t->prev;
+	t->kind = -1;
 }
 
-/* The sentinel of list <k> is stored as a fake conn's timer: recover it. */
-#define SENTINEL(w, k) ((struct conn *)((char *)&(w)->tlist[k] - offsetof(struct conn, t)))
-
-static void timer_set(struct conn *c, enum timeout_kind k)
+static void timer_set(struct conn *c, struct conn_timer *t, enum timeout_kind k)
 {
 	struct worker *w = c->w;
-	struct conn *s = SENTINEL(w, k);
+	struct conn_timer *head = &w->tlist[k];
 
-	timer_unset(c);
-	c->t.kind = (int8_t)k;
-	c->t.deadline_ns = w->now_ns + w->timeout_ns[k];
-	c->t.next = s;
-	c->t.prev = s->t.prev;
-	s->t.prev->t.next = c;
-	s->t.prev = c;
+	timer_unset(t);
+	t->kind = (int8_t)k;
+	t->deadline_ns = w->now_ns + w->timeout_ns[k];
+	t->next = head;
+	t->prev = head->prev;
+	head->prev->next = t;
+	head->prev = t;
+}
+
+static struct conn *timer_conn(struct conn_timer *t, int k)
+{
+	if (k == TO_SEND)
+		return (struct conn *)((char *)t - offsetof(struct conn, ts));
+	return (struct conn *)((char *)t - offsetof(struct conn, t));
+}
+
+/* Output is queued at the backend: watch that the peer takes it.  Armed
+ * once per send; conn_sent (all taken) disarms it. */
+static void send_watch(struct conn *c)
+{
+	if (c->send_inflight && c->ts.kind < 0) {
+		timer_set(c, &c->ts, TO_SEND);
+		c->send_mark = c->out.off;
+	}
 }
 
 void worker_clock(struct worker *w)
@@ -82,33 +111,51 @@ uint64_t worker_next_deadline(struct worker *w)
 	uint64_t d = UINT64_MAX;
 
 	for (int k = 0; k < TO_COUNT; k++) {
-		struct conn *first = w->tlist[k].next;
+		struct conn_timer *first = w->tlist[k].next;
 
-		if (first != SENTINEL(w, k) && first->t.deadline_ns < d)
-			d = first->t.deadline_ns;
+		if (first != &w->tlist[k] && first->deadline_ns < d)
+			d = first->deadline_ns;
 	}
 	return d;
+}
+
+/* A timer of kind <k> of <c> expired. */
+static void conn_expire(struct conn *c, int k)
+{
+	struct worker *w = c->w;
+
+	if (k == TO_SEND && c->send_inflight && c->out.off != c->send_mark) {
+		/* The peer took part of it (a short send): progress. */
+		timer_set(c, &c->ts, TO_SEND);
+		c->send_mark = c->out.off;
+		return;
+	}
+	M_INC(w->m.timeouts[k]);
+	if ((k == TO_HEADER || k == TO_BODY) && (!c->tls_on || c->tls.handshake_done) &&
+	    !c->close_after_send) {
+		/* RFC 9110 §15.5.9: tell the client why, then close once it
+		 * is sent (the send timer and lingering bound that). */
+		resp_error(c, EP_OTHER, w->now_ns, 408, "request_timeout",
+			   "request not received in time", NULL, 0);
+		conn_flush(c);
+	} else if (k == TO_LINGER || k == TO_SEND) {
+		if (k == TO_SEND)
+			log_debug("fd %d: the peer took no output for %llu ms: closed", c->fd,
+				  (unsigned long long)(w->timeout_ns[k] / 1000000));
+		conn_close(c);
+	} else {
+		conn_close(c);
+	}
 }
 
 void worker_tick(struct worker *w)
 {
 	for (int k = 0; k < TO_COUNT; k++) {
-		struct conn *s = SENTINEL(w, k), *c;
+		struct conn_timer *t;
 
-		while ((c = w->tlist[k].next) != s && c->t.deadline_ns <= w->now_ns) {
-			timer_unset(c);
-			M_INC(w->m.timeouts[k]);
-			if (k == TO_HEADER && (!c->tls_on || c->tls.handshake_done)) {
-				/* RFC 9110 §15.5.9: tell the client why, then
-				 * close once it is sent (bounded by lingering). */
-				resp_error(c, EP_OTHER, w->now_ns, 408, "request_timeout",
-					   "request not received in time", NULL, 0);
-				conn_flush(c);
-			} else if (k == TO_LINGER) {
-				w->ops->close(c); /* the peer never closed: abort */
-			} else {
-				conn_close(c);
-			}
+		while ((t = w->tlist[k].next) != &w->tlist[k] && t->deadline_ns <= w->now_ns) {
+			timer_unset(t);
+			conn_expire(timer_conn(t, k), k);
 		}
 	}
 	if (!w->admin)
@@ -142,7 +189,7 @@ struct conn *conn_open(struct worker *w, int fd)
 			free(c);
 			return NULL;
 		}
-		c->t.kind = -1;
+		c->t.kind = c->ts.kind = -1;
 		c->next_all = w->all_conns;
 		w->all_conns = c;
 	}
@@ -171,21 +218,23 @@ struct conn *conn_open(struct worker *w, int fd)
 	w->nconns++;
 	M_INC(w->m.conns_accepted);
 	M_ADD(w->m.conns_open, 1);
-	timer_set(c, c->tls_on ? TO_HANDSHAKE : TO_IDLE);
+	timer_set(c, &c->t, c->tls_on ? TO_HANDSHAKE : TO_IDLE);
 	return c;
 }
 
 void conn_close(struct conn *c)
 {
 	if (c->lingering) {
-		timer_unset(c);
+		timer_unset(&c->t);
+		timer_unset(&c->ts);
 		c->w->ops->close(c);
 		return;
 	}
 	if (c->closing)
 		return;
 	c->closing = 1;
-	timer_unset(c);
+	timer_unset(&c->t);
+	timer_unset(&c->ts);
 	c->w->ops->close(c);
 	conn_put(c);
 }
@@ -197,7 +246,8 @@ void conn_put(struct conn *c)
 	/* fd < 0: released already (a caller's late put must not count twice). */
 	if (c->refs || !c->closing || c->fd < 0)
 		return;
-	timer_unset(c);
+	timer_unset(&c->t);
+	timer_unset(&c->ts);
 	w->ops->release(c);
 	w->nconns--;
 	M_ADD(w->m.conns_open, -1);
@@ -228,7 +278,7 @@ static void conn_linger(struct conn *c)
 	}
 	c->closing = 1;
 	c->lingering = 1;
-	timer_set(c, TO_LINGER);
+	timer_set(c, &c->t, TO_LINGER);
 	c->w->ops->shutdown_write(c);
 	conn_put(c);
 }
@@ -238,9 +288,10 @@ static void conn_flush(struct conn *c)
 {
 	if (c->closing)
 		return;
-	if (!c->send_inflight && buf_avail(&c->out))
+	if (!c->send_inflight && buf_avail(&c->out)) {
 		c->w->ops->flush(c);
-	else if (!c->send_inflight && c->close_after_send && !c->waiting)
+		send_watch(c);
+	} else if (!c->send_inflight && c->close_after_send && !c->waiting)
 		conn_linger(c);
 }
 
@@ -249,6 +300,7 @@ void conn_sent(struct conn *c)
 	struct buf tmp;
 
 	c->send_inflight = 0;
+	timer_unset(&c->ts);            /* all taken: progress */
 	c->out.off = c->out.len = 0;
 	if (buf_avail(&c->out_next)) {
 		tmp = c->out;
@@ -383,7 +435,11 @@ static void process_requests(struct conn *c)
 	struct request r;
 	const char *why = NULL;
 
-	while (!c->waiting && !c->closing && !c->close_after_send) {
+	/* Output not yet taken by the peer stops serving: a client that
+	 * pipelines requests and never reads holds at most OUT_PAUSE plus one
+	 * response; conn_sent serves the rest as the peer reads. */
+	while (!c->waiting && !c->closing && !c->close_after_send &&
+	       conn_outq(c) <= OUT_PAUSE) {
 		size_t avail = buf_avail(&c->in), need;
 		int rc;
 
@@ -405,13 +461,20 @@ static void process_requests(struct conn *c)
 			break;
 		}
 		need = (size_t)rc + (size_t)r.h.content_length;
-		if (avail < need && handle_head(c, &r) < 0)
+		/* Decide on the head before any body is buffered. */
+		if (handle_head(c, &r) < 0)
 			break;
 		if (expect_continue(c, &r, need) < 0)
 			break;
 		if (avail < need) {
 			if (buf_reserve(&c->in, need - avail, w->lim.max_head + w->lim.max_body) < 0)
 				conn_close(c);
+			else if (w->admin && c->t.kind != TO_BODY) {
+				/* An accepted admin head: its (bulk) body has
+				 * admin_body_timeout_ms from now. */
+				timer_set(c, &c->t, TO_BODY);
+				c->served = 0;
+			}
 			break;
 		}
 		c->continue_sent = 0;
@@ -428,6 +491,41 @@ static void process_requests(struct conn *c)
 		c->served = 1;
 		buf_consume(&c->in, need);
 	}
+}
+
+/* Arm the timer the connection's state needs (see the timers above);
+ * <got_input>: bytes arrived in this pass. */
+static void conn_arm(struct conn *c, int got_input)
+{
+	int k = c->t.kind;
+
+	if (c->waiting) {
+		timer_unset(&c->t); /* the HSM engine's deadline bounds the wait */
+	} else if (c->close_after_send) {
+		/* The last response may meet a client that does not read:
+		 * bounded by the send timer, the idle timer, then lingering. */
+		if (k != TO_IDLE && k != TO_LINGER)
+			timer_set(c, &c->t, TO_IDLE);
+	} else if (c->tls_on && !c->tls.handshake_done) {
+		/* the handshake timer runs from accept; a wait for the HSM's
+		 * signature took it away: it starts again for the rest */
+		if (k != TO_HANDSHAKE)
+			timer_set(c, &c->t, TO_HANDSHAKE);
+	} else if (buf_avail(&c->in)) {
+		/* A request has started: its header timer is not reset by
+		 * more bytes, so a slow drip cannot hold the connection; it
+		 * restarts for each new request of a pipeline. */
+		if (c->served || (k != TO_HEADER && k != TO_BODY))
+			timer_set(c, &c->t, TO_HEADER);
+	} else if (c->served || k < 0) {
+		timer_set(c, &c->t, TO_IDLE);
+	} else if (got_input && k == TO_IDLE) {
+		/* Bytes that gave no plaintext yet (part of a TLS record, a
+		 * warning alert) may be the start of a request: they do not
+		 * buy more idle time. */
+		timer_set(c, &c->t, TO_HEADER);
+	}
+	send_watch(c);
 }
 
 /* Decrypt what TLS has buffered into c->in, serve complete requests, and
@@ -455,7 +553,7 @@ static void conn_pump(struct conn *c, int got_input)
 			M_INC(w->m.handshakes_resumed);
 		else
 			M_INC(w->m.handshakes_full);
-		timer_set(c, TO_IDLE);
+		timer_set(c, &c->t, TO_IDLE);
 	}
 	for (;;) {
 		size_t before;
@@ -496,38 +594,12 @@ settle:
 		return;
 	if (c->peer_eof && !c->waiting)
 		c->close_after_send = 1;
-	if (c->waiting) {
-		timer_unset(c); /* the HSM engine's deadline bounds the wait */
-	} else if (c->close_after_send) {
-		/* The last response may meet a client that does not read:
-		 * bounded by the idle timeout, then by lingering. */
-		if (c->t.kind != TO_IDLE && c->t.kind != TO_LINGER)
-			timer_set(c, TO_IDLE);
-	} else if (c->tls_on && !c->tls.handshake_done) {
-		/* the handshake timer runs from accept; a wait for the HSM's
-		 * signature took it away: it starts again for the rest */
-		if (c->t.kind != TO_HANDSHAKE)
-			timer_set(c, TO_HANDSHAKE);
-	} else if (buf_avail(&c->in)) {
-		/* A request has started: its header timer is not reset by
-		 * more bytes, so a slow drip cannot hold the connection; it
-		 * restarts for each new request of a pipeline. */
-		if (c->served || c->t.kind != TO_HEADER)
-			timer_set(c, TO_HEADER);
-	} else if (c->served) {
-		timer_set(c, TO_IDLE);
-	} else if (got_input && c->t.kind == TO_IDLE) {
-		/* Bytes that gave no plaintext yet (part of a TLS record, a
-		 * warning alert) may be the start of a request: they do not
-		 * buy more idle time. */
-		timer_set(c, TO_HEADER);
-	}
+	conn_arm(c, got_input);
 	c->served = 0;
 	{
 		size_t buffered = (c->tls_on ? buf_avail(&c->raw) : buf_avail(&c->in));
-		size_t outq = buf_avail(&c->out) + buf_avail(&c->out_next);
 		int pause = (c->tls_on ? buffered > RAW_PAUSE : buffered >= in_limit) ||
-			    outq > OUT_PAUSE;
+			    conn_outq(c) > OUT_PAUSE;
 
 		if (pause != c->recv_paused)
 			w->ops->pause_recv(c, pause);

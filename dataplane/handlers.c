@@ -738,15 +738,24 @@ static void route_admin(struct conn *c, struct request *r)
 	}
 }
 
-/* Before a body is read: refuse at once what would be refused anyway, so
- * an unauthenticated client cannot make the admin listener buffer a bulk
- * body (up to admin_max_body).  Returns 0 to go on, -1 if answered. */
+/* Every request's head, before any of its body is buffered: on the admin
+ * listener, health and readiness take no body and everything else needs
+ * the token, so a client without it never makes the listener hold a bulk
+ * body (up to admin_max_body).  Refusals close the connection (after a
+ * short linger that discards input).  Returns 0 to go on, -1 if answered. */
 int handle_head(struct conn *c, struct request *r)
 {
 	struct http_str path = r->h.path;
 
-	if (!c->w->admin || http_str_eq(path, "/healthz") || http_str_eq(path, "/readyz"))
+	if (!c->w->admin)
 		return 0;
+	if (http_str_eq(path, "/healthz") || http_str_eq(path, "/readyz")) {
+		if (r->h.content_length == 0)
+			return 0;
+		resp_error(c, EP_OTHER, r->start_ns, 400, "invalid_request",
+			   "health and readiness requests take no body", NULL, 0);
+		return -1;
+	}
 	if (admin_authorized(c->w->srv, &r->h))
 		return 0;
 	resp_error(c, EP_OTHER, r->start_ns, 401, "invalid_token",

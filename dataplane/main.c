@@ -375,11 +375,14 @@ static struct worker *worker_new(struct server *srv, unsigned id, int admin,
 	w->lim.max_body = admin ? srv->cfg.admin_max_body : srv->cfg.max_body;
 	w->timeout_ns[TO_HANDSHAKE] = srv->cfg.handshake_timeout_ms * 1000000ull;
 	w->timeout_ns[TO_HEADER] = srv->cfg.header_timeout_ms * 1000000ull;
-	/* A bulk enrolment uploads up to admin_max_body within it. */
-	if (admin && w->timeout_ns[TO_HEADER] < 120000000000ull)
-		w->timeout_ns[TO_HEADER] = 120000000000ull;
+	/* An admin body (a bulk enrolment) is uploaded once its head, with
+	 * the token, was accepted; the TLS listener's small bodies come
+	 * within the header timeout. */
+	w->timeout_ns[TO_BODY] = (admin ? srv->cfg.admin_body_timeout_ms
+				   : srv->cfg.header_timeout_ms) * 1000000ull;
 	w->timeout_ns[TO_IDLE] = srv->cfg.idle_timeout_ms * 1000000ull;
-	w->timeout_ns[TO_LINGER] = 2000000000ull;
+	w->timeout_ns[TO_LINGER] = srv->cfg.linger_timeout_ms * 1000000ull;
+	w->timeout_ns[TO_SEND] = srv->cfg.send_timeout_ms * 1000000ull;
 	if (csc_worker_init(w) < 0) {
 		csc_worker_free(w);
 		free(w);
@@ -387,9 +390,7 @@ static struct worker *worker_new(struct server *srv, unsigned id, int admin,
 	}
 	for (int k = 0; k < TO_COUNT; k++) {
 		/* Each list's sentinel is its own predecessor and successor. */
-		struct conn *s = (struct conn *)((char *)&w->tlist[k] -
-						 offsetof(struct conn, t));
-		w->tlist[k].next = w->tlist[k].prev = s;
+		w->tlist[k].next = w->tlist[k].prev = &w->tlist[k];
 	}
 	return w;
 }

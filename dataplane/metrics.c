@@ -186,13 +186,21 @@ int metrics_render(struct server *srv, struct buf *out)
 		     (unsigned long long)SUM(conns_accepted),
 		     (unsigned long long)SUM(conns_refused),
 		     (unsigned long long)SUM(conns_open)));
-	IG_GUARD(put(out, "# TYPE idgate_timeouts_total counter\n"
+	IG_GUARD(put(out, "# HELP idgate_timeouts_total Connections closed (or answered 408) "
+		     "because a timer of this kind expired.\n"
+		     "# TYPE idgate_timeouts_total counter\n"
 		     "idgate_timeouts_total{kind=\"handshake\"} %llu\n"
 		     "idgate_timeouts_total{kind=\"header\"} %llu\n"
-		     "idgate_timeouts_total{kind=\"idle\"} %llu\n",
+		     "idgate_timeouts_total{kind=\"body\"} %llu\n"
+		     "idgate_timeouts_total{kind=\"idle\"} %llu\n"
+		     "idgate_timeouts_total{kind=\"linger\"} %llu\n"
+		     "idgate_timeouts_total{kind=\"send\"} %llu\n",
 		     (unsigned long long)SUM(timeouts[TO_HANDSHAKE]),
 		     (unsigned long long)SUM(timeouts[TO_HEADER]),
-		     (unsigned long long)SUM(timeouts[TO_IDLE])));
+		     (unsigned long long)SUM(timeouts[TO_BODY]),
+		     (unsigned long long)SUM(timeouts[TO_IDLE]),
+		     (unsigned long long)SUM(timeouts[TO_LINGER]),
+		     (unsigned long long)SUM(timeouts[TO_SEND])));
 	IG_GUARD(put(out, "# HELP idgate_requests_shed_total Requests answered 503 at once "
 		     "because the signing queue was full or no HSM was up.\n"
 		     "# TYPE idgate_requests_shed_total counter\nidgate_requests_shed_total %llu\n"

@@ -24,7 +24,10 @@ extern const uint16_t metrics_statuses[M_NSTATUS]; /* last slot: other */
 #define M_NBUCKETS 16
 extern const uint32_t metrics_bounds_us[M_NBUCKETS]; /* last: +Inf */
 
-enum timeout_kind { TO_HANDSHAKE, TO_HEADER, TO_IDLE, TO_LINGER, TO_COUNT };
+/* A connection's timers: one of the first five at a time (c->t) and the
+ * send timer beside it (c->ts) while output waits for its peer. */
+enum timeout_kind { TO_HANDSHAKE, TO_HEADER, TO_BODY, TO_IDLE, TO_LINGER, TO_SEND,
+		    TO_COUNT };
 
 /* What a fault-injecting DPDK worker did to TCP frames (dpdk.fault). */
 enum fault_action { FAULT_DROP, FAULT_DUP, FAULT_REORDER, FAULT_COUNT };

@@ -62,9 +62,9 @@ struct server {
 	volatile int stopping;
 };
 
-/* A connection's position in its worker's timeout lists. */
+/* A node of one of its worker's timeout lists (c->t or c->ts). */
 struct conn_timer {
-	struct conn *prev, *next;
+	struct conn_timer *prev, *next;
 	uint64_t deadline_ns;
 	int8_t kind;                    /* enum timeout_kind, -1 when unlisted */
 };
@@ -100,7 +100,9 @@ struct conn {
 	uint8_t continue_sent;          /* 100 Continue sent for this request */
 	uint8_t served;                 /* a request was answered in this pass */
 	uint64_t gen;                   /* changes at every reuse */
-	struct conn_timer t;
+	struct conn_timer t;            /* handshake, header, body, idle or linger */
+	struct conn_timer ts;           /* send: output not taken by the peer */
+	size_t send_mark;               /* out.off when ts was armed (progress) */
 	struct tls_conn tls;
 	struct buf raw;                 /* TLS: ciphertext received */
 	struct buf in;                  /* plaintext request bytes */
@@ -134,7 +136,7 @@ struct worker {
 	struct conn *free_conns;
 	struct conn *all_conns;
 	unsigned nconns;
-	struct conn_timer tlist[TO_COUNT]; /* sentinels of the timeout lists */
+	struct conn_timer tlist[TO_COUNT]; /* heads of the timeout lists */
 	uint64_t timeout_ns[TO_COUNT];
 	uint64_t now_ns;                /* CLOCK_MONOTONIC, per loop turn */
 	int64_t now_s;                  /* CLOCK_REALTIME seconds */
