@@ -115,7 +115,14 @@ static const struct setting settings[] = {
 	S("login", "jwks_max_age_s", C_UINT, jwks_max_age_s, "300",
 	  "how long relying services may cache the JWKS (Cache-Control max-age)"),
 	S("login", "replay_slots", C_UINT, replay_slots, "1048576",
-	  "jti replay cache entries (8 bytes each); size for peak logins/s x (lifetime+skew)"),
+	  "single-use records (assertion jtis, device approvals, SADs; 8 bytes each, kept in "
+	  "state_dir/replay.cache across restarts); size for a few times peak logins/s x "
+	  "(lifetime+skew); changing it forgets the records (see README, Security)"),
+	S("login", "credential_burst", C_UINT, credential_burst, "10",
+	  "logins (and signature approvals) one device credential may make at once, 1..255 "
+	  "(429 beyond)"),
+	S("login", "credential_interval_ms", C_UINT, credential_interval_ms, "2000",
+	  "then one per this interval per credential (2000: 30 a minute)"),
 	S("store", "map_mb", C_SIZE, store_map_mb, "65536",
 	  "LMDB map size in MiB: address space, the file grows as needed (about 850 bytes "
 	  "per credential measured: 64 GiB holds some 75 million)"),
@@ -679,6 +686,12 @@ int config_finish(struct config *c, char *err, size_t errlen)
 				return -1;
 			}
 		}
+	}
+	if (c->credential_burst < 1 || c->credential_burst > 255 ||
+	    c->credential_interval_ms < 1) {
+		snprintf(err, errlen, "login.credential_burst must be 1..255 and "
+			 "login.credential_interval_ms positive");
+		return -1;
 	}
 	if (c->max_conns == 0 || c->replay_slots < 1024) {
 		snprintf(err, errlen, "max_conns must be positive and replay_slots at least 1024");

@@ -79,6 +79,7 @@ struct config {
 	unsigned clock_skew_s;
 	unsigned jwks_max_age_s;
 	unsigned replay_slots;
+	unsigned credential_burst, credential_interval_ms;
 	/* [store] */
 	size_t store_map_mb;
 	/* [admin] */

@@ -21,6 +21,7 @@
 #include "../common/jose.h"
 #include "../common/log.h"
 #include "assertion.h"
+#include "credrate.h"
 #include "replay.h"
 #include "csc.h"
 #include "server.h"
@@ -153,6 +154,38 @@ static void login_error(struct conn *c, struct request *r, const char *err,
 		   "Cache-Control: no-store\r\n", r->h.keep_alive);
 }
 
+/*
+ * What every single-use check of a device's signature passes first, once
+ * the signature is verified (so nobody else can spend a citizen's rate):
+ * the credential's rate (<what> keeps logins and approvals apart), then
+ * the instant single-use records may have been lost from (replay.h).
+ * IG_OK to go on; IG_EBLOCKED when the 429 was answered here; IG_EPROTO
+ * when the caller must refuse the assertion as possibly used already.
+ */
+int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *what,
+		    uint64_t start_ns, enum endpoint ep, int keep_alive)
+{
+	struct worker *w = c->w;
+	struct server *srv = w->srv;
+	char key[8 + ASSERTION_ID_MAX + 1];
+	int n = snprintf(key, sizeof(key), "%s%s", what, kid);
+	int64_t lost = replay_lost_at(srv->replay);
+
+	if (!credrate_take(srv->credrate, key, (size_t)n, w->now_ns / 1000000,
+			   atomic_load(&srv->replay_tight))) {
+		M_INC(w->m.credential_limited);
+		resp_error(c, ep, start_ns, 429, "slow_down",
+			   "too many requests with this device credential", "Retry-After: 2\r\n",
+			   keep_alive);
+		return IG_EBLOCKED;
+	}
+	/* Anything this server may have accepted before it lost records
+	 * was issued before <lost> (plus a device clock running ahead). */
+	if (lost && iat <= lost + (int64_t)srv->cfg.clock_skew_s)
+		return IG_EPROTO;
+	return IG_OK;
+}
+
 static void login(struct conn *c, struct request *r)
 {
 	struct worker *w = c->w;
@@ -202,6 +235,11 @@ static void login(struct conn *c, struct request *r)
 	pol.skew = cfg->clock_skew_s;
 	if (assertion_verify(&a, &cred.device_key, &pol, &why) < 0)
 		return login_error(c, r, "invalid_grant", why);
+	if ((rc = single_use_gate(c, a.kid, a.iat, "login ", r->start_ns, EP_TOKEN,
+				  r->h.keep_alive)) < 0)
+		return rc == IG_EPROTO ? login_error(c, r, "invalid_grant", "assertion issued "
+			"before this server's single-use records were lost (a machine restart): "
+			"make a new one") : (void)0;
 	/* No HSM up: answer before the jti is spent, so the same assertion
 	 * can be sent again after Retry-After. */
 	if (hsm_choose(srv->hsm, HSM_KEY_ISSUER, 0, w->now_s, NULL) < 0) {
@@ -662,13 +700,19 @@ static void route_admin(struct conn *c, struct request *r)
 				 3, r->h.keep_alive);
 	}
 	if (http_str_eq(path, "/readyz")) {
-		int ready = hsm_ready(srv->hsm);
+		const char *why = "ready\n";
+		int ready = 0;
 
 		if (!http_str_eq(r->h.method, "GET"))
 			return method_not_allowed(c, r, EP_READYZ, "GET");
+		if (!hsm_ready(srv->hsm))
+			why = "not ready: no HSM answers\n";
+		else if (atomic_load(&srv->replay_live) >= replay_slots(srv->replay) / 10 * 9)
+			why = "not ready: the replay cache is 90% full\n";
+		else
+			ready = 1;
 		return resp_send(c, EP_READYZ, r->start_ns, ready ? 200 : 503, "text/plain",
-				 NULL, ready ? "ready\n" : "not ready: no HSM answers\n",
-				 ready ? 6 : 26, r->h.keep_alive);
+				 NULL, why, strlen(why), r->h.keep_alive);
 	}
 	if (http_str_eq(path, "/metrics"))
 		ep = EP_METRICS;

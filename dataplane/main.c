@@ -29,6 +29,7 @@
 #include "../hsm/audit.h"
 #include "csc.h"
 #include "ratelimit.h"
+#include "credrate.h"
 #include "replay.h"
 #include "server.h"
 #include "store.h"
@@ -446,6 +447,22 @@ out:
 	return rc;
 }
 
+/* Each second: how full the replay cache is, for /metrics and /readyz;
+ * from three quarters full, logins are let through only for credentials
+ * that used at most half their burst (credrate_take's strict mode). */
+static void replay_watch(struct server *srv, int64_t now)
+{
+	size_t live = replay_live(srv->replay, now), slots = replay_slots(srv->replay);
+	int tight = live >= slots / 4 * 3;
+
+	atomic_store(&srv->replay_live, live);
+	if (tight != atomic_load(&srv->replay_tight))
+		log_warn("replay cache %s: %zu of %zu slots live%s", tight ? "3/4 full" :
+			 "below 3/4", live, slots,
+			 tight ? "; only credentials well within their rate log in" : "");
+	atomic_store(&srv->replay_tight, tight);
+}
+
 int main(int argc, char **argv)
 {
 	static struct server srv;
@@ -456,8 +473,8 @@ int main(int argc, char **argv)
 	struct hsm_config hc;
 	struct hsm_device_config hd[1 + CONFIG_MAX_HSMS];
 	sigset_t sigs;
-	int rc = 1, sig;
-	unsigned started = 0;
+	int rc = 1, sig, fresh;
+	unsigned started = 0, ticks = 0;
 	long ncpu;
 
 	config_defaults(c);
@@ -561,11 +578,25 @@ int main(int argc, char **argv)
 			0, NULL, &why) < 0)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/store", c->state_dir);
+	fresh = access(path, F_OK) != 0; /* a new state dir: nothing was ever used */
 	if (store_open(&srv.store, path, c->store_map_mb << 20, &why) < 0)
 		goto fail;
-	srv.replay = replay_new(c->replay_slots);
-	if (!srv.replay) {
-		why = "out of memory for the replay cache";
+	snprintf(path, sizeof(path), "%s/replay.cache", c->state_dir);
+	srv.replay = replay_open(path, c->replay_slots, time(NULL), fresh, &why);
+	if (!srv.replay)
+		goto fail;
+	if (replay_lost_at(srv.replay) + (int64_t)c->assertion_max_lifetime_s +
+	    2 * (int64_t)c->clock_skew_s > time(NULL))
+		log_warn("single-use records made before %lld may be lost (a new table, or "
+			 "the machine restarted): assertions and SADs issued before then are "
+			 "refused", (long long)replay_lost_at(srv.replay));
+	/* A credential's window lasts at most burst x interval: a quarter of
+	 * the replay cache's slots tracks as many busy credentials as it can
+	 * hold jtis of. */
+	srv.credrate = credrate_new(c->replay_slots / 4, c->credential_burst,
+				    c->credential_interval_ms);
+	if (!srv.credrate) {
+		why = "out of memory for the per-credential rate";
 		goto fail;
 	}
 	memset(&hc, 0, sizeof(hc));
@@ -664,6 +695,8 @@ int main(int argc, char **argv)
 		}
 		if (publish_keys(&srv, time(NULL)) < 0)
 			log_warn("out of memory publishing the JWKS");
+		if (++ticks % 10 == 0)
+			replay_watch(&srv, time(NULL));
 	}
 	log_info("signal %d: stopping", sig);
 	rc = 0;
@@ -698,6 +731,7 @@ out:
 	csc_free(&srv);
 	free(srv.discovery);
 	replay_free(srv.replay);
+	credrate_free(srv.credrate);
 	store_close(srv.store);
 	dpdk_global_free(); /* after the workers: their mbufs go back to its pool */
 	mbedtls_psa_crypto_free();

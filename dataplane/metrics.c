@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "credrate.h"
+#include "replay.h"
 #include "server.h"
 #include "store.h"
 #include "ustack/stack.h"
@@ -45,7 +47,7 @@ static int put(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static int put(struct buf *b, const char *fmt, ...)
 {
-	char line[512];
+	char line[2048];
 	va_list ap;
 	int n;
 
@@ -209,6 +211,21 @@ int metrics_render(struct server *srv, struct buf *out)
 		     (unsigned long long)SUM(shed_hsm_queue),
 		     (unsigned long long)SUM(rate_limited),
 		     (unsigned long long)SUM(bad_requests)));
+	IG_GUARD(put(out, "# HELP idgate_credential_limited_total Logins and approvals refused "
+		     "(429) because their device credential was over its rate.\n"
+		     "# TYPE idgate_credential_limited_total counter\n"
+		     "idgate_credential_limited_total %llu\n"
+		     "# HELP idgate_credential_rate_overflows_total Requests let through unlimited "
+		     "because the per-credential table was full of busy credentials.\n"
+		     "# TYPE idgate_credential_rate_overflows_total counter\n"
+		     "idgate_credential_rate_overflows_total %llu\n"
+		     "# HELP idgate_replay_slots Single-use records the replay cache can hold.\n"
+		     "# TYPE idgate_replay_slots gauge\nidgate_replay_slots %zu\n"
+		     "# HELP idgate_replay_entries Live single-use records (counted each second).\n"
+		     "# TYPE idgate_replay_entries gauge\nidgate_replay_entries %zu\n",
+		     (unsigned long long)SUM(credential_limited),
+		     (unsigned long long)credrate_overflows(srv->credrate),
+		     replay_slots(srv->replay), atomic_load(&srv->replay_live)));
 
 	hsm_get_stats(srv->hsm, &hs);
 	IG_GUARD(put(out, "# TYPE idgate_hsm_operations_total counter\n"

@@ -25,9 +25,15 @@
  * x86-64 the CAS is a locked instruction and a seq_cst load a plain load,
  * so this costs nothing there.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/result.h"
 #include "replay.h"
@@ -40,6 +46,25 @@ struct replay_cache {
 	uint64_t *slot;
 	size_t mask;
 	uint8_t key[16];
+	void *map;              /* replay_open: the file's mapping, else NULL */
+	size_t map_len;
+	int64_t lost_at;
+};
+
+/*
+ * The file of replay_open: a header page, then the table.  The table is
+ * mapped shared, so every insert is a store into the page cache, which
+ * outlives the process (SIGTERM, kill -9, a crash) at no cost per insert;
+ * only the header is written with write() and fsync().
+ */
+#define FILE_MAGIC "idgate-replay-1"
+#define FILE_HEAD 4096
+struct file_head {
+	char magic[16];
+	uint64_t slots;
+	uint8_t key[16];
+	char boot_id[40];       /* the kernel's boot that wrote the table */
+	int64_t lost_at;        /* records made before this may be missing */
 };
 
 /* --- SipHash-2-4, from the paper's description ------------------------- */
@@ -98,16 +123,25 @@ uint64_t replay_siphash24(const uint8_t key[16], const void *msg, size_t len)
 
 /* --- the table ------------------------------------------------------------ */
 
-struct replay_cache *replay_new(size_t slots)
+static size_t table_slots(size_t slots)
 {
-	struct replay_cache *c;
 	size_t n = REPLAY_WINDOW;
 
 	while (n < slots) {
 		if (n > SIZE_MAX / 2 / sizeof(uint64_t))
-			return NULL;
+			return 0;
 		n <<= 1;
 	}
+	return n;
+}
+
+struct replay_cache *replay_new(size_t slots)
+{
+	struct replay_cache *c;
+	size_t n = table_slots(slots);
+
+	if (!n)
+		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
@@ -126,6 +160,123 @@ struct replay_cache *replay_new(size_t slots)
 	return c;
 }
 
+/* The running kernel's boot id and boot time (seconds since the epoch). */
+static int this_boot(char id[40], int64_t *btime)
+{
+	char line[128];
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	int ok = 0;
+
+	memset(id, 0, 40);
+	if (f) {
+		ok = fgets(id, 40, f) != NULL;
+		fclose(f);
+	}
+	*btime = -1;
+	if ((f = fopen("/proc/stat", "re"))) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "btime %ld", btime) == 1)
+				break;
+		fclose(f);
+	}
+	return ok && *btime > 0 ? IG_OK : IG_EINTERNAL;
+}
+
+struct replay_cache *replay_open(const char *path, size_t slots, int64_t now,
+				 int fresh, const char **why)
+{
+	struct replay_cache *c = NULL;
+	struct file_head h, old;
+	char boot[40];
+	int64_t btime;
+	size_t n = table_slots(slots), len;
+	struct stat st;
+	int fd, same = 0;
+
+	if (!n) {
+		*why = "replay_slots is too large";
+		return NULL;
+	}
+	len = FILE_HEAD + n * sizeof(uint64_t);
+	if (this_boot(boot, &btime) < 0) {
+		*why = "cannot read the kernel's boot id and time (/proc)";
+		return NULL;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		*why = "cannot open the replay file";
+		goto fail;
+	}
+	memset(&old, 0, sizeof(old));
+	if ((size_t)st.st_size == len &&
+	    pread(fd, &old, sizeof(old), 0) == (ssize_t)sizeof(old) &&
+	    !memcmp(old.magic, FILE_MAGIC, sizeof(FILE_MAGIC)) && old.slots == n)
+		same = 1;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, FILE_MAGIC, sizeof(FILE_MAGIC));
+	h.slots = n;
+	memcpy(h.boot_id, boot, sizeof(h.boot_id));
+	if (same) {
+		/* Same kernel: every record is in the page cache, whatever
+		 * happened to the process.  Another boot: the records written
+		 * back before the machine went down are there, the rest may
+		 * not be, and all of them were made before it booted. */
+		memcpy(h.key, old.key, sizeof(h.key));
+		h.lost_at = old.lost_at;
+		if (memcmp(old.boot_id, boot, sizeof(boot)) && btime > h.lost_at)
+			h.lost_at = btime;
+	} else {
+		/* A new table: nothing of the old one (none, resized, damaged)
+		 * can be trusted, unless there never was one. */
+		if (getrandom(h.key, sizeof(h.key), 0) != (ssize_t)sizeof(h.key)) {
+			*why = "no random key for the replay cache";
+			goto fail;
+		}
+		h.lost_at = fresh ? 0 : now;
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)len) < 0) {
+			*why = "cannot size the replay file";
+			goto fail;
+		}
+	}
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || fsync(fd) < 0) {
+		*why = "cannot write the replay file's header";
+		goto fail;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		*why = "out of memory";
+		goto fail;
+	}
+	c->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c->map == MAP_FAILED) {
+		*why = "cannot map the replay file";
+		free(c);
+		c = NULL;
+		goto fail;
+	}
+	c->map_len = len;
+	c->slot = (uint64_t *)((char *)c->map + FILE_HEAD);
+	c->mask = n - 1;
+	c->lost_at = h.lost_at;
+	memcpy(c->key, h.key, sizeof(c->key));
+fail:
+	memset(&h, 0, sizeof(h));
+	memset(&old, 0, sizeof(old));
+	if (fd >= 0)
+		close(fd);
+	return c;
+}
+
+int64_t replay_lost_at(const struct replay_cache *c)
+{
+	return c->lost_at;
+}
+
+size_t replay_slots(const struct replay_cache *c)
+{
+	return c->mask + 1;
+}
+
 void replay_set_key(struct replay_cache *c, const uint8_t key[16])
 {
 	memcpy(c->key, key, sizeof(c->key));
@@ -135,7 +286,10 @@ void replay_free(struct replay_cache *c)
 {
 	if (!c)
 		return;
-	free(c->slot);
+	if (c->map)
+		munmap(c->map, c->map_len);
+	else
+		free(c->slot);
 	memset(c->key, 0, sizeof(c->key));
 	free(c);
 }
@@ -309,4 +463,16 @@ int replay_check_and_insert(struct replay_cache *c, const void *id,
 	if (pos < 0)
 		return pos;
 	return replay_settle(c, home, tag, pos, mine, (uint32_t)now);
+}
+
+size_t replay_live(const struct replay_cache *c, int64_t now)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i <= c->mask; i++) {
+		uint64_t w = __atomic_load_n(&c->slot[i], __ATOMIC_RELAXED);
+
+		live += (int64_t)(w & W_EXP_MASK) > now && (w >> W_TAG_SHIFT);
+	}
+	return live;
 }

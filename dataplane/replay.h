@@ -34,6 +34,29 @@ struct replay_cache;
  * kernel gives no random key. */
 struct replay_cache *replay_new(size_t slots);
 void replay_free(struct replay_cache *c);
+
+/*
+ * The cache kept in the file <path> (mode 0600), so single use survives a
+ * restart: its table is mapped shared, and the page cache keeps every
+ * record when the process stops, however it stops.  What can still lose
+ * records is a machine that goes down (the pages not yet written back) or
+ * a table that is not the old one (the file missing, damaged, or made for
+ * another <slots>).  Then replay_lost_at() says from when records may be
+ * missing: the boot time of the running kernel, or <now> for a new table
+ * (0 if <fresh>: a new state dir, which never had one).  The instant is
+ * kept in the file, so a further restart still knows it.  Callers refuse
+ * any id made before that instant (plus their clock skew) and not found
+ * in the cache: it may have been used already.
+ * NULL with <why> on failure.
+ */
+struct replay_cache *replay_open(const char *path, size_t slots, int64_t now,
+				 int fresh, const char **why);
+/* Records made before this time (seconds since the epoch) may be missing;
+ * 0: none are (replay_new's caches: 0). */
+int64_t replay_lost_at(const struct replay_cache *c);
+size_t replay_slots(const struct replay_cache *c);
+/* Live entries at <now>: O(slots), for metrics and readiness. */
+size_t replay_live(const struct replay_cache *c, int64_t now);
 /* Tests only: replace the random hash key (before any insert) so a run's
  * tag collisions, and so its results, are the same every time. */
 void replay_set_key(struct replay_cache *c, const uint8_t key[16]);

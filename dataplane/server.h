@@ -27,6 +27,7 @@
 struct store;
 struct store_reader;
 struct replay_cache;
+struct credrate;
 struct ratelimit;
 struct worker;
 
@@ -36,7 +37,10 @@ struct server {
 	struct worker **workers;        /* nworkers + 1; the last is admin */
 	struct hsm_engine *hsm;
 	struct store *store;
-	struct replay_cache *replay;
+	struct replay_cache *replay;     /* single use, kept across restarts */
+	struct credrate *credrate;      /* logins per device credential */
+	_Atomic size_t replay_live;     /* its live entries (main, each second) */
+	_Atomic int replay_tight;       /* 3/4 full: credrate_take strict */
 	char admin_token[128];
 	size_t admin_token_len;
 	uint8_t pairwise_key[32];       /* secret behind pairwise subs */
@@ -212,6 +216,8 @@ struct request {
 void handle_request(struct conn *c, struct request *r);
 int handle_head(struct conn *c, struct request *r);
 void login_finish(struct conn *c);
+int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *what,
+		    uint64_t start_ns, enum endpoint ep, int keep_alive);
 /* The pairwise pseudonym of <citizen> for <sector> (base64url, 43 chars). */
 void pairwise_sub(const struct server *srv, const char *citizen,
 		  const char *sector, size_t sector_len, char out[44]);

@@ -17,7 +17,10 @@ def setup():
     srv = FaultServer(workers=1,
                       settings={"hsm.threads": 2, "hsm.deadline_ms": 400,
                                 "hsm.probe_interval_ms": 200, "hsm.b.token": "idgate-b",
-                                "hsm.reinit_interval_ms": 1000, "hsm.spare_threads": 2})
+                                "hsm.reinit_interval_ms": 1000, "hsm.spare_threads": 2,
+                                # four phones log in hundreds of times here
+                                "login.credential_burst": 255,
+                                "login.credential_interval_ms": 1})
     srv.start()
     srv.devs = [srv.enrol() for _ in range(4)]
     return srv
