@@ -98,7 +98,7 @@ rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
 		sleep 0.1
 	done
 	[ -f "$out/pop" ] || $NS bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
-		--admin-token-file "$st/admin.token" --citizens 1000 --seed dp \
+		--admin-token-file "$st/admin.token" --citizens 20000 --seed dp \
 		--population "$out/pop" > /dev/null
 	u=https://$host:$port
 	measure "$backend, JWKS, keep-alive, $K/s" --url "$u" --mix jwks --rate "$K" \

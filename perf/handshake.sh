@@ -67,7 +67,7 @@ idgated_rows() { # LABEL BINARY [STATE [idgated options...]]
 	wait_healthy $admin
 	set -- "$label"
 	[ -f "$out/pop-$1" ] || bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
-		--admin-token-file "$st/admin.token" --citizens 1000 --seed hs \
+		--admin-token-file "$st/admin.token" --citizens 20000 --seed hs \
 		--population "$out/pop-$1" > /dev/null
 	measure "idgated ($1), GET /.well-known/jwks.json, new connection" $ipid \
 		--url "https://127.0.0.1:$port" --mix jwks --tls new --connections 64
