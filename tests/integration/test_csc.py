@@ -308,4 +308,5 @@ def test_audit_and_no_key_in_the_clear(srv):
             expect(pkcs8_ec not in data and pkcs8_rsa not in data, name)
 
 
-main(globals())
+if __name__ == "__main__":
+    main(globals())

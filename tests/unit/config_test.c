@@ -84,6 +84,38 @@ int main(void)
 	CHECK_EQ(config_set(&c, "server", "max_head", "10", err, sizeof(err)), 0);
 	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
 
+	/* Every timeout and the per-credential rate. */
+	config_defaults(&c);
+	CHECK_EQ(c.send_timeout_ms, 10000);
+	CHECK_EQ(c.linger_timeout_ms, 2000);
+	CHECK_EQ(c.admin_body_timeout_ms, 120000);
+	CHECK_EQ(c.credential_burst, 10);
+	CHECK_EQ(c.credential_interval_ms, 2000);
+	{
+		static const char *const zero[] = {
+			"handshake_timeout_ms", "header_timeout_ms", "idle_timeout_ms",
+			"send_timeout_ms", "linger_timeout_ms", "admin_body_timeout_ms",
+		};
+
+		for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]); i++) {
+			config_defaults(&c);
+			CHECK_EQ(config_set(&c, "server", zero[i], "0", err, sizeof(err)), 0);
+			CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+			CHECK(strstr(err, zero[i]) && strstr(err, "positive"));
+		}
+	}
+	config_defaults(&c);
+	CHECK_EQ(config_set(&c, "login", "credential_burst", "0", err, sizeof(err)), 0);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "credential_burst"));
+	config_defaults(&c);
+	CHECK_EQ(config_set(&c, "login", "credential_burst", "256", err, sizeof(err)), 0);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+	config_defaults(&c);
+	CHECK_EQ(config_set(&c, "login", "credential_interval_ms", "0", err, sizeof(err)), 0);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "credential_interval_ms"));
+
 	/* The backend and the [dpdk] section. */
 	config_defaults(&c);
 	CHECK_EQ(c.backend, BACKEND_IO_URING);

@@ -4,10 +4,14 @@
  * IG_OK each), with threads whose clocks disagree so that they claim
  * different slots and must settle (see replay_settle()).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../../common/result.h"
 #include "../../dataplane/replay.h"
@@ -184,9 +188,92 @@ static void race(int skew)
 	free(r);
 }
 
+/* The kernel's boot time, read independently of replay.c. */
+static int64_t boot_time(void)
+{
+	struct timespec up;
+
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	return (int64_t)time(NULL) - up.tv_sec;
+}
+
+/* replay_open: records outlive the process; a new table, another boot or
+ * another size say from when records may be missing. */
+static void test_file(void)
+{
+	char dir[] = "/tmp/replay-test-XXXXXX", path[64];
+	const char *why = NULL;
+	struct replay_cache *c;
+	int fd;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/replay.cache", dir);
+
+	/* a new state dir never used anything */
+	c = replay_open(path, 1000, BASE, 1, &why);
+	CHECK(c != NULL);
+	CHECK_EQ(replay_lost_at(c), 0);
+	CHECK_EQ(replay_slots(c), 1024);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti", 8, BASE + 60, BASE), IG_OK);
+	CHECK_EQ(replay_live(c, BASE), 1);
+	CHECK_EQ(replay_live(c, BASE + 60), 0);
+	replay_free(c);
+
+	/* the same boot: the record is there, nothing was lost */
+	c = replay_open(path, 1024, BASE + 1, 0, &why);
+	CHECK(c != NULL);
+	CHECK_EQ(replay_lost_at(c), 0);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti", 8, BASE + 60, BASE + 1), IG_EPROTO);
+	replay_free(c);
+
+	/* another boot (its id in the header, at offset 40, differs): what
+	 * was not written back may be lost, all of it from before the boot */
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, "not-this-boot", 13, 40) == 13);
+	close(fd);
+	c = replay_open(path, 1024, BASE + 2, 0, &why);
+	CHECK(c != NULL);
+	CHECK(c && llabs(replay_lost_at(c) - boot_time()) <= 2);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti", 8, BASE + 60, BASE + 2), IG_EPROTO);
+	replay_free(c);
+	/* ... and a later start still knows it */
+	c = replay_open(path, 1024, BASE + 3, 0, &why);
+	CHECK(c && llabs(replay_lost_at(c) - boot_time()) <= 2);
+	replay_free(c);
+
+	/* another size: a new table, records lost from now */
+	c = replay_open(path, 4096, BASE + 4, 0, &why);
+	CHECK(c != NULL);
+	CHECK_EQ(replay_lost_at(c), BASE + 4);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti", 8, BASE + 60, BASE + 4), IG_OK);
+	replay_free(c);
+
+	/* a damaged header: the same */
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, "XX", 2, 0) == 2);
+	close(fd);
+	c = replay_open(path, 4096, BASE + 5, 0, &why);
+	CHECK(c && replay_lost_at(c) == BASE + 5);
+	CHECK_EQ(replay_check_and_insert(c, "cred jti", 8, BASE + 60, BASE + 5), IG_OK);
+	replay_free(c);
+
+	/* the file deleted: the same, unless the state dir is new */
+	CHECK_EQ(unlink(path), 0);
+	c = replay_open(path, 4096, BASE + 6, 0, &why);
+	CHECK(c && replay_lost_at(c) == BASE + 6);
+	replay_free(c);
+
+	/* a file that cannot be made */
+	c = replay_open("/nonexistent/dir/replay.cache", 1024, BASE, 1, &why);
+	CHECK(c == NULL && why && strstr(why, "replay file"));
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_siphash();
+	test_file();
 	test_single();
 	test_full();
 	race(0);
