@@ -1965,6 +1965,8 @@ void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
 	uint64_t done, cum = 0;
 
 	memset(st, 0, sizeof(*st));
+	if (!e)
+		return;         /* as hsm_ready and hsm_ndevices: no engine, nothing */
 	for (unsigned i = 0; i < e->nworkers; i++) {
 		struct hsm_worker *w = &e->workers[i];
 
