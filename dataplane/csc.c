@@ -30,10 +30,23 @@
 #define OID_RSA_SHA256 "1.2.840.113549.1.1.11"
 #define OID_SHA256 "2.16.840.1.101.3.4.2.1"
 
-#define SAD_VERSION 1
-/* version, credential id, exp, count, nonce, SHA-256 of the hash list */
-#define SAD_BODY (1 + STORE_CRED_ID_LEN + 8 + 1 + 16 + 32)
+#define SAD_VERSION 2
+/* version, credential id, exp, count, nonce, SHA-256 of the hash list,
+ * SHA-256 of the client_id of the access token that authorized it */
+#define SAD_EXP (1 + STORE_CRED_ID_LEN)
+#define SAD_COUNT (SAD_EXP + 8)
+#define SAD_NONCE (SAD_COUNT + 1)
+#define SAD_LIST (SAD_NONCE + 16)
+#define SAD_CLIENT (SAD_LIST + 32)
+#define SAD_BODY (SAD_CLIENT + 32)
 #define SAD_LEN (SAD_BODY + 32)
+
+/* Who calls: the citizen of the access token's "cit" claim and the relying
+ * service it was issued to (its client_id claim, RFC 9068 §2.2). */
+struct csc_caller {
+	char citizen[STORE_CITIZEN_MAX + 1];
+	char client[CSC_CLIENT_MAX + 1];
+};
 
 struct csc_pending {
 	struct hsm_wrapped wx;
@@ -130,7 +143,7 @@ struct csc_tokens {
 	struct {
 		uint8_t hash[32];
 		int64_t exp;
-		char citizen[STORE_CITIZEN_MAX + 1];
+		struct csc_caller who;
 	} e[CSC_TOKENS];
 };
 
@@ -231,12 +244,18 @@ static void csc_busy(struct conn *c, uint64_t start_ns, enum endpoint ep, const 
 /* ---- the Bearer token ---------------------------------------------------- */
 
 /*
- * The citizen of the request's access token: an ES256 JWS signed by one of
+ * The caller of the request's access token: an ES256 JWS signed by one of
  * the issuer keys published now, by this issuer, not expired, with a "cit"
- * claim this server made.  Answers 401 itself and returns -1 otherwise.
+ * claim this server made, issued to a relying service.  Answers 401 itself
+ * and returns -1 otherwise.
+ *
+ * The relying service is the token's client_id claim.  A login that named
+ * none gets the issuer as client_id (handlers.c: a login to the platform
+ * itself, RFC 9068 §2.2 wants the claim): such a token, or one without the
+ * claim, names no service, and a SAD must be bound to one (csc_sign).
  */
-static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
-		       char out[STORE_CITIZEN_MAX + 1])
+static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
+		      struct csc_caller *out)
 {
 	struct worker *w = c->w;
 	struct server *srv = w->srv;
@@ -249,7 +268,7 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 	char payload[1200];
 	uint8_t sig[64];
 	json_t *claims = NULL, *hdr = NULL;
-	const char *kid, *iss, *cit;
+	const char *kid, *iss, *cit, *client;
 	char hbuf[300];
 	int n;
 
@@ -265,8 +284,8 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 	for (unsigned way = 0; way < 2; way++) {
 		if (!memcmp(w->csc_tokens->e[slot + way].hash, th, 32) &&
 		    w->csc_tokens->e[slot + way].exp + srv->cfg.clock_skew_s > w->now_s) {
-			strcpy(out, w->csc_tokens->e[slot + way].citizen);
-			return 0;
+			*out = w->csc_tokens->e[slot + way].who;
+			goto service;
 		}
 	}
 	if (w->csc_tokens->e[slot + 1].exp < w->csc_tokens->e[slot].exp)
@@ -304,6 +323,7 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 		goto fail;
 	iss = json_string_value(json_object_get(claims, "iss"));
 	cit = json_string_value(json_object_get(claims, "cit"));
+	client = json_string_value(json_object_get(claims, "client_id"));
 	if (!iss || strcmp(iss, srv->cfg.issuer) ||
 	    !json_is_integer(json_object_get(claims, "exp")) ||
 	    json_integer_value(json_object_get(claims, "exp")) + srv->cfg.clock_skew_s <=
@@ -311,16 +331,24 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 		why = "the access token is expired or not this issuer's";
 		goto fail;
 	}
-	if (!cit || csc_cit_open(w, cit, strlen(cit), out) < 0) {
+	if (!cit || csc_cit_open(w, cit, strlen(cit), out->citizen) < 0) {
 		why = "the access token names no citizen";
 		goto fail;
 	}
+	/* "" (no relying service) is cached too: refused below, cheaply. */
+	out->client[0] = '\0';
+	if (client && strlen(client) <= CSC_CLIENT_MAX && strcmp(client, srv->cfg.issuer))
+		strcpy(out->client, client);
 	memcpy(w->csc_tokens->e[slot].hash, th, 32);
 	w->csc_tokens->e[slot].exp = json_integer_value(json_object_get(claims, "exp"));
-	strcpy(w->csc_tokens->e[slot].citizen, out);
+	w->csc_tokens->e[slot].who = *out;
 	json_decref(hdr);
 	json_decref(claims);
-	return 0;
+service:
+	if (out->client[0])
+		return 0;
+	why = "the access token was issued to no relying service: log in with the "
+	      "service's client_id to use the CSC API";
 fail:
 	json_decref(hdr);
 	json_decref(claims);
@@ -532,9 +560,10 @@ static void csc_sad_mac(const struct server *srv, const uint8_t *body, uint8_t m
 			sizeof(srv->sad_key), body, SAD_BODY, mac);
 }
 
-static void csc_authorize(struct conn *c, struct request *r, const char *citizen,
+static void csc_authorize(struct conn *c, struct request *r, const struct csc_caller *who,
 			  json_t *body)
 {
+	const char *citizen = who->citizen;
 	struct worker *w = c->w;
 	struct server *srv = w->srv;
 	struct store_signcred *sc = malloc(sizeof(*sc));
@@ -620,18 +649,21 @@ static void csc_authorize(struct conn *c, struct request *r, const char *citizen
 		csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "replay cache full", r->h.keep_alive);
 		goto out;
 	}
-	/* The SAD: this credential, these hashes, once, for a few minutes. */
+	/* The SAD: this credential, these hashes, once, for a few minutes,
+	 * for the relying service whose token asked (the citizen approved a
+	 * signature for that service, not for any holder of a token of hers). */
 	sad[0] = SAD_VERSION;
 	memcpy(sad + 1, sc->id, STORE_CRED_ID_LEN);
 	for (int i = 0; i < 8; i++)
-		sad[1 + STORE_CRED_ID_LEN + i] =
+		sad[SAD_EXP + i] =
 			(uint8_t)((uint64_t)(w->now_s + srv->cfg.csc_sad_s) >> (56 - 8 * i));
-	sad[1 + STORE_CRED_ID_LEN + 8] = (uint8_t)n;
-	if (mbedtls_ctr_drbg_random(&w->tls.drbg, sad + 1 + STORE_CRED_ID_LEN + 9, 16)) {
+	sad[SAD_COUNT] = (uint8_t)n;
+	if (mbedtls_ctr_drbg_random(&w->tls.drbg, sad + SAD_NONCE, 16)) {
 		csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "no random numbers", r->h.keep_alive);
 		goto out;
 	}
-	memcpy(sad + SAD_BODY - 32, list, 32);
+	memcpy(sad + SAD_LIST, list, 32);
+	sha256((const uint8_t *)who->client, strlen(who->client), sad + SAD_CLIENT);
 	csc_sad_mac(srv, sad, sad + SAD_BODY);
 	b64url_encode(sad, sizeof(sad), sad64);
 	csc_json(c, r, EP_CSC_AUTHORIZE, 200,
@@ -663,13 +695,15 @@ static int csc_audit(struct server *srv, const char *pseudonym, const char *acti
 	return srv->audit ? audit_append(srv->audit, &ev) : IG_ECLOSED;
 }
 
-static void csc_sign(struct conn *c, struct request *r, const char *citizen, json_t *body)
+static void csc_sign(struct conn *c, struct request *r, const struct csc_caller *who,
+		     json_t *body)
 {
+	const char *citizen = who->citizen;
 	struct worker *w = c->w;
 	struct server *srv = w->srv;
 	struct pending *p = c->pend;
 	struct csc_pending *cp = csc_pending(c);
-	uint8_t sad[SAD_LEN + 8], mac[32], list[32];
+	uint8_t sad[SAD_LEN + 8], mac[32], list[32], client[32];
 	char replay_id[64];
 	const char *why, *sad64, *algo;
 	int64_t exp = 0;
@@ -698,12 +732,16 @@ static void csc_sign(struct conn *c, struct request *r, const char *citizen, jso
 	csc_sad_mac(srv, sad, mac);
 	if (sad[0] != SAD_VERSION || mbedtls_ct_memcmp(mac, sad + SAD_BODY, 32))
 		return csc_bad(c, r, EP_CSC_SIGN, "the SAD is not valid");
+	sha256((const uint8_t *)who->client, strlen(who->client), client);
+	if (memcmp(sad + SAD_CLIENT, client, 32))
+		return csc_denied(c, r, EP_CSC_SIGN,
+				  "the SAD was authorized for another relying service");
 	for (int i = 0; i < 8; i++)
-		exp = exp << 8 | sad[1 + STORE_CRED_ID_LEN + i];
+		exp = exp << 8 | sad[SAD_EXP + i];
 	if (exp <= w->now_s)
 		return csc_denied(c, r, EP_CSC_SIGN, "the SAD has expired");
 	if (memcmp(sad + 1, cp->sc.id, STORE_CRED_ID_LEN) ||
-	    sad[1 + STORE_CRED_ID_LEN + 8] != n || memcmp(sad + SAD_BODY - 32, list, 32))
+	    sad[SAD_COUNT] != n || memcmp(sad + SAD_LIST, list, 32))
 		return csc_denied(c, r, EP_CSC_SIGN,
 				  "the SAD does not cover this credential and these hashes");
 	dev = hsm_device_index(srv->hsm, cp->sc.hsm);
@@ -711,7 +749,7 @@ static void csc_sign(struct conn *c, struct request *r, const char *citizen, jso
 		return csc_busy(c, r->start_ns, EP_CSC_SIGN,
 				"the credential's HSM is not available", r->h.keep_alive);
 	/* Once: the SAD's nonce goes into the shared replay cache. */
-	b64url_encode(sad + 1 + STORE_CRED_ID_LEN + 9, 16, replay_id + 4);
+	b64url_encode(sad + SAD_NONCE, 16, replay_id + 4);
 	memcpy(replay_id, "sad ", 4);
 	rc = replay_check_and_insert(srv->replay, replay_id, strlen(replay_id), exp, w->now_s);
 	if (rc == IG_EPROTO)
@@ -809,7 +847,7 @@ static void csc_sign_finish(struct conn *c)
 void csc_route(struct conn *c, struct request *r)
 {
 	struct http_str path = r->h.path;
-	char citizen[STORE_CITIZEN_MAX + 1];
+	struct csc_caller who;
 	static const struct { const char *path; enum endpoint ep; } routes[] = {
 		{ "/csc/v2/info", EP_CSC },
 		{ "/csc/v2/credentials/list", EP_CSC },
@@ -843,16 +881,18 @@ void csc_route(struct conn *c, struct request *r)
 				  "CSC methods are POST", "Allow: POST\r\n", r->h.keep_alive);
 	if (i == 0)
 		return csc_info(c, r);
-	if (csc_citizen(c, r, routes[i].ep, citizen) < 0)
+	/* The same rule for every method past info: a citizen's token issued
+	 * to a relying service (csc_caller). */
+	if (csc_caller(c, r, routes[i].ep, &who) < 0)
 		return;
 	body = csc_body(c, r, routes[i].ep);
 	if (!body)
 		return;
 	switch (i) {
-	case 1: csc_list(c, r, citizen, body); break;
-	case 2: csc_credinfo(c, r, citizen, body); break;
-	case 3: csc_authorize(c, r, citizen, body); break;
-	default: csc_sign(c, r, citizen, body); break;
+	case 1: csc_list(c, r, who.citizen, body); break;
+	case 2: csc_credinfo(c, r, who.citizen, body); break;
+	case 3: csc_authorize(c, r, &who, body); break;
+	default: csc_sign(c, r, &who, body); break;
 	}
 	json_decref(body);
 }

@@ -14,8 +14,11 @@
  * takes a JWS from one of the citizen's enrolled devices naming the
  * credential and the exact hashes, and answers a SAD (signature activation
  * data): the credential, the SHA-256 of the hash list, their number, an
- * expiry and a nonce, MACed under a key of the server.  signatures/signHash
- * accepts the SAD once, for exactly those hashes.  Every signHash is
+ * expiry, a nonce and the relying service (the access token's client_id),
+ * MACed under a key of the server.  signatures/signHash accepts the SAD
+ * once, for exactly those hashes, with a token of that same service.
+ * Tokens issued to no relying service (a login that named no client_id)
+ * are refused by every CSC method.  Every signHash is
  * written to idgated's audit log (the citizen's pseudonym, the credential,
  * each hash, the result) before the signatures are returned; when the log
  * cannot take the record the signatures are not returned (503).
@@ -27,6 +30,7 @@
 
 #define CSC_CIT_MAX 160 /* the "cit" claim, base64url, NUL included */
 #define CSC_MULTISIGN 16
+#define CSC_CLIENT_MAX 128 /* bytes of a relying service's client_id */
 
 /* Derive the claim and SAD keys, load the CA certificate.  Called once by
  * main after the HSM engine started; a missing CA certificate only turns

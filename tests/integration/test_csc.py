@@ -250,6 +250,48 @@ def test_rejections(srv):
     expect(st == 404, st)
 
 
+def test_tokens_of_no_relying_service_are_refused(srv):
+    """A token from a login that named no client_id (its client_id is the
+    issuer) names no relying service: every CSC method past info refuses it."""
+    cred = srv.ec_cred
+    _, hashes = docs(1)
+    st, _, j = srv.alice.login()
+    expect(st == 200, (st, j))
+    bare = j["access_token"]
+    st, _, j = srv.alice.login(client_id=srv.issuer)
+    expect(st == 200, (st, j))
+    as_issuer = j["access_token"]
+    for tok in (bare, as_issuer):
+        for method, body in (("credentials/list", {}),
+                             ("credentials/info", {"credentialID": cred}),
+                             ("credentials/authorize",
+                              {"credentialID": cred, "numSignatures": 1, "hashes": hashes,
+                               "authData": [{"id": "device_assertion",
+                                             "value": approval(srv, srv.alice, cred, hashes)}]}),
+                             ("signatures/signHash",
+                              {"credentialID": cred, "SAD": "AAAA", "hashes": hashes,
+                               "signAlgo": ECDSA_SHA256})):
+            st, j = csc(srv, method, body, tok)
+            expect(st == 401 and j["error"] == "invalid_token" and
+                   "no relying service" in j["error_description"], (method, st, j))
+
+
+def test_sad_is_spent_only_by_the_service_it_was_authorized_for(srv):
+    cred, tok = srv.ec_cred, token(srv.alice)
+    st, _, j = srv.alice.login(client_id="svc-other")
+    expect(st == 200, (st, j))
+    other = j["access_token"]
+    _, hashes = docs(1)
+    st, a = authorize(srv, srv.alice, tok, cred, hashes)
+    expect(st == 200, (st, a))
+    st, j = sign(srv, other, cred, a["SAD"], hashes)
+    expect(st == 403 and j["error"] == "access_denied" and
+           "another relying service" in j["error_description"], (st, j))
+    # Refused before it was spent: the service it was made for still signs.
+    st, j = sign(srv, tok, cred, a["SAD"], hashes)
+    expect(st == 200 and len(j["signatures"]) == 1, (st, j))
+
+
 def test_revoked_credential(srv):
     cred = create(srv, srv.bob)
     tok = token(srv.bob)
