@@ -782,22 +782,17 @@ static void csc_sign(struct conn *c, struct request *r, const struct csc_caller 
 	c->refs++;
 }
 
-static void csc_sign_finish(struct conn *c)
+/*
+ * The record of a signHash that reached the HSM, one per call: the
+ * citizen's pseudonym, the credential, each hash as the relying service
+ * sent it (base64), and <result>.
+ */
+static int csc_sign_audit(struct conn *c, const char *result)
 {
-	struct pending *p = c->pend;
-	struct csc_pending *cp = p->csc;
-	struct server *srv = c->w->srv;
-	json_t *sigs;
-	char b64[HSM_SIG_MAX * 2];
-	uint8_t der[80];
-
+	struct csc_pending *cp = c->pend->csc;
 	char detail[CSC_MULTISIGN * 46 + 64];
-	int len;
+	int len = snprintf(detail, sizeof(detail), "%u hash(es):", cp->wx.n);
 
-	/* One record per call, with each hash as the relying service sent it
-	 * (base64), written before any signature leaves: no record, no
-	 * signature (made, but never returned). */
-	len = snprintf(detail, sizeof(detail), "%u hash(es):", cp->wx.n);
 	for (unsigned i = 0; i < cp->wx.n; i++) {
 		size_t olen;
 
@@ -807,15 +802,31 @@ static void csc_sign_finish(struct conn *c)
 		len += (int)olen;
 	}
 	detail[len] = '\0';
+	return csc_audit(c->w->srv, cp->citizen, "csc.signHash", cp->sc.id, result, detail);
+}
+
+static void csc_sign_finish(struct conn *c)
+{
+	struct pending *p = c->pend;
+	struct csc_pending *cp = p->csc;
+	json_t *sigs;
+	char b64[HSM_SIG_MAX * 2];
+	uint8_t der[80];
+
+	/* Written before any signature leaves: no record, no signature (made,
+	 * but never returned). */
 	if (p->job.status != IG_OK) {
-		csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id,
-			  hsm_p11_why("error", p->job.ckr), detail);
+		csc_sign_audit(c, hsm_p11_why("error", p->job.ckr));
 		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the HSM could not sign",
 				p->keep_alive);
 	}
-	if (csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id, "ok", detail) < 0)
+	if (csc_sign_audit(c, "ok") < 0) {
+		M_INC(c->w->m.audit_refused);
+		log_err("audit log: cannot record a signHash of %s: no signature returned",
+			cp->sc.id);
 		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the audit log cannot take the record",
 				p->keep_alive);
+	}
 	sigs = json_array();
 	for (unsigned i = 0; i < cp->wx.n; i++) {
 		const uint8_t *s = cp->wx.sigs[i];
@@ -1069,6 +1080,29 @@ void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id)
 	}
 	resp_send(c, EP_SC_REVOKE, r->start_ns, 200, "application/json", NULL,
 		  "{\"status\":\"disabled\"}", 21, r->h.keep_alive);
+}
+
+void csc_abandoned(struct conn *c)
+{
+	struct pending *p = c->pend;
+	struct csc_pending *cp = p->csc;
+
+	if (!cp || (p->ep != EP_CSC_SIGN && p->ep != EP_SC_CREATE))
+		return;
+	if (p->ep == EP_SC_CREATE) {
+		/* Nothing was stored: no credential exists. */
+		log_info("signing credential creation for a citizen abandoned by the admin "
+			 "client at step %u", cp->step);
+		return;
+	}
+	/* The SAD is spent and the HSM has signed (or failed): recorded all
+	 * the same, saying the signatures never left. */
+	if (csc_sign_audit(c, p->job.status == IG_OK
+				      ? "signed, not delivered: the client left"
+				      : hsm_p11_why("error", p->job.ckr)) < 0) {
+		M_INC(c->w->m.audit_refused);
+		log_err("audit log: cannot record an abandoned signHash of %s", cp->sc.id);
+	}
 }
 
 void csc_finish(struct conn *c)

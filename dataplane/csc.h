@@ -56,6 +56,11 @@ void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id);
 /* An HSM job of a CSC request or a credential creation came back. */
 void csc_finish(struct conn *c);
 
+/* The same, for a connection closed meanwhile (nothing can be answered):
+ * a signHash that reached the HSM is audited all the same, its result
+ * saying that the signatures were not delivered. */
+void csc_abandoned(struct conn *c);
+
 /* The connection's CSC state (free with the connection). */
 void csc_conn_free(struct conn *c);
 

@@ -52,6 +52,7 @@ struct metrics {
 	uint64_t conns_accepted, conns_refused, conns_open;
 	uint64_t timeouts[TO_COUNT];
 	uint64_t shed_hsm_queue, rate_limited, bad_requests;
+	uint64_t audit_refused;         /* signHash records the audit log failed */
 	struct ustack_metrics us;
 } __attribute__((aligned(64)));
 

@@ -8,6 +8,8 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -15,7 +17,7 @@ import uuid
 
 import jwt
 
-from harness import Server, expect, main, make_jws
+from harness import FaultServer, Server, expect, main, make_jws
 
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 RSA_SHA256 = "1.2.840.113549.1.1.11"
@@ -32,6 +34,8 @@ def setup():
 
 
 def teardown(srv):
+    if getattr(srv, "fs", None):
+        srv.fs.cleanup()
     srv.cleanup()
     subprocess.run(["rm", "-rf", srv.tmp])
 
@@ -89,6 +93,35 @@ def sign(srv, tok, cred, sad, hashes, algo=ECDSA_SHA256):
 def docs(n):
     data = [("document %d %s" % (i, uuid.uuid4().hex)).encode() for i in range(n)]
     return data, [b64(hashlib.sha256(d).digest()) for d in data]
+
+
+def audit_records(srv, action="csc.signHash"):
+    with open(os.path.join(srv.state, "audit-idgated.log")) as f:
+        return [r for r in map(json.loads, f) if r["action"] == action]
+
+
+def fault_server(srv):
+    """An idgated whose HSM can be slowed (started once, on first use),
+    with alice enrolled and a signing credential of hers."""
+    if not getattr(srv, "fs", None):
+        fs = srv.fs = FaultServer(workers=1).start()
+        fs.alice = fs.enrol()
+        fs.cred = create(fs, fs.alice)
+        fs.tok = token(fs.alice)
+    return srv.fs
+
+
+def send_and_reset(srv, tok, body):
+    """Send a signHash and reset the connection at once (SO_LINGER 0):
+    the client is gone before the HSM answers."""
+    s = srv.tls_socket()
+    data = json.dumps(body).encode()
+    s.sendall(b"POST /csc/v2/signatures/signHash HTTP/1.1\r\nHost: x\r\n"
+              b"Authorization: Bearer " + tok.encode() + b"\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+    time.sleep(0.2)  # the request is at the HSM
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
 
 
 def write(srv, name, data):
@@ -290,6 +323,30 @@ def test_sad_is_spent_only_by_the_service_it_was_authorized_for(srv):
     # Refused before it was spent: the service it was made for still signs.
     st, j = sign(srv, tok, cred, a["SAD"], hashes)
     expect(st == 200 and len(j["signatures"]) == 1, (st, j))
+
+
+def test_a_client_that_leaves_while_the_hsm_signs_is_audited(srv):
+    fs = fault_server(srv)
+    _, hashes = docs(1)
+    st, a = authorize(fs, fs.alice, fs.tok, fs.cred, hashes)
+    expect(st == 200, (st, a))
+    fs.fault("sign_delay_ms=800")
+    try:
+        send_and_reset(fs, fs.tok, {"credentialID": fs.cred, "SAD": a["SAD"], "hashes": hashes,
+                                    "signAlgo": ECDSA_SHA256})
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            recs = [r for r in audit_records(fs) if hashes[0] in r["detail"]]
+            if recs:
+                break
+            time.sleep(0.1)
+    finally:
+        fs.fault("")
+    expect(len(recs) == 1 and recs[0]["result"] == "signed, not delivered: the client left"
+           and recs[0]["key"] == fs.cred, recs)
+    # The SAD was spent at the HSM: it does not sign again.
+    st, j = sign(fs, fs.tok, fs.cred, a["SAD"], hashes)
+    expect(st == 403 and "used" in j["error_description"], (st, j))
 
 
 def test_revoked_credential(srv):
