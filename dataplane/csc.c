@@ -52,6 +52,8 @@ struct csc_pending {
 	struct hsm_wrapped wx;
 	struct store_signcred sc;
 	uint8_t step;             /* creation: 1 key made, 2 certificate signed */
+	uint8_t at_audit;         /* signHash: the job waits for its record */
+	uint64_t audit_seq;       /* ... and that record's seq, once durable */
 	int ca_dev;
 	struct pubkey ca_pub;
 	uint8_t tbs[2048];
@@ -682,8 +684,23 @@ static struct csc_pending *csc_pending(struct conn *c)
 	return c->pend->csc;
 }
 
+/* The audit writer made a signHash record durable, or failed to: the job
+ * goes back to its worker through the completion ring, like an HSM's
+ * answer (hsm_post), and conn_hsm_done takes it to csc_finish. */
+static void csc_audit_done(void *arg, int rc, uint64_t seq)
+{
+	struct conn *c = arg;
+
+	c->pend->csc->audit_seq = seq;
+	c->pend->job.status = rc;
+	hsm_post(c->w->srv->hsm, &c->pend->job);
+}
+
+/* Queue a record; with <durable>, csc_audit_done brings <durable>'s job
+ * back once it is on disk (see csc_sign_hold). */
 static int csc_audit(struct server *srv, const char *pseudonym, const char *action,
-		     const char *cred, const char *result, const char *detail)
+		     const char *cred, const char *result, const char *detail,
+		     struct conn *durable)
 {
 	char actor[80];
 	struct audit_event ev = {
@@ -692,7 +709,10 @@ static int csc_audit(struct server *srv, const char *pseudonym, const char *acti
 	};
 
 	snprintf(actor, sizeof(actor), "citizen:%s", pseudonym);
-	return srv->audit ? audit_append(srv->audit, &ev) : IG_ECLOSED;
+	if (!srv->audit)
+		return IG_ECLOSED;
+	return durable ? audit_append_notify(srv->audit, &ev, csc_audit_done, durable)
+		       : audit_append(srv->audit, &ev);
 }
 
 static void csc_sign(struct conn *c, struct request *r, const struct csc_caller *who,
@@ -757,6 +777,7 @@ static void csc_sign(struct conn *c, struct request *r, const struct csc_caller 
 	if (rc < 0)
 		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "replay cache full", r->h.keep_alive);
 	pairwise_sub(srv, citizen, "\001csc", 4, cp->citizen);
+	cp->at_audit = 0;
 	cp->wx.alg = cp->sc.alg;
 	cp->wx.n = (uint8_t)n;
 	cp->wx.blob_len = cp->sc.blob_len;
@@ -787,7 +808,7 @@ static void csc_sign(struct conn *c, struct request *r, const struct csc_caller 
  * citizen's pseudonym, the credential, each hash as the relying service
  * sent it (base64), and <result>.
  */
-static int csc_sign_audit(struct conn *c, const char *result)
+static int csc_sign_audit(struct conn *c, const char *result, int durable)
 {
 	struct csc_pending *cp = c->pend->csc;
 	char detail[CSC_MULTISIGN * 46 + 64];
@@ -802,7 +823,34 @@ static int csc_sign_audit(struct conn *c, const char *result)
 		len += (int)olen;
 	}
 	detail[len] = '\0';
-	return csc_audit(c->w->srv, cp->citizen, "csc.signHash", cp->sc.id, result, detail);
+	return csc_audit(c->w->srv, cp->citizen, "csc.signHash", cp->sc.id, result, detail,
+			 durable ? c : NULL);
+}
+
+/*
+ * The signatures are made: hold them until their record is durable.  The
+ * worker does not wait (fsync is the audit writer's): the job is held in
+ * the worker's completion ring (hsm_hold) and comes back when the writer
+ * is done, or at once with the error when the log refuses the record.
+ * -1 when the ring is full.
+ */
+static int csc_sign_hold(struct conn *c)
+{
+	struct hsm_job *job = &c->pend->job;
+	struct hsm_engine *hsm = c->w->srv->hsm;
+	int rc;
+
+	if (hsm_hold(hsm, job) != IG_OK)
+		return -1;
+	c->pend->csc->at_audit = 1;
+	c->waiting = 1;
+	c->refs++;
+	rc = csc_sign_audit(c, "ok", 1);
+	if (rc < 0) {
+		job->status = rc;
+		hsm_post(hsm, job);
+	}
+	return 0;
 }
 
 static void csc_sign_finish(struct conn *c)
@@ -813,19 +861,29 @@ static void csc_sign_finish(struct conn *c)
 	char b64[HSM_SIG_MAX * 2];
 	uint8_t der[80];
 
-	/* Written before any signature leaves: no record, no signature (made,
+	/* Durable before any signature leaves: no record, no signature (made,
 	 * but never returned). */
-	if (p->job.status != IG_OK) {
-		csc_sign_audit(c, hsm_p11_why("error", p->job.ckr));
-		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the HSM could not sign",
-				p->keep_alive);
+	if (!cp->at_audit) {
+		if (p->job.status != IG_OK) {
+			if (csc_sign_audit(c, hsm_p11_why("error", p->job.ckr), 0) < 0)
+				log_warn("audit log: cannot record a failed signHash of %s",
+					 cp->sc.id);
+			return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the HSM could not sign",
+					p->keep_alive);
+		}
+		if (csc_sign_hold(c) < 0)
+			return csc_busy(c, p->start_ns, EP_CSC_SIGN, "completion queue full",
+					p->keep_alive);
+		return;
 	}
-	if (csc_sign_audit(c, "ok") < 0) {
+	cp->at_audit = 0;
+	if (p->job.status != IG_OK) {
 		M_INC(c->w->m.audit_refused);
-		log_err("audit log: cannot record a signHash of %s: no signature returned",
-			cp->sc.id);
-		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the audit log cannot take the record",
-				p->keep_alive);
+		log_err("audit log: the record of a signHash of %s is not durable (%s): its "
+			"signatures are not returned", cp->sc.id, ig_strerror(p->job.status));
+		return csc_busy(c, p->start_ns, EP_CSC_SIGN,
+				"the audit log could not make the record durable: no signature "
+				"is returned", p->keep_alive);
 	}
 	sigs = json_array();
 	for (unsigned i = 0; i < cp->wx.n; i++) {
@@ -1049,7 +1107,7 @@ static void csc_create_finish(struct conn *c)
 	if (store_signcred_put(srv->store, &cp->sc, c->w->now_s, &why) < 0)
 		return csc_create_fail(c, 500, "server_error", why);
 	if (csc_audit(srv, cp->citizen, "credential.create", cp->sc.id, "ok",
-		      cp->sc.alg == HSM_ALG_RSA_2048 ? "RSA-2048" : "EC P-256") < 0)
+		      cp->sc.alg == HSM_ALG_RSA_2048 ? "RSA-2048" : "EC P-256", NULL) < 0)
 		log_warn("audit log: cannot record the creation of %s", cp->sc.id);
 	log_info("signing credential %s made on HSM %s", cp->sc.id, cp->sc.hsm);
 	snprintf(body, sizeof(body), "{\"credential_id\":\"%s\"}", cp->sc.id);
@@ -1095,11 +1153,30 @@ void csc_abandoned(struct conn *c)
 			 "client at step %u", cp->step);
 		return;
 	}
+	if (cp->at_audit) {
+		/* The "ok" record is durable (or failed): say that its
+		 * signatures never left after all. */
+		char detail[64];
+
+		cp->at_audit = 0;
+		if (p->job.status != IG_OK) {
+			log_err("audit log: the record of an abandoned signHash of %s is not "
+				"durable", cp->sc.id);
+			return;
+		}
+		snprintf(detail, sizeof(detail), "the signatures of seq %llu",
+			 (unsigned long long)cp->audit_seq);
+		if (csc_audit(c->w->srv, cp->citizen, "csc.signHash", cp->sc.id,
+			      "not delivered: the client left", detail, NULL) < 0)
+			log_err("audit log: cannot record that the signatures of seq %llu were "
+				"not delivered", (unsigned long long)cp->audit_seq);
+		return;
+	}
 	/* The SAD is spent and the HSM has signed (or failed): recorded all
 	 * the same, saying the signatures never left. */
 	if (csc_sign_audit(c, p->job.status == IG_OK
 				      ? "signed, not delivered: the client left"
-				      : hsm_p11_why("error", p->job.ckr)) < 0) {
+				      : hsm_p11_why("error", p->job.ckr), 0) < 0) {
 		M_INC(c->w->m.audit_refused);
 		log_err("audit log: cannot record an abandoned signHash of %s", cp->sc.id);
 	}

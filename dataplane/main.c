@@ -671,6 +671,9 @@ stop:
 	srv.stopping = 1;
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
+	/* The audit writer hands signHash jobs back through the engine's
+	 * completion rings (csc.c): it stops first. */
+	audit_shutdown(srv.audit);
 	hsm_stop(srv.hsm);
 	for (unsigned i = 0; srv.workers && i <= srv.nworkers; i++)
 		worker_destroy(srv.workers[i]);

@@ -197,14 +197,14 @@ int metrics_render(struct server *srv, struct buf *out)
 		     "because the signing queue was full or no HSM was up.\n"
 		     "# TYPE idgate_requests_shed_total counter\nidgate_requests_shed_total %llu\n"
 		     "# TYPE idgate_rate_limited_total counter\nidgate_rate_limited_total %llu\n"
-		     "# TYPE idgate_bad_requests_total counter\nidgate_bad_requests_total %llu\n"
-		     "# HELP idgate_csc_audit_failed_total signHash calls whose audit record the "
-		     "log could not take or make durable (no signature returned).\n"
-		     "# TYPE idgate_csc_audit_failed_total counter\n"
-		     "idgate_csc_audit_failed_total %llu\n",
+		     "# TYPE idgate_bad_requests_total counter\nidgate_bad_requests_total %llu\n",
 		     (unsigned long long)SUM(shed_hsm_queue),
 		     (unsigned long long)SUM(rate_limited),
-		     (unsigned long long)SUM(bad_requests),
+		     (unsigned long long)SUM(bad_requests)));
+	IG_GUARD(put(out, "# HELP idgate_csc_audit_failed_total signHash calls whose audit "
+		     "record the log could not take or make durable (no signature returned).\n"
+		     "# TYPE idgate_csc_audit_failed_total counter\n"
+		     "idgate_csc_audit_failed_total %llu\n",
 		     (unsigned long long)SUM(audit_refused)));
 
 	hsm_get_stats(srv->hsm, &hs);

@@ -57,16 +57,24 @@ static const bool audit_required[AUDIT_NFIELDS] = { true, true, false, true,
 						    false };
 static const uint8_t audit_zero_hash[32];
 
-/* A sync appender's ticket, on its stack; completed under <mu>. */
+/* A sync appender's ticket, on its stack; completed under <mu> by
+ * audit_sync_done. */
 struct audit_waiter {
+	struct audit_log *log;
 	uint64_t seq;
 	int rc;
 	bool done;
 };
 
+/* Whom the writer tells that a record is durable (or failed). */
+struct audit_notify {
+	audit_done_fn *done; /* NULL: nobody */
+	void *arg;
+};
+
 /* One queued record: the event's strings, copied (not NUL-terminated). */
 struct audit_slot {
-	struct audit_waiter *waiter;
+	struct audit_notify notify;
 	int64_t time_ms; /* CLOCK_REALTIME at audit_append */
 	uint16_t len[AUDIT_NFIELDS];
 	char data[AUDIT_NFIELDS * AUDIT_MAX_FIELD];
@@ -94,7 +102,7 @@ struct audit_log {
 	uint64_t popped;    /* records taken from <queue> */
 	char *batch;        /* AUDIT_BATCH_BYTES */
 	size_t blen;
-	struct audit_waiter *bw[AUDIT_BATCH_MAX];
+	struct audit_notify bn[AUDIT_BATCH_MAX];
 	int fd, dirfd;
 	char *path, *head_path, *tmp_path;
 	pthread_t writer;
@@ -1100,7 +1108,7 @@ static unsigned audit_take_batch(struct audit_log *l, uint8_t prev[32])
 				   AUDIT_TIME_LEN, &f, prev);
 		audit_sha256(l->batch + l->blen, len, prev);
 		l->blen += len;
-		l->bw[n++] = s->waiter;
+		l->bn[n++] = s->notify;
 		audit_put_slot(l, s);
 	}
 	return n;
@@ -1144,16 +1152,11 @@ static void audit_commit(struct audit_log *l, unsigned n, const uint8_t prev[32]
 		atomic_store(&l->failed, 1);
 		atomic_fetch_add_explicit(&l->lost, n, memory_order_relaxed);
 	}
+	/* Outside <mu>: a callback may take it (audit_sync_done). */
+	for (unsigned i = 0; i < n; i++)
+		if (l->bn[i].done)
+			l->bn[i].done(l->bn[i].arg, rc, rc == IG_OK ? first + i : 0);
 	pthread_mutex_lock(&l->mu);
-	for (unsigned i = 0; i < n; i++) {
-		struct audit_waiter *w = l->bw[i];
-
-		if (w) {
-			w->seq = rc == IG_OK ? first + i : 0;
-			w->rc = rc;
-			w->done = true;
-		}
-	}
 	l->done_pos += n;
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
@@ -1255,7 +1258,7 @@ static int audit_check_event(const struct audit_event *ev,
 }
 
 static int audit_enqueue_slot(struct audit_log *l, const struct audit_fields *f,
-			      int64_t time_ms, struct audit_waiter *w)
+			      int64_t time_ms, struct audit_notify notify)
 {
 	struct audit_slot *s;
 	char *p;
@@ -1267,7 +1270,7 @@ static int audit_enqueue_slot(struct audit_log *l, const struct audit_fields *f,
 	s = hsm_mpmc_pop(&l->free_slots);
 	if (!s)
 		return IG_EBLOCKED;
-	s->waiter = w;
+	s->notify = notify;
 	s->time_ms = time_ms;
 	p = s->data;
 	for (int i = 0; i < AUDIT_NFIELDS; i++) {
@@ -1287,7 +1290,7 @@ static int audit_enqueue_slot(struct audit_log *l, const struct audit_fields *f,
 }
 
 static int audit_enqueue(struct audit_log *l, const struct audit_event *ev,
-			 struct audit_waiter *w)
+			 struct audit_notify notify)
 {
 	struct audit_fields f;
 	struct timespec ts;
@@ -1301,19 +1304,25 @@ static int audit_enqueue(struct audit_log *l, const struct audit_event *ev,
 	 * <closing>, so no record is pushed after the writer has left. */
 	atomic_fetch_add(&l->appenders, 1);
 	rc = audit_enqueue_slot(l, &f,
-				(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, w);
+				(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, notify);
 	atomic_fetch_sub(&l->appenders, 1);
 	return rc;
 }
 
-int audit_append(struct audit_log *l, const struct audit_event *ev)
+int audit_append_notify(struct audit_log *l, const struct audit_event *ev,
+			audit_done_fn *done, void *arg)
 {
-	int rc = audit_enqueue(l, ev, NULL);
+	int rc = audit_enqueue(l, ev, (struct audit_notify){ done, arg });
 
 	if (rc == IG_EBLOCKED)
 		atomic_fetch_add_explicit(&l->dropped_full, 1,
 					  memory_order_relaxed);
 	return rc;
+}
+
+int audit_append(struct audit_log *l, const struct audit_event *ev)
+{
+	return audit_append_notify(l, ev, NULL, NULL);
 }
 
 /* Wait for the writer to make progress, or 10 ms. */
@@ -1332,13 +1341,29 @@ static void audit_wait_progress(struct audit_log *l)
 	pthread_mutex_unlock(&l->mu);
 }
 
+/* The writer's word to an audit_append_sync caller, who may return (and
+ * its <w> go) as soon as <mu> is released. */
+static void audit_sync_done(void *arg, int rc, uint64_t seq)
+{
+	struct audit_waiter *w = arg;
+	struct audit_log *l = w->log;
+
+	pthread_mutex_lock(&l->mu);
+	w->seq = seq;
+	w->rc = rc;
+	w->done = true;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
 int audit_append_sync(struct audit_log *l, const struct audit_event *ev,
 		      uint64_t *seq_out)
 {
-	struct audit_waiter w = { 0 };
+	struct audit_waiter w = { .log = l };
 	int rc;
 
-	while ((rc = audit_enqueue(l, ev, &w)) == IG_EBLOCKED)
+	while ((rc = audit_enqueue(l, ev, (struct audit_notify){
+					   audit_sync_done, &w })) == IG_EBLOCKED)
 		audit_wait_progress(l);
 	if (rc != IG_OK)
 		return rc;

@@ -134,6 +134,22 @@ int audit_open(struct audit_log **out, const char *path, unsigned queue_depth,
 IG_MUST_CHECK int audit_append(struct audit_log *l, const struct audit_event *ev);
 
 /*
+ * Queue a record without blocking, like audit_append, and have the writer
+ * thread call <done>(<arg>, rc, seq) once it is durable (written,
+ * fdatasync'd, in the head: rc IG_OK, seq its seq) or once its write failed
+ * (IG_EINTERNAL, seq 0).  <done> is called exactly once when, and only
+ * when, IG_OK is returned (audit_shutdown writes everything queued first),
+ * on the writer thread, outside any lock of the log: it must not block nor
+ * append.  For an event loop that must not answer before a record is
+ * durable and must not wait for it either (csc.c: the signatures of a
+ * signHash).  Returns the codes of audit_append.
+ */
+typedef void audit_done_fn(void *arg, int rc, uint64_t seq);
+IG_MUST_CHECK int audit_append_notify(struct audit_log *l,
+				      const struct audit_event *ev,
+				      audit_done_fn *done, void *arg);
+
+/*
  * Append and wait until the record is written and fdatasync'd and the head
  * updated; *seq_out (if not NULL) gets its seq.  Blocks: for the key tool
  * and control threads, never for a dataplane worker.  Waits for room when

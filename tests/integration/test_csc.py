@@ -17,7 +17,7 @@ import uuid
 
 import jwt
 
-from harness import FaultServer, Server, expect, main, make_jws
+from harness import FaultServer, Server, Skip, expect, main, make_jws
 
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 RSA_SHA256 = "1.2.840.113549.1.1.11"
@@ -36,6 +36,7 @@ def setup():
 def teardown(srv):
     if getattr(srv, "fs", None):
         srv.fs.cleanup()
+        subprocess.run(["umount", srv.fs.auditfs])
     srv.cleanup()
     subprocess.run(["rm", "-rf", srv.tmp])
 
@@ -96,15 +97,24 @@ def docs(n):
 
 
 def audit_records(srv, action="csc.signHash"):
-    with open(os.path.join(srv.state, "audit-idgated.log")) as f:
+    path = getattr(srv, "audit_log", os.path.join(srv.state, "audit-idgated.log"))
+    with open(path) as f:
         return [r for r in map(json.loads, f) if r["action"] == action]
 
 
 def fault_server(srv):
-    """An idgated whose HSM can be slowed (started once, on first use),
-    with alice enrolled and a signing credential of hers."""
+    """An idgated whose HSM can be slowed and whose audit log lives on a
+    small file system of its own that a test can fill (started once, on
+    first use), with alice enrolled and a signing credential of hers."""
     if not getattr(srv, "fs", None):
-        fs = srv.fs = FaultServer(workers=1).start()
+        auditfs = os.path.join(srv.tmp, "auditfs")
+        os.mkdir(auditfs)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", auditfs]).returncode:
+            raise Skip("cannot mount a tmpfs for the audit log (needs root)")
+        log = os.path.join(auditfs, "audit-idgated.log")
+        fs = srv.fs = FaultServer(workers=1, settings={"audit.server_log": log})
+        fs.auditfs, fs.audit_log = auditfs, log
+        fs.start()
         fs.alice = fs.enrol()
         fs.cred = create(fs, fs.alice)
         fs.tok = token(fs.alice)
@@ -347,6 +357,26 @@ def test_a_client_that_leaves_while_the_hsm_signs_is_audited(srv):
     # The SAD was spent at the HSM: it does not sign again.
     st, j = sign(fs, fs.tok, fs.cred, a["SAD"], hashes)
     expect(st == 403 and "used" in j["error_description"], (st, j))
+
+
+def test_no_signature_leaves_before_its_record_is_durable(srv):
+    """The audit log's disk is full: the record cannot be made durable, so
+    the signatures made by the HSM are not returned (503), and it is counted."""
+    fs = fault_server(srv)
+    _, hashes = docs(1)
+    st, a = authorize(fs, fs.alice, fs.tok, fs.cred, hashes)
+    expect(st == 200, (st, a))
+    fd = os.open(os.path.join(fs.auditfs, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"x" * 512):
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+    st, j = sign(fs, fs.tok, fs.cred, a["SAD"], hashes)
+    expect(st == 503 and "durable" in j["error_description"], (st, j))
+    expect("idgate_csc_audit_failed_total 1" in fs.metrics(), fs.metrics())
+    expect("not durable" in fs.log_text(), fs.log_text())
 
 
 def test_revoked_credential(srv):

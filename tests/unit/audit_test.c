@@ -1,7 +1,8 @@
 /*
  * audit_test.c - the tamper-evident audit log: appending and verifying,
  * the chain across restarts, concurrent appenders, a full queue, tampering
- * of every kind named at the right record, escaping, refused arguments, a
+ * of every kind named at the right record, a writer that tells when a
+ * record is durable (audit_append_notify), escaping, refused arguments, a
  * broken tail refused and recovered, a failing disk.  Everything happens in
  * a mkdtemp directory removed at the end.
  */
@@ -450,6 +451,78 @@ static void test_queue_full(void)
 	CHECK_EQ(audit_append(l, &ev), IG_OK);
 	audit_close(l);
 	expect_verify(path, IG_OK, 6, 0, NULL);
+}
+
+/* ---- audit_append_notify ------------------------------------------------ */
+
+/* What the writer told, and what was on disk when it did. */
+struct notice {
+	const char *path;
+	atomic_int calls;
+	int rc;
+	uint64_t seq;
+	off_t size; /* of the log when told */
+};
+
+static void on_notice(void *arg, int rc, uint64_t seq)
+{
+	struct notice *n = arg;
+	struct stat sb;
+
+	n->rc = rc;
+	n->seq = seq;
+	n->size = stat(n->path, &sb) == 0 ? sb.st_size : -1;
+	atomic_fetch_add(&n->calls, 1);
+}
+
+static void test_notify(void)
+{
+	const char *path = path_in("notify.log");
+	struct audit_log *l = open_ok(path, 4);
+	struct audit_event ev = ev_of("citizen:7", "csc.signHash", "cred-7", "ok",
+				      NULL);
+	struct notice n = { .path = path }, full = { .path = path };
+	static char detail[900];
+	struct rlimit old, lim;
+	struct stat sb;
+
+	if (!l)
+		return;
+	/* Not told before the record is written: the writer is parked. */
+	audit_test_pause(l, true);
+	CHECK_EQ(audit_append_notify(l, &ev, on_notice, &n), IG_OK);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(audit_append(l, &ev), IG_OK);
+	/* A full queue: refused at once, and never told. */
+	CHECK_EQ(audit_append_notify(l, &ev, on_notice, &full), IG_EBLOCKED);
+	usleep(50 * 1000);
+	CHECK_EQ(atomic_load(&n.calls), 0);
+	audit_test_pause(l, false);
+	CHECK_EQ(audit_flush(l), IG_OK);
+	/* Told once, with its seq, when its whole batch was on disk. */
+	CHECK_EQ(atomic_load(&n.calls), 1);
+	CHECK_EQ(n.rc, IG_OK);
+	CHECK_EQ(n.seq, 1);
+	CHECK(stat(path, &sb) == 0 && n.size == sb.st_size && sb.st_size > 0);
+	CHECK_EQ(atomic_load(&full.calls), 0);
+
+	/* A record whose write fails: told so, with seq 0. */
+	memset(detail, 'x', sizeof(detail) - 1);
+	ev.detail = detail;
+	n.calls = 0;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 50;
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	CHECK_EQ(audit_append_notify(l, &ev, on_notice, &n), IG_OK);
+	CHECK_EQ(audit_flush(l), IG_EINTERNAL);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK_EQ(atomic_load(&n.calls), 1);
+	CHECK_EQ(n.rc, IG_EINTERNAL);
+	CHECK_EQ(n.seq, 0);
+	audit_close(l);
+	expect_verify(path, IG_OK, 4, 0, NULL);
 }
 
 /* ---- tampering ---------------------------------------------------------- */
@@ -979,6 +1052,7 @@ int main(void)
 	}
 	test_append_verify_reopen();
 	test_queue_full();
+	test_notify();
 	test_tamper();
 	test_escapes();
 	test_usage();
