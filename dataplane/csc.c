@@ -333,7 +333,8 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 		why = "the access token is expired or not this issuer's";
 		goto fail;
 	}
-	if (!cit || csc_cit_open(w, cit, strlen(cit), out->citizen) < 0) {
+	if (!cit || csc_cit_open(w, cit, json_string_length(json_object_get(claims, "cit")),
+				 out->citizen) < 0) {
 		why = "the access token names no citizen";
 		goto fail;
 	}
@@ -541,10 +542,10 @@ static int csc_hashes(json_t *arr, uint8_t out[][32], unsigned *n, uint8_t list[
 	mbedtls_md_starts(&md);
 	json_array_foreach(arr, i, v) {
 		const char *s = json_string_value(v);
-		size_t len;
 
-		if (!s || mbedtls_base64_decode(out[i], 32, &len, (const uint8_t *)s,
-						 strlen(s)) || len != 32) {
+		/* Strict base64 (jose.h): one spelling per hash, so the record
+		 * and the approval name the very bytes signed. */
+		if (!s || b64_decode(s, json_string_length(v), out[i], 32) != 32) {
 			mbedtls_md_free(&md);
 			return -1;
 		}
@@ -746,7 +747,8 @@ static void csc_sign(struct conn *c, struct request *r, const struct csc_caller 
 	if (why && strcmp(why, OID_SHA256))
 		return csc_bad(c, r, EP_CSC_SIGN, "hashAlgorithmOID must be SHA-256");
 	sad64 = json_string_value(json_object_get(body, "SAD"));
-	len = sad64 ? b64url_decode(sad64, strlen(sad64), sad, sizeof(sad)) : -1;
+	len = sad64 ? b64url_decode(sad64, json_string_length(json_object_get(body, "SAD")),
+				    sad, sizeof(sad)) : -1;
 	if (len != SAD_LEN)
 		return csc_bad(c, r, EP_CSC_SIGN, "missing or malformed SAD");
 	csc_sad_mac(srv, sad, mac);

@@ -293,6 +293,21 @@ def test_rejections(srv):
     expect(st == 404, st)
 
 
+def test_hashes_are_strict_base64(srv):
+    """RFC 4648 §3.3: a hash spelled with whitespace, a line break, no
+    padding or base64url's alphabet is refused by authorize and signHash."""
+    cred, tok = srv.ec_cred, token(srv.alice)
+    _, hashes = docs(1)
+    h = hashes[0]
+    url = base64.urlsafe_b64encode(b"\xfb" * 32).decode()
+    for bad in (h[:20] + " " + h[20:], h[:20] + "\n" + h[20:], h + "\r\n", " " + h,
+                h.rstrip("="), h + "=", url):
+        st, j = authorize(srv, srv.alice, tok, cred, [bad])
+        expect(st == 400 and "hashes" in j["error_description"], (bad, st, j))
+        st, j = sign(srv, tok, cred, "AAAA", [bad])
+        expect(st == 400 and "hashes" in j["error_description"], (bad, st, j))
+
+
 def test_tokens_of_no_relying_service_are_refused(srv):
     """A token from a login that named no client_id (its client_id is the
     issuer) names no relying service: every CSC method past info refuses it."""
