@@ -179,34 +179,52 @@ void csc_conn_free(struct conn *c)
 
 /* ---- the citizen in the access token ------------------------------------ */
 
+/*
+ * The plaintext is the citizen id padded with zero bytes to
+ * STORE_CITIZEN_MAX (the longest id the store takes): GCM's ciphertext is
+ * as long as its plaintext, so an unpadded claim would tell every relying
+ * service how long the citizen's id is.  Ids never hold a zero byte
+ * (store.c takes [A-Za-z0-9._-]), so the padding is unambiguous.
+ */
 int csc_cit_claim(struct worker *w, const char *citizen_id, char out[CSC_CIT_MAX])
 {
-	uint8_t buf[12 + STORE_CITIZEN_MAX + 16];
+	uint8_t buf[12 + STORE_CITIZEN_MAX + 16], plain[STORE_CITIZEN_MAX] = { 0 };
 	size_t n = strlen(citizen_id);
+	int rc;
 
-	if (n > STORE_CITIZEN_MAX ||
-	    mbedtls_ctr_drbg_random(&w->tls.drbg, buf, 12) ||
-	    mbedtls_gcm_crypt_and_tag(&w->cit_gcm, MBEDTLS_GCM_ENCRYPT, n, buf, 12,
-				      (const uint8_t *)"cit", 3, (const uint8_t *)citizen_id,
-				      buf + 12, 16, buf + 12 + n))
+	if (n == 0 || n > STORE_CITIZEN_MAX)
 		return IG_EINTERNAL;
-	b64url_encode(buf, 12 + n + 16, out);
+	memcpy(plain, citizen_id, n);
+	rc = mbedtls_ctr_drbg_random(&w->tls.drbg, buf, 12) ||
+	     mbedtls_gcm_crypt_and_tag(&w->cit_gcm, MBEDTLS_GCM_ENCRYPT, sizeof(plain), buf,
+				       12, (const uint8_t *)"cit", 3, plain, buf + 12, 16,
+				       buf + 12 + sizeof(plain));
+	mbedtls_platform_zeroize(plain, sizeof(plain));
+	if (rc)
+		return IG_EINTERNAL;
+	b64url_encode(buf, sizeof(buf), out);
 	return IG_OK;
 }
 
+/* Open a claim of csc_cit_claim: exactly its length, authentic, then an
+ * id of 1..STORE_CITIZEN_MAX bytes followed by zero bytes only. */
 static int csc_cit_open(struct worker *w, const char *claim, size_t len,
 			char out[STORE_CITIZEN_MAX + 1])
 {
-	uint8_t buf[12 + STORE_CITIZEN_MAX + 16];
-	int n = b64url_decode(claim, len, buf, sizeof(buf));
+	uint8_t buf[12 + STORE_CITIZEN_MAX + 16 + 3];
+	size_t n;
 
-	if (n < 12 + 1 + 16 ||
-	    mbedtls_gcm_auth_decrypt(&w->cit_gcm, (size_t)n - 28, buf, 12,
-				     (const uint8_t *)"cit", 3, buf + n - 16, 16,
-				     buf + 12, (uint8_t *)out))
+	if (b64url_decode(claim, len, buf, sizeof(buf)) != 12 + STORE_CITIZEN_MAX + 16 ||
+	    mbedtls_gcm_auth_decrypt(&w->cit_gcm, STORE_CITIZEN_MAX, buf, 12,
+				     (const uint8_t *)"cit", 3, buf + 12 + STORE_CITIZEN_MAX,
+				     16, buf + 12, (uint8_t *)out))
 		return -1;
-	out[n - 28] = '\0';
-	return 0;
+	out[STORE_CITIZEN_MAX] = '\0';
+	n = strlen(out);
+	for (size_t i = n; i < STORE_CITIZEN_MAX; i++)
+		if (out[i])
+			return -1;
+	return n ? 0 : -1;
 }
 
 /* ---- answers ------------------------------------------------------------- */

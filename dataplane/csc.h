@@ -7,8 +7,9 @@
  * A citizen is known by the access token of the login (Bearer): besides its
  * pairwise sub, the token carries an opaque "cit" claim, the citizen id
  * encrypted (AES-256-GCM, a fresh nonce per token, so relying services
- * cannot link two tokens by it) under a key derived from the state dir's
- * pairwise secret.  Only idgated reads it.
+ * cannot link two tokens by it; padded to the longest citizen id, so its
+ * length tells nothing) under a key derived from the state dir's pairwise
+ * secret.  Only idgated reads it.
  *
  * A signature needs the citizen's explicit approval: credentials/authorize
  * takes a JWS from one of the citizen's enrolled devices naming the

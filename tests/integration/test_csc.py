@@ -192,6 +192,11 @@ def test_token_names_the_citizen_opaquely(srv):
     expect("cit" in claims and srv.alice.citizen not in json.dumps(claims), claims)
     other = jwt.decode(token(srv.alice), options={"verify_signature": False})
     expect(other["cit"] != claims["cit"], "two tokens are not linkable by cit")
+    # Nor does its length tell how long the citizen's id is.
+    short, longest = srv.enrol(citizen="c"), srv.enrol(citizen="L" * 64)
+    lens = {len(jwt.decode(token(d), options={"verify_signature": False})["cit"])
+            for d in (short, longest, srv.alice)}
+    expect(len(lens) == 1, lens)
 
 
 def test_ec_sign_one_hash(srv):
