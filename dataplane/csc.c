@@ -1126,10 +1126,12 @@ static void csc_create_finish(struct conn *c)
 	cp->sc.cert_len = (uint16_t)len;
 	if (store_signcred_put(srv->store, &cp->sc, c->w->now_s, &why) < 0)
 		return csc_create_fail(c, 500, "server_error", why);
-	if (csc_audit(srv, cp->citizen, "credential.create", cp->sc.id, "ok",
-		      cp->sc.alg == HSM_ALG_RSA_2048 ? "RSA-2048" : "EC P-256", NULL) < 0)
-		log_warn("audit log: cannot record the creation of %s", cp->sc.id);
 	log_info("signing credential %s made on HSM %s", cp->sc.id, cp->sc.hsm);
+	if (admin_audit(srv, cp->sc.alg == HSM_ALG_RSA_2048 ? "credential.create rsa-2048"
+							    : "credential.create ec-p256",
+			cp->sc.citizen_id, cp->sc.id, 1) < 0)
+		return csc_create_fail(c, 500, "server_error", "made, but the audit log could "
+				       "not make the record durable");
 	snprintf(body, sizeof(body), "{\"credential_id\":\"%s\"}", cp->sc.id);
 	resp_send(c, EP_SC_CREATE, p->start_ns, 201, "application/json", NULL, body,
 		  strlen(body), p->keep_alive);
@@ -1139,23 +1141,22 @@ void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id)
 {
 	struct server *srv = c->w->srv;
 	const char *why = NULL;
-	char cred[STORE_CRED_ID_LEN + 1];
-	int rc = store_signcred_revoke(srv->store, id.p, id.len, c->w->now_s, &why);
+	struct store_signcred *sc = malloc(sizeof(*sc));
+	int rc = !sc ? IG_ENOMEM
+		     : store_reader_get_signcred(c->w->reader, id.p, id.len, sc, &why) < 0
+		     ? IG_EPROTO : store_signcred_revoke(srv->store, id.p, id.len, c->w->now_s, &why);
 
+	if (rc == IG_OK && admin_audit(srv, "credential.disable", sc->citizen_id, sc->id, 1) < 0) {
+		why = "disabled, but the audit log could not make the record durable";
+		rc = IG_EINTERNAL;
+	}
+	free(sc);
 	if (rc == IG_EPROTO)
 		return resp_error(c, EP_SC_REVOKE, r->start_ns, 404, "not_found",
 				  "unknown signing credential", NULL, r->h.keep_alive);
 	if (rc < 0)
-		return resp_error(c, EP_SC_REVOKE, r->start_ns, 500, "server_error", why, NULL,
-				  r->h.keep_alive);
-	snprintf(cred, sizeof(cred), "%.*s", (int)id.len, id.p);
-	{
-		struct audit_event ev = { .actor = "admin", .action = "credential.disable",
-					  .key = cred, .result = "ok" };
-
-		if (srv->audit && audit_append(srv->audit, &ev) < 0)
-			log_warn("audit log: cannot record disabling %s", cred);
-	}
+		return resp_error(c, EP_SC_REVOKE, r->start_ns, 500, "server_error",
+				  why ?: "out of memory", NULL, r->h.keep_alive);
 	resp_send(c, EP_SC_REVOKE, r->start_ns, 200, "application/json", NULL,
 		  "{\"status\":\"disabled\"}", 21, r->h.keep_alive);
 }

@@ -320,6 +320,11 @@ static void *worker_main(void *arg)
 	w->scratch = malloc(w->lim.max_body + 1);
 	if (!w->scratch)
 		goto fail;
+	/* The admin worker reads too: what it revokes, to audit whose it was. */
+	w->reader = store_reader_new(srv->store);
+	st->why = "no LMDB reader slot for a worker";
+	if (!w->reader)
+		goto fail;
 	if (!w->admin) {
 		struct tls_async_signer hsm_key = { conn_tls_sign_start, w };
 
@@ -327,10 +332,6 @@ static void *worker_main(void *arg)
 				     c->tls_key_in_hsm ? &hsm_key : NULL, c->tls_min_version,
 				     srv->ticket_secret, c->ticket_lifetime_s, w->now_s, &st->why);
 		if (rc < 0)
-			goto fail;
-		w->reader = store_reader_new(srv->store);
-		st->why = "no LMDB reader slot for a worker";
-		if (!w->reader)
 			goto fail;
 		if (c->rate_limit > 0) {
 			double share = c->rate_limit / srv->nworkers;

@@ -17,7 +17,9 @@ import uuid
 
 import jwt
 
-from harness import FaultServer, Server, Skip, expect, main, make_jws
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from harness import FaultServer, Server, Skip, expect, jwk_of, main, make_jws
 
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 RSA_SHA256 = "1.2.840.113549.1.1.11"
@@ -431,6 +433,48 @@ def test_admin_rejections(srv):
 # --- audit, and no key in the clear ---------------------------------------------
 
 
+def verify_audit_log(srv):
+    p = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__import__("harness").BIN)),
+                                     "idgate-keys"), "--state", srv.state, "audit", "verify",
+                        "--log", os.path.join(srv.state, "audit-idgated.log")],
+                       capture_output=True, text=True)
+    expect(p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr)
+
+
+def test_admin_actions_are_audited(srv):
+    """Enrolment (one record per credential, bulk too), device revocation,
+    signing-credential creation and disabling: each a record naming the
+    credential and the citizen's pseudonym, durable when the admin API
+    answers."""
+    dev = srv.enrol()
+    bulk = [{"citizen_id": "bulk-%s" % uuid.uuid4().hex[:8],
+             "device_jwk": jwk_of(ec.generate_private_key(ec.SECP256R1()))} for _ in range(3)]
+    st, _, body = srv.admin("POST", "/v1/admin/citizens", bulk)
+    expect(st == 200, (st, body))
+    bulk_creds = [r["credential_id"] for r in json.loads(body)["results"]]
+    cred = create(srv, dev)
+    st, _, body = srv.admin("DELETE", "/v1/admin/signing-credentials/" + cred)
+    expect(st == 200, (st, body))
+    st, _, body = srv.admin("DELETE", "/v1/admin/credentials/" + dev.cred)
+    expect(st == 204, (st, body))
+    # Read at once: the records were durable before the answers.
+    enrols = {r["key"]: r for r in audit_records(srv, "device.enrol")}
+    for c in [dev.cred] + bulk_creds:
+        expect(c in enrols and enrols[c]["actor"] == "admin" and enrols[c]["result"] == "ok" and
+               enrols[c]["detail"].startswith("citizen:"), (c, enrols.get(c)))
+    revokes = [r for r in audit_records(srv, "device.revoke") if r["key"] == dev.cred]
+    creates = [r for r in audit_records(srv, "credential.create ec-p256") if r["key"] == cred]
+    disables = [r for r in audit_records(srv, "credential.disable") if r["key"] == cred]
+    expect(len(revokes) == 1 and len(creates) == 1 and len(disables) == 1,
+           (revokes, creates, disables))
+    # One pseudonym per citizen, the one of her signHash records; never her id.
+    expect(revokes[0]["detail"] == creates[0]["detail"] == disables[0]["detail"] ==
+           enrols[dev.cred]["detail"], (revokes, creates, disables))
+    with open(os.path.join(srv.state, "audit-idgated.log")) as f:
+        expect(dev.citizen not in f.read())
+    verify_audit_log(srv)
+
+
 def test_audit_and_no_key_in_the_clear(srv):
     with open(os.path.join(srv.state, "audit-idgated.log")) as f:
         lines = [json.loads(l) for l in f]
@@ -440,11 +484,7 @@ def test_audit_and_no_key_in_the_clear(srv):
     expect(any(l["detail"].startswith("16 hash(es): ") for l in signs))
     expect(all(l["actor"].startswith("citizen:") and srv.alice.citizen not in l["actor"]
                for l in signs))
-    p = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__import__("harness").BIN)),
-                                     "idgate-keys"), "--state", srv.state, "audit", "verify",
-                        "--log", os.path.join(srv.state, "audit-idgated.log")],
-                       capture_output=True, text=True)
-    expect(p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr)
+    verify_audit_log(srv)
     # PKCS#8 headers of EC P-256 and RSA private keys must appear nowhere.
     pkcs8_ec = bytes.fromhex("020100301306072a8648ce3d020106082a8648ce3d030107")
     pkcs8_rsa = bytes.fromhex("020100300d06092a864886f70d0101010500")
