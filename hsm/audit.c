@@ -37,6 +37,7 @@
 #include <mbedtls/sha256.h>
 
 #include "../common/hex.h"
+#include "../common/log.h"
 #include "audit.h"
 #include "mpmc.h"
 
@@ -1024,6 +1025,18 @@ out:
 	return rc;
 }
 
+/* A recovery's end: the log continues after the valid prefix <w> walked
+ * (the bytes after it are cut off), <detail> is its record's text. */
+static void audit_keep_prefix(struct audit_log *l, const struct audit_walk *w,
+			      char *detail, char *cut)
+{
+	audit_utf8_sanitize(detail);
+	free(cut);
+	l->seq = w->records;
+	memcpy(l->prev, w->last, 32);
+	l->size = w->end;
+}
+
 /*
  * AUDIT_OPEN_RECOVER (audit.h): keep the longest valid prefix, move the
  * rest aside, and describe what was found in <detail> (the text of the
@@ -1060,11 +1073,7 @@ static int audit_recover(struct audit_log *l, const char *found, char *detail,
 		    "seq %llu (%s); %lld bytes moved to %s", found, head_state,
 		    (unsigned long long)w.records, wmsg,
 		    (long long)(l->size - w.end), cut ? cut : "(none)");
-	audit_utf8_sanitize(detail);
-	free(cut);
-	l->seq = w.records;
-	memcpy(l->prev, w.last, 32);
-	l->size = w.end;
+	audit_keep_prefix(l, &w, detail, cut);
 	return IG_OK;
 }
 
@@ -1541,6 +1550,54 @@ static int audit_open_files(struct audit_log *l, const char **why)
 	return IG_OK;
 }
 
+/*
+ * The tail check failed: is this what a crash leaves (audit.h)?  The head
+ * file is valid and names a record of the chain, every line after it
+ * continues the chain, and at most the last line is torn (no newline:
+ * written in part).  Then adopt the records past the head, move a torn
+ * line aside (audit_cut: its bytes are kept), and describe it all in
+ * <detail>.  IG_EPROTO otherwise: the chain itself is broken, records are
+ * missing, or the head is, and that is for an officer.
+ */
+static int audit_crash_recover(struct audit_log *l, char *detail, size_t cap,
+			       const char **why)
+{
+	struct audit_head h = { 0 };
+	struct audit_walk w = { 0 };
+	const char *wwhy = "";
+	char *cut = NULL, *torn = NULL;
+	off_t tail;
+	int rc;
+
+	if (audit_read_head(l->head_path, &h, &wwhy) != IG_OK)
+		return IG_EPROTO;
+	w.want_seq = h.seq;
+	rc = audit_walk_fd(l->fd, &h, &w, &wwhy);
+	tail = l->size - w.end;
+	if (rc == IG_EPROTO && w.bad_seq == w.records + 1 && tail > 0 &&
+	    tail <= AUDIT_MAX_LINE && (torn = malloc((size_t)tail)) &&
+	    audit_pread_all(l->fd, torn, (size_t)tail, w.end) == 0 &&
+	    !memchr(torn, '\n', (size_t)tail))
+		rc = IG_OK; /* only the last line is incomplete */
+	free(torn);
+	if (rc != IG_OK || h.seq > w.records ||
+	    (h.seq == 0 ? memcmp(h.hash, audit_zero_hash, 32) != 0
+			: !w.have_want || memcmp(h.hash, w.want_hash, 32) != 0))
+		return rc == IG_OK || rc == IG_EPROTO ? IG_EPROTO : rc;
+	if (tail > 0)
+		IG_GUARD(audit_cut(l, w.end, l->size, w.records + 1, &cut, why));
+	audit_textf(detail, cap,
+		    "recovered at start after a crash: the head named seq %llu; "
+		    "%llu record(s) after it continue the chain and were adopted "
+		    "(the log ends at seq %llu); %lld bytes of an incomplete last "
+		    "record moved to %s", (unsigned long long)h.seq,
+		    (unsigned long long)(w.records - h.seq),
+		    (unsigned long long)w.records, (long long)tail,
+		    cut ? cut : "(none)");
+	audit_keep_prefix(l, &w, detail, cut);
+	return IG_OK;
+}
+
 /* Check (or recover) the tail, write the head of a new log. */
 static int audit_prepare(struct audit_log *l, unsigned flags, char *detail,
 			 size_t cap, bool *recovered, const char **why)
@@ -1551,8 +1608,17 @@ static int audit_prepare(struct audit_log *l, unsigned flags, char *detail,
 
 	*recovered = false;
 	rc = audit_check_tail(l, &need_head, why);
-	if (rc == IG_EPROTO && (flags & AUDIT_OPEN_RECOVER)) {
+	if (rc == IG_EPROTO) {
+		/* audit_crash_recover's reasons share the buffer: keep ours. */
 		snprintf(found, sizeof(found), "%s", *why);
+		if (audit_crash_recover(l, detail, cap, why) == IG_OK) {
+			*recovered = need_head = true;
+			rc = IG_OK;
+		} else {
+			audit_fail(why, rc, "%s", found);
+		}
+	}
+	if (rc == IG_EPROTO && (flags & AUDIT_OPEN_RECOVER)) {
 		IG_GUARD(audit_recover(l, found, detail, cap, why));
 		*recovered = need_head = true;
 		rc = IG_OK;
@@ -1597,6 +1663,7 @@ int audit_open(struct audit_log **out, const char *path, unsigned queue_depth,
 	}
 	l->have_writer = true;
 	if (recovered) {
+		log_warn("audit log %s: %s", path, detail);
 		struct audit_event ev = { .actor = "audit", .action = "audit.recover",
 					  .result = "ok", .detail = detail };
 

@@ -46,9 +46,16 @@
  * key, or ship it to a write-once store or a remote log at every batch; the
  * hook for that is audit_write_head in audit.c.  A crash between a batch's
  * fdatasync and the head update leaves the log ahead of the head, which
- * looks exactly like lines appended by an attacker: audit_open refuses such
- * a log until an operator opens it with AUDIT_OPEN_RECOVER, which records
- * the fact in the log itself.  Records queued by audit_append and not yet
+ * looks like lines appended by an attacker who chained them on.  audit_open
+ * adopts such records when the head is valid and names a record of the
+ * chain, every line after it continues the chain, and at most the last line
+ * is incomplete (torn: no newline; moved to "<path>.cut.<seq>.<unix ms>"):
+ * it records what it did (actor "audit", action "audit.recover") and logs
+ * it.  Anything else (a broken chain, records missing, a head that names no
+ * record of the chain) is refused until an operator opens the log with
+ * AUDIT_OPEN_RECOVER, which records the fact in the log itself.  (The
+ * adopted records are exactly what an attacker able to append a valid
+ * chain could have written: the anchor below is what tells them apart.)  Records queued by audit_append and not yet
  * written are lost on a crash; only audit_append_sync and audit_flush
  * promise durability.
  *
