@@ -75,12 +75,18 @@ size_t b64url_encode(const uint8_t *in, size_t n, char *out)
 }
 
 /* Decode <k> alphabet characters of <in> into 6-bit values; -1 if any
- * byte lies outside the alphabet (padding '=' included). */
-static int b64url_sextets(const char *in, size_t k, uint8_t v[4])
+ * byte lies outside the alphabet (padding '=' included).  <std>: base64's
+ * alphabet (RFC 4648 §4: '+' and '/' for 62 and 63), else base64url's (§5:
+ * '-' and '_'). */
+static int b64_sextets(const char *in, size_t k, uint8_t v[4], int std)
 {
 	for (size_t i = 0; i < k; i++) {
-		uint8_t x = b64url_value1[(uint8_t)in[i]];
+		uint8_t c = (uint8_t)in[i], x = b64url_value1[c];
 
+		if (std && (c == '-' || c == '_'))
+			x = 0;
+		else if (std && (c == '+' || c == '/'))
+			x = c == '+' ? 63 : 64;
 		if (x == 0)
 			return -1;
 		v[i] = x - 1;
@@ -88,7 +94,8 @@ static int b64url_sextets(const char *in, size_t k, uint8_t v[4])
 	return 0;
 }
 
-int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+/* Either alphabet without padding: b64url_decode's rules. */
+static int b64_decode_bare(const char *in, size_t n, uint8_t *out, size_t cap, int std)
 {
 	size_t rem = n % 4, full = n - rem, i, o = 0;
 	uint8_t v[4];
@@ -100,7 +107,7 @@ int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 	if (n > (size_t)1 << 30 || b64url_dec_max(n) > cap)
 		return IG_EPROTO;
 	for (i = 0; i < full; i += 4) {
-		if (b64url_sextets(in + i, 4, v) < 0)
+		if (b64_sextets(in + i, 4, v, std) < 0)
 			return IG_EPROTO;
 		out[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
 		out[o++] = (uint8_t)(v[1] << 4 | v[2] >> 2);
@@ -108,7 +115,7 @@ int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 	}
 	if (rem == 0)
 		return (int)o;
-	if (b64url_sextets(in + full, rem, v) < 0)
+	if (b64_sextets(in + full, rem, v, std) < 0)
 		return IG_EPROTO;
 	/*
 	 * RFC 4648 §3.5: the pad bits of the last character are zero in a
@@ -126,6 +133,25 @@ int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 		out[o++] = (uint8_t)(v[1] << 4 | v[2] >> 2);
 	}
 	return (int)o;
+}
+
+int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+	return b64_decode_bare(in, n, out, cap, 0);
+}
+
+int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+	size_t pad = n >= 1 && in[n - 1] == '=' ? 1 + (n >= 2 && in[n - 2] == '=') : 0;
+
+	/* RFC 4648 §3.2: padded to a multiple of 4 (so the last group, after
+	 * one or two '=', holds three or two characters: one or two bytes);
+	 * §3.3: no '=' elsewhere, no character outside the alphabet, no
+	 * whitespace or line break (all refused by b64_sextets); §3.5: zero
+	 * pad bits. */
+	if (n % 4)
+		return IG_EPROTO;
+	return b64_decode_bare(in, n - pad, out, cap, 1);
 }
 
 /* ---- SHA-256 and P-256 ---- */

@@ -24,6 +24,14 @@
 size_t b64url_encode(const uint8_t *in, size_t n, char *out);
 int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 
+/* Base64 (RFC 4648 §4, '+' and '/') with its padding, as strictly: the
+ * length a multiple of 4, one or two '=' only at the end and only where the
+ * last group needs them, no whitespace, line break or other character
+ * (§3.3), zero pad bits (§3.5).  Returns the decoded length or IG_EPROTO
+ * (also beyond <cap>).  For values a peer sends in JSON (CSC hashes);
+ * PEM (RFC 7468, line breaks allowed) is not this. */
+int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
 struct p256_pub {
 	uint8_t x[32], y[32];
 };

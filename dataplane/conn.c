@@ -726,6 +726,8 @@ void conn_hsm_done(struct worker *w, struct hsm_job *job)
 		 * honoured: conn_pump's settling sees to it. */
 		conn_pump(c, 0);
 		conn_flush(c);
+	} else if (!tls && c->pend->ep != EP_TOKEN) {
+		csc_abandoned(c); /* the client left: still audited */
 	}
 	c->refs--;
 	conn_put(c);

@@ -30,15 +30,30 @@
 #define OID_RSA_SHA256 "1.2.840.113549.1.1.11"
 #define OID_SHA256 "2.16.840.1.101.3.4.2.1"
 
-#define SAD_VERSION 1
-/* version, credential id, exp, count, nonce, SHA-256 of the hash list */
-#define SAD_BODY (1 + STORE_CRED_ID_LEN + 8 + 1 + 16 + 32)
+#define SAD_VERSION 2
+/* version, credential id, exp, count, nonce, SHA-256 of the hash list,
+ * SHA-256 of the client_id of the access token that authorized it */
+#define SAD_EXP (1 + STORE_CRED_ID_LEN)
+#define SAD_COUNT (SAD_EXP + 8)
+#define SAD_NONCE (SAD_COUNT + 1)
+#define SAD_LIST (SAD_NONCE + 16)
+#define SAD_CLIENT (SAD_LIST + 32)
+#define SAD_BODY (SAD_CLIENT + 32)
 #define SAD_LEN (SAD_BODY + 32)
+
+/* Who calls: the citizen of the access token's "cit" claim and the relying
+ * service it was issued to (its client_id claim, RFC 9068 §2.2). */
+struct csc_caller {
+	char citizen[STORE_CITIZEN_MAX + 1];
+	char client[CSC_CLIENT_MAX + 1];
+};
 
 struct csc_pending {
 	struct hsm_wrapped wx;
 	struct store_signcred sc;
 	uint8_t step;             /* creation: 1 key made, 2 certificate signed */
+	uint8_t at_audit;         /* signHash: the job waits for its record */
+	uint64_t audit_seq;       /* ... and that record's seq, once durable */
 	int ca_dev;
 	struct pubkey ca_pub;
 	uint8_t tbs[2048];
@@ -130,7 +145,7 @@ struct csc_tokens {
 	struct {
 		uint8_t hash[32];
 		int64_t exp;
-		char citizen[STORE_CITIZEN_MAX + 1];
+		struct csc_caller who;
 	} e[CSC_TOKENS];
 };
 
@@ -164,34 +179,52 @@ void csc_conn_free(struct conn *c)
 
 /* ---- the citizen in the access token ------------------------------------ */
 
+/*
+ * The plaintext is the citizen id padded with zero bytes to
+ * STORE_CITIZEN_MAX (the longest id the store takes): GCM's ciphertext is
+ * as long as its plaintext, so an unpadded claim would tell every relying
+ * service how long the citizen's id is.  Ids never hold a zero byte
+ * (store.c takes [A-Za-z0-9._-]), so the padding is unambiguous.
+ */
 int csc_cit_claim(struct worker *w, const char *citizen_id, char out[CSC_CIT_MAX])
 {
-	uint8_t buf[12 + STORE_CITIZEN_MAX + 16];
+	uint8_t buf[12 + STORE_CITIZEN_MAX + 16], plain[STORE_CITIZEN_MAX] = { 0 };
 	size_t n = strlen(citizen_id);
+	int rc;
 
-	if (n > STORE_CITIZEN_MAX ||
-	    mbedtls_ctr_drbg_random(&w->tls.drbg, buf, 12) ||
-	    mbedtls_gcm_crypt_and_tag(&w->cit_gcm, MBEDTLS_GCM_ENCRYPT, n, buf, 12,
-				      (const uint8_t *)"cit", 3, (const uint8_t *)citizen_id,
-				      buf + 12, 16, buf + 12 + n))
+	if (n == 0 || n > STORE_CITIZEN_MAX)
 		return IG_EINTERNAL;
-	b64url_encode(buf, 12 + n + 16, out);
+	memcpy(plain, citizen_id, n);
+	rc = mbedtls_ctr_drbg_random(&w->tls.drbg, buf, 12) ||
+	     mbedtls_gcm_crypt_and_tag(&w->cit_gcm, MBEDTLS_GCM_ENCRYPT, sizeof(plain), buf,
+				       12, (const uint8_t *)"cit", 3, plain, buf + 12, 16,
+				       buf + 12 + sizeof(plain));
+	mbedtls_platform_zeroize(plain, sizeof(plain));
+	if (rc)
+		return IG_EINTERNAL;
+	b64url_encode(buf, sizeof(buf), out);
 	return IG_OK;
 }
 
+/* Open a claim of csc_cit_claim: exactly its length, authentic, then an
+ * id of 1..STORE_CITIZEN_MAX bytes followed by zero bytes only. */
 static int csc_cit_open(struct worker *w, const char *claim, size_t len,
 			char out[STORE_CITIZEN_MAX + 1])
 {
-	uint8_t buf[12 + STORE_CITIZEN_MAX + 16];
-	int n = b64url_decode(claim, len, buf, sizeof(buf));
+	uint8_t buf[12 + STORE_CITIZEN_MAX + 16 + 3];
+	size_t n;
 
-	if (n < 12 + 1 + 16 ||
-	    mbedtls_gcm_auth_decrypt(&w->cit_gcm, (size_t)n - 28, buf, 12,
-				     (const uint8_t *)"cit", 3, buf + n - 16, 16,
-				     buf + 12, (uint8_t *)out))
+	if (b64url_decode(claim, len, buf, sizeof(buf)) != 12 + STORE_CITIZEN_MAX + 16 ||
+	    mbedtls_gcm_auth_decrypt(&w->cit_gcm, STORE_CITIZEN_MAX, buf, 12,
+				     (const uint8_t *)"cit", 3, buf + 12 + STORE_CITIZEN_MAX,
+				     16, buf + 12, (uint8_t *)out))
 		return -1;
-	out[n - 28] = '\0';
-	return 0;
+	out[STORE_CITIZEN_MAX] = '\0';
+	n = strlen(out);
+	for (size_t i = n; i < STORE_CITIZEN_MAX; i++)
+		if (out[i])
+			return -1;
+	return n ? 0 : -1;
 }
 
 /* ---- answers ------------------------------------------------------------- */
@@ -231,12 +264,18 @@ static void csc_busy(struct conn *c, uint64_t start_ns, enum endpoint ep, const 
 /* ---- the Bearer token ---------------------------------------------------- */
 
 /*
- * The citizen of the request's access token: an ES256 JWS signed by one of
+ * The caller of the request's access token: an ES256 JWS signed by one of
  * the issuer keys published now, by this issuer, not expired, with a "cit"
- * claim this server made.  Answers 401 itself and returns -1 otherwise.
+ * claim this server made, issued to a relying service.  Answers 401 itself
+ * and returns -1 otherwise.
+ *
+ * The relying service is the token's client_id claim.  A login that named
+ * none gets the issuer as client_id (handlers.c: a login to the platform
+ * itself, RFC 9068 §2.2 wants the claim): such a token, or one without the
+ * claim, names no service, and a SAD must be bound to one (csc_sign).
  */
-static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
-		       char out[STORE_CITIZEN_MAX + 1])
+static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
+		      struct csc_caller *out)
 {
 	struct worker *w = c->w;
 	struct server *srv = w->srv;
@@ -249,7 +288,7 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 	char payload[1200];
 	uint8_t sig[64];
 	json_t *claims = NULL, *hdr = NULL;
-	const char *kid, *iss, *cit;
+	const char *kid, *iss, *cit, *client;
 	char hbuf[300];
 	int n;
 
@@ -265,8 +304,8 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 	for (unsigned way = 0; way < 2; way++) {
 		if (!memcmp(w->csc_tokens->e[slot + way].hash, th, 32) &&
 		    w->csc_tokens->e[slot + way].exp + srv->cfg.clock_skew_s > w->now_s) {
-			strcpy(out, w->csc_tokens->e[slot + way].citizen);
-			return 0;
+			*out = w->csc_tokens->e[slot + way].who;
+			goto service;
 		}
 	}
 	if (w->csc_tokens->e[slot + 1].exp < w->csc_tokens->e[slot].exp)
@@ -304,6 +343,7 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 		goto fail;
 	iss = json_string_value(json_object_get(claims, "iss"));
 	cit = json_string_value(json_object_get(claims, "cit"));
+	client = json_string_value(json_object_get(claims, "client_id"));
 	if (!iss || strcmp(iss, srv->cfg.issuer) ||
 	    !json_is_integer(json_object_get(claims, "exp")) ||
 	    json_integer_value(json_object_get(claims, "exp")) + srv->cfg.clock_skew_s <=
@@ -311,16 +351,25 @@ static int csc_citizen(struct conn *c, struct request *r, enum endpoint ep,
 		why = "the access token is expired or not this issuer's";
 		goto fail;
 	}
-	if (!cit || csc_cit_open(w, cit, strlen(cit), out) < 0) {
+	if (!cit || csc_cit_open(w, cit, json_string_length(json_object_get(claims, "cit")),
+				 out->citizen) < 0) {
 		why = "the access token names no citizen";
 		goto fail;
 	}
+	/* "" (no relying service) is cached too: refused below, cheaply. */
+	out->client[0] = '\0';
+	if (client && strlen(client) <= CSC_CLIENT_MAX && strcmp(client, srv->cfg.issuer))
+		strcpy(out->client, client);
 	memcpy(w->csc_tokens->e[slot].hash, th, 32);
 	w->csc_tokens->e[slot].exp = json_integer_value(json_object_get(claims, "exp"));
-	strcpy(w->csc_tokens->e[slot].citizen, out);
+	w->csc_tokens->e[slot].who = *out;
 	json_decref(hdr);
 	json_decref(claims);
-	return 0;
+service:
+	if (out->client[0])
+		return 0;
+	why = "the access token was issued to no relying service: log in with the "
+	      "service's client_id to use the CSC API";
 fail:
 	json_decref(hdr);
 	json_decref(claims);
@@ -511,10 +560,10 @@ static int csc_hashes(json_t *arr, uint8_t out[][32], unsigned *n, uint8_t list[
 	mbedtls_md_starts(&md);
 	json_array_foreach(arr, i, v) {
 		const char *s = json_string_value(v);
-		size_t len;
 
-		if (!s || mbedtls_base64_decode(out[i], 32, &len, (const uint8_t *)s,
-						 strlen(s)) || len != 32) {
+		/* Strict base64 (jose.h): one spelling per hash, so the record
+		 * and the approval name the very bytes signed. */
+		if (!s || b64_decode(s, json_string_length(v), out[i], 32) != 32) {
 			mbedtls_md_free(&md);
 			return -1;
 		}
@@ -532,9 +581,10 @@ static void csc_sad_mac(const struct server *srv, const uint8_t *body, uint8_t m
 			sizeof(srv->sad_key), body, SAD_BODY, mac);
 }
 
-static void csc_authorize(struct conn *c, struct request *r, const char *citizen,
+static void csc_authorize(struct conn *c, struct request *r, const struct csc_caller *who,
 			  json_t *body)
 {
+	const char *citizen = who->citizen;
 	struct worker *w = c->w;
 	struct server *srv = w->srv;
 	struct store_signcred *sc = malloc(sizeof(*sc));
@@ -609,6 +659,17 @@ static void csc_authorize(struct conn *c, struct request *r, const char *citizen
 			   "the device assertion does not approve this credential and these hashes");
 		goto out;
 	}
+	/* The device's rate and the restart rule, as for a login (the
+	 * signature is verified: nobody else spends this citizen's rate). */
+	rc = single_use_gate(c, a.kid, a.iat, "approve ", r->start_ns, EP_CSC_AUTHORIZE,
+			     r->h.keep_alive);
+	if (rc < 0) {
+		if (rc == IG_EPROTO)
+			csc_denied(c, r, EP_CSC_AUTHORIZE, "device assertion issued before this "
+				   "server's single-use records were lost (a machine restart): "
+				   "make a new one");
+		goto out;
+	}
 	len = snprintf(replay_id, sizeof(replay_id), "%s %s", a.kid, a.jti);
 	rc = replay_check_and_insert(srv->replay, replay_id, (size_t)len,
 				     a.exp + srv->cfg.clock_skew_s, w->now_s);
@@ -620,18 +681,21 @@ static void csc_authorize(struct conn *c, struct request *r, const char *citizen
 		csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "replay cache full", r->h.keep_alive);
 		goto out;
 	}
-	/* The SAD: this credential, these hashes, once, for a few minutes. */
+	/* The SAD: this credential, these hashes, once, for a few minutes,
+	 * for the relying service whose token asked (the citizen approved a
+	 * signature for that service, not for any holder of a token of hers). */
 	sad[0] = SAD_VERSION;
 	memcpy(sad + 1, sc->id, STORE_CRED_ID_LEN);
 	for (int i = 0; i < 8; i++)
-		sad[1 + STORE_CRED_ID_LEN + i] =
+		sad[SAD_EXP + i] =
 			(uint8_t)((uint64_t)(w->now_s + srv->cfg.csc_sad_s) >> (56 - 8 * i));
-	sad[1 + STORE_CRED_ID_LEN + 8] = (uint8_t)n;
-	if (mbedtls_ctr_drbg_random(&w->tls.drbg, sad + 1 + STORE_CRED_ID_LEN + 9, 16)) {
+	sad[SAD_COUNT] = (uint8_t)n;
+	if (mbedtls_ctr_drbg_random(&w->tls.drbg, sad + SAD_NONCE, 16)) {
 		csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "no random numbers", r->h.keep_alive);
 		goto out;
 	}
-	memcpy(sad + SAD_BODY - 32, list, 32);
+	memcpy(sad + SAD_LIST, list, 32);
+	sha256((const uint8_t *)who->client, strlen(who->client), sad + SAD_CLIENT);
 	csc_sad_mac(srv, sad, sad + SAD_BODY);
 	b64url_encode(sad, sizeof(sad), sad64);
 	csc_json(c, r, EP_CSC_AUTHORIZE, 200,
@@ -650,8 +714,23 @@ static struct csc_pending *csc_pending(struct conn *c)
 	return c->pend->csc;
 }
 
+/* The audit writer made a signHash record durable, or failed to: the job
+ * goes back to its worker through the completion ring, like an HSM's
+ * answer (hsm_post), and conn_hsm_done takes it to csc_finish. */
+static void csc_audit_done(void *arg, int rc, uint64_t seq)
+{
+	struct conn *c = arg;
+
+	c->pend->csc->audit_seq = seq;
+	c->pend->job.status = rc;
+	hsm_post(c->w->srv->hsm, &c->pend->job);
+}
+
+/* Queue a record; with <durable>, csc_audit_done brings <durable>'s job
+ * back once it is on disk (see csc_sign_hold). */
 static int csc_audit(struct server *srv, const char *pseudonym, const char *action,
-		     const char *cred, const char *result, const char *detail)
+		     const char *cred, const char *result, const char *detail,
+		     struct conn *durable)
 {
 	char actor[80];
 	struct audit_event ev = {
@@ -660,16 +739,21 @@ static int csc_audit(struct server *srv, const char *pseudonym, const char *acti
 	};
 
 	snprintf(actor, sizeof(actor), "citizen:%s", pseudonym);
-	return srv->audit ? audit_append(srv->audit, &ev) : IG_ECLOSED;
+	if (!srv->audit)
+		return IG_ECLOSED;
+	return durable ? audit_append_notify(srv->audit, &ev, csc_audit_done, durable)
+		       : audit_append(srv->audit, &ev);
 }
 
-static void csc_sign(struct conn *c, struct request *r, const char *citizen, json_t *body)
+static void csc_sign(struct conn *c, struct request *r, const struct csc_caller *who,
+		     json_t *body)
 {
+	const char *citizen = who->citizen;
 	struct worker *w = c->w;
 	struct server *srv = w->srv;
 	struct pending *p = c->pend;
 	struct csc_pending *cp = csc_pending(c);
-	uint8_t sad[SAD_LEN + 8], mac[32], list[32];
+	uint8_t sad[SAD_LEN + 8], mac[32], list[32], client[32];
 	char replay_id[64];
 	const char *why, *sad64, *algo;
 	int64_t exp = 0;
@@ -692,26 +776,37 @@ static void csc_sign(struct conn *c, struct request *r, const char *citizen, jso
 	if (why && strcmp(why, OID_SHA256))
 		return csc_bad(c, r, EP_CSC_SIGN, "hashAlgorithmOID must be SHA-256");
 	sad64 = json_string_value(json_object_get(body, "SAD"));
-	len = sad64 ? b64url_decode(sad64, strlen(sad64), sad, sizeof(sad)) : -1;
+	len = sad64 ? b64url_decode(sad64, json_string_length(json_object_get(body, "SAD")),
+				    sad, sizeof(sad)) : -1;
 	if (len != SAD_LEN)
 		return csc_bad(c, r, EP_CSC_SIGN, "missing or malformed SAD");
 	csc_sad_mac(srv, sad, mac);
 	if (sad[0] != SAD_VERSION || mbedtls_ct_memcmp(mac, sad + SAD_BODY, 32))
 		return csc_bad(c, r, EP_CSC_SIGN, "the SAD is not valid");
+	sha256((const uint8_t *)who->client, strlen(who->client), client);
+	if (memcmp(sad + SAD_CLIENT, client, 32))
+		return csc_denied(c, r, EP_CSC_SIGN,
+				  "the SAD was authorized for another relying service");
 	for (int i = 0; i < 8; i++)
-		exp = exp << 8 | sad[1 + STORE_CRED_ID_LEN + i];
+		exp = exp << 8 | sad[SAD_EXP + i];
 	if (exp <= w->now_s)
 		return csc_denied(c, r, EP_CSC_SIGN, "the SAD has expired");
 	if (memcmp(sad + 1, cp->sc.id, STORE_CRED_ID_LEN) ||
-	    sad[1 + STORE_CRED_ID_LEN + 8] != n || memcmp(sad + SAD_BODY - 32, list, 32))
+	    sad[SAD_COUNT] != n || memcmp(sad + SAD_LIST, list, 32))
 		return csc_denied(c, r, EP_CSC_SIGN,
 				  "the SAD does not cover this credential and these hashes");
 	dev = hsm_device_index(srv->hsm, cp->sc.hsm);
 	if (dev < 0 || !hsm_device_ready(srv->hsm, (unsigned)dev))
 		return csc_busy(c, r->start_ns, EP_CSC_SIGN,
 				"the credential's HSM is not available", r->h.keep_alive);
+	/* A SAD made before single-use records were lost (replay.h) may
+	 * have been spent: its issue time is its expiry less its lifetime. */
+	if (replay_lost_at(srv->replay) &&
+	    exp - (int64_t)srv->cfg.csc_sad_s <= replay_lost_at(srv->replay))
+		return csc_denied(c, r, EP_CSC_SIGN, "the SAD was issued before this server's "
+				  "single-use records were lost (a machine restart): authorize again");
 	/* Once: the SAD's nonce goes into the shared replay cache. */
-	b64url_encode(sad + 1 + STORE_CRED_ID_LEN + 9, 16, replay_id + 4);
+	b64url_encode(sad + SAD_NONCE, 16, replay_id + 4);
 	memcpy(replay_id, "sad ", 4);
 	rc = replay_check_and_insert(srv->replay, replay_id, strlen(replay_id), exp, w->now_s);
 	if (rc == IG_EPROTO)
@@ -719,6 +814,7 @@ static void csc_sign(struct conn *c, struct request *r, const char *citizen, jso
 	if (rc < 0)
 		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "replay cache full", r->h.keep_alive);
 	pairwise_sub(srv, citizen, "\001csc", 4, cp->citizen);
+	cp->at_audit = 0;
 	cp->wx.alg = cp->sc.alg;
 	cp->wx.n = (uint8_t)n;
 	cp->wx.blob_len = cp->sc.blob_len;
@@ -744,22 +840,17 @@ static void csc_sign(struct conn *c, struct request *r, const char *citizen, jso
 	c->refs++;
 }
 
-static void csc_sign_finish(struct conn *c)
+/*
+ * The record of a signHash that reached the HSM, one per call: the
+ * citizen's pseudonym, the credential, each hash as the relying service
+ * sent it (base64), and <result>.
+ */
+static int csc_sign_audit(struct conn *c, const char *result, int durable)
 {
-	struct pending *p = c->pend;
-	struct csc_pending *cp = p->csc;
-	struct server *srv = c->w->srv;
-	json_t *sigs;
-	char b64[HSM_SIG_MAX * 2];
-	uint8_t der[80];
-
+	struct csc_pending *cp = c->pend->csc;
 	char detail[CSC_MULTISIGN * 46 + 64];
-	int len;
+	int len = snprintf(detail, sizeof(detail), "%u hash(es):", cp->wx.n);
 
-	/* One record per call, with each hash as the relying service sent it
-	 * (base64), written before any signature leaves: no record, no
-	 * signature (made, but never returned). */
-	len = snprintf(detail, sizeof(detail), "%u hash(es):", cp->wx.n);
 	for (unsigned i = 0; i < cp->wx.n; i++) {
 		size_t olen;
 
@@ -769,15 +860,68 @@ static void csc_sign_finish(struct conn *c)
 		len += (int)olen;
 	}
 	detail[len] = '\0';
-	if (p->job.status != IG_OK) {
-		csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id,
-			  hsm_p11_why("error", p->job.ckr), detail);
-		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the HSM could not sign",
-				p->keep_alive);
+	return csc_audit(c->w->srv, cp->citizen, "csc.signHash", cp->sc.id, result, detail,
+			 durable ? c : NULL);
+}
+
+/*
+ * The signatures are made: hold them until their record is durable.  The
+ * worker does not wait (fsync is the audit writer's): the job is held in
+ * the worker's completion ring (hsm_hold) and comes back when the writer
+ * is done, or at once with the error when the log refuses the record.
+ * -1 when the ring is full.
+ */
+static int csc_sign_hold(struct conn *c)
+{
+	struct hsm_job *job = &c->pend->job;
+	struct hsm_engine *hsm = c->w->srv->hsm;
+	int rc;
+
+	if (hsm_hold(hsm, job) != IG_OK)
+		return -1;
+	c->pend->csc->at_audit = 1;
+	c->waiting = 1;
+	c->refs++;
+	rc = csc_sign_audit(c, "ok", 1);
+	if (rc < 0) {
+		job->status = rc;
+		hsm_post(hsm, job);
 	}
-	if (csc_audit(srv, cp->citizen, "csc.signHash", cp->sc.id, "ok", detail) < 0)
-		return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the audit log cannot take the record",
-				p->keep_alive);
+	return 0;
+}
+
+static void csc_sign_finish(struct conn *c)
+{
+	struct pending *p = c->pend;
+	struct csc_pending *cp = p->csc;
+	json_t *sigs;
+	char b64[HSM_SIG_MAX * 2];
+	uint8_t der[80];
+
+	/* Durable before any signature leaves: no record, no signature (made,
+	 * but never returned). */
+	if (!cp->at_audit) {
+		if (p->job.status != IG_OK) {
+			if (csc_sign_audit(c, hsm_p11_why("error", p->job.ckr), 0) < 0)
+				log_warn("audit log: cannot record a failed signHash of %s",
+					 cp->sc.id);
+			return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the HSM could not sign",
+					p->keep_alive);
+		}
+		if (csc_sign_hold(c) < 0)
+			return csc_busy(c, p->start_ns, EP_CSC_SIGN, "completion queue full",
+					p->keep_alive);
+		return;
+	}
+	cp->at_audit = 0;
+	if (p->job.status != IG_OK) {
+		M_INC(c->w->m.audit_refused);
+		log_err("audit log: the record of a signHash of %s is not durable (%s): its "
+			"signatures are not returned", cp->sc.id, ig_strerror(p->job.status));
+		return csc_busy(c, p->start_ns, EP_CSC_SIGN,
+				"the audit log could not make the record durable: no signature "
+				"is returned", p->keep_alive);
+	}
 	sigs = json_array();
 	for (unsigned i = 0; i < cp->wx.n; i++) {
 		const uint8_t *s = cp->wx.sigs[i];
@@ -809,7 +953,7 @@ static void csc_sign_finish(struct conn *c)
 void csc_route(struct conn *c, struct request *r)
 {
 	struct http_str path = r->h.path;
-	char citizen[STORE_CITIZEN_MAX + 1];
+	struct csc_caller who;
 	static const struct { const char *path; enum endpoint ep; } routes[] = {
 		{ "/csc/v2/info", EP_CSC },
 		{ "/csc/v2/credentials/list", EP_CSC },
@@ -843,16 +987,18 @@ void csc_route(struct conn *c, struct request *r)
 				  "CSC methods are POST", "Allow: POST\r\n", r->h.keep_alive);
 	if (i == 0)
 		return csc_info(c, r);
-	if (csc_citizen(c, r, routes[i].ep, citizen) < 0)
+	/* The same rule for every method past info: a citizen's token issued
+	 * to a relying service (csc_caller). */
+	if (csc_caller(c, r, routes[i].ep, &who) < 0)
 		return;
 	body = csc_body(c, r, routes[i].ep);
 	if (!body)
 		return;
 	switch (i) {
-	case 1: csc_list(c, r, citizen, body); break;
-	case 2: csc_credinfo(c, r, citizen, body); break;
-	case 3: csc_authorize(c, r, citizen, body); break;
-	default: csc_sign(c, r, citizen, body); break;
+	case 1: csc_list(c, r, who.citizen, body); break;
+	case 2: csc_credinfo(c, r, who.citizen, body); break;
+	case 3: csc_authorize(c, r, &who, body); break;
+	default: csc_sign(c, r, &who, body); break;
 	}
 	json_decref(body);
 }
@@ -997,10 +1143,12 @@ static void csc_create_finish(struct conn *c)
 	cp->sc.cert_len = (uint16_t)len;
 	if (store_signcred_put(srv->store, &cp->sc, c->w->now_s, &why) < 0)
 		return csc_create_fail(c, 500, "server_error", why);
-	if (csc_audit(srv, cp->citizen, "credential.create", cp->sc.id, "ok",
-		      cp->sc.alg == HSM_ALG_RSA_2048 ? "RSA-2048" : "EC P-256") < 0)
-		log_warn("audit log: cannot record the creation of %s", cp->sc.id);
 	log_info("signing credential %s made on HSM %s", cp->sc.id, cp->sc.hsm);
+	if (admin_audit(srv, cp->sc.alg == HSM_ALG_RSA_2048 ? "credential.create rsa-2048"
+							    : "credential.create ec-p256",
+			cp->sc.citizen_id, cp->sc.id, 1) < 0)
+		return csc_create_fail(c, 500, "server_error", "made, but the audit log could "
+				       "not make the record durable");
 	snprintf(body, sizeof(body), "{\"credential_id\":\"%s\"}", cp->sc.id);
 	resp_send(c, EP_SC_CREATE, p->start_ns, 201, "application/json", NULL, body,
 		  strlen(body), p->keep_alive);
@@ -1010,25 +1158,66 @@ void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id)
 {
 	struct server *srv = c->w->srv;
 	const char *why = NULL;
-	char cred[STORE_CRED_ID_LEN + 1];
-	int rc = store_signcred_revoke(srv->store, id.p, id.len, c->w->now_s, &why);
+	struct store_signcred *sc = malloc(sizeof(*sc));
+	int rc = !sc ? IG_ENOMEM
+		     : store_reader_get_signcred(c->w->reader, id.p, id.len, sc, &why) < 0
+		     ? IG_EPROTO : store_signcred_revoke(srv->store, id.p, id.len, c->w->now_s, &why);
 
+	if (rc == IG_OK && admin_audit(srv, "credential.disable", sc->citizen_id, sc->id, 1) < 0) {
+		why = "disabled, but the audit log could not make the record durable";
+		rc = IG_EINTERNAL;
+	}
+	free(sc);
 	if (rc == IG_EPROTO)
 		return resp_error(c, EP_SC_REVOKE, r->start_ns, 404, "not_found",
 				  "unknown signing credential", NULL, r->h.keep_alive);
 	if (rc < 0)
-		return resp_error(c, EP_SC_REVOKE, r->start_ns, 500, "server_error", why, NULL,
-				  r->h.keep_alive);
-	snprintf(cred, sizeof(cred), "%.*s", (int)id.len, id.p);
-	{
-		struct audit_event ev = { .actor = "admin", .action = "credential.disable",
-					  .key = cred, .result = "ok" };
-
-		if (srv->audit && audit_append(srv->audit, &ev) < 0)
-			log_warn("audit log: cannot record disabling %s", cred);
-	}
+		return resp_error(c, EP_SC_REVOKE, r->start_ns, 500, "server_error",
+				  why ?: "out of memory", NULL, r->h.keep_alive);
 	resp_send(c, EP_SC_REVOKE, r->start_ns, 200, "application/json", NULL,
 		  "{\"status\":\"disabled\"}", 21, r->h.keep_alive);
+}
+
+void csc_abandoned(struct conn *c)
+{
+	struct pending *p = c->pend;
+	struct csc_pending *cp = p->csc;
+
+	if (!cp || (p->ep != EP_CSC_SIGN && p->ep != EP_SC_CREATE))
+		return;
+	if (p->ep == EP_SC_CREATE) {
+		/* Nothing was stored: no credential exists. */
+		log_info("signing credential creation for a citizen abandoned by the admin "
+			 "client at step %u", cp->step);
+		return;
+	}
+	if (cp->at_audit) {
+		/* The "ok" record is durable (or failed): say that its
+		 * signatures never left after all. */
+		char detail[64];
+
+		cp->at_audit = 0;
+		if (p->job.status != IG_OK) {
+			log_err("audit log: the record of an abandoned signHash of %s is not "
+				"durable", cp->sc.id);
+			return;
+		}
+		snprintf(detail, sizeof(detail), "the signatures of seq %llu",
+			 (unsigned long long)cp->audit_seq);
+		if (csc_audit(c->w->srv, cp->citizen, "csc.signHash", cp->sc.id,
+			      "not delivered: the client left", detail, NULL) < 0)
+			log_err("audit log: cannot record that the signatures of seq %llu were "
+				"not delivered", (unsigned long long)cp->audit_seq);
+		return;
+	}
+	/* The SAD is spent and the HSM has signed (or failed): recorded all
+	 * the same, saying the signatures never left. */
+	if (csc_sign_audit(c, p->job.status == IG_OK
+				      ? "signed, not delivered: the client left"
+				      : hsm_p11_why("error", p->job.ckr), 0) < 0) {
+		M_INC(c->w->m.audit_refused);
+		log_err("audit log: cannot record an abandoned signHash of %s", cp->sc.id);
+	}
 }
 
 void csc_finish(struct conn *c)

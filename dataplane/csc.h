@@ -7,15 +7,19 @@
  * A citizen is known by the access token of the login (Bearer): besides its
  * pairwise sub, the token carries an opaque "cit" claim, the citizen id
  * encrypted (AES-256-GCM, a fresh nonce per token, so relying services
- * cannot link two tokens by it) under a key derived from the state dir's
- * pairwise secret.  Only idgated reads it.
+ * cannot link two tokens by it; padded to the longest citizen id, so its
+ * length tells nothing) under a key derived from the state dir's pairwise
+ * secret.  Only idgated reads it.
  *
  * A signature needs the citizen's explicit approval: credentials/authorize
  * takes a JWS from one of the citizen's enrolled devices naming the
  * credential and the exact hashes, and answers a SAD (signature activation
  * data): the credential, the SHA-256 of the hash list, their number, an
- * expiry and a nonce, MACed under a key of the server.  signatures/signHash
- * accepts the SAD once, for exactly those hashes.  Every signHash is
+ * expiry, a nonce and the relying service (the access token's client_id),
+ * MACed under a key of the server.  signatures/signHash accepts the SAD
+ * once, for exactly those hashes, with a token of that same service.
+ * Tokens issued to no relying service (a login that named no client_id)
+ * are refused by every CSC method.  Every signHash is
  * written to idgated's audit log (the citizen's pseudonym, the credential,
  * each hash, the result) before the signatures are returned; when the log
  * cannot take the record the signatures are not returned (503).
@@ -27,6 +31,7 @@
 
 #define CSC_CIT_MAX 160 /* the "cit" claim, base64url, NUL included */
 #define CSC_MULTISIGN 16
+#define CSC_CLIENT_MAX 128 /* bytes of a relying service's client_id */
 
 /* Derive the claim and SAD keys, load the CA certificate.  Called once by
  * main after the HSM engine started; a missing CA certificate only turns
@@ -51,6 +56,11 @@ void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id);
 
 /* An HSM job of a CSC request or a credential creation came back. */
 void csc_finish(struct conn *c);
+
+/* The same, for a connection closed meanwhile (nothing can be answered):
+ * a signHash that reached the HSM is audited all the same, its result
+ * saying that the signatures were not delivered. */
+void csc_abandoned(struct conn *c);
 
 /* The connection's CSC state (free with the connection). */
 void csc_conn_free(struct conn *c);

@@ -340,6 +340,46 @@ void login_finish(struct conn *c)
 
 /* ---- admin ------------------------------------------------------------- */
 
+/*
+ * The audit record of an admin action on a citizen's credential: actor
+ * "admin", the credential id as key, the citizen's pseudonym (the one of
+ * signHash records: pairwise_sub's "\001csc" sector) in the detail, never
+ * the id itself.  With <durable>, waits until every record queued so far
+ * is on disk: the admin worker may (it is the one that already waits for
+ * LMDB's commits and fsyncs; no dataplane worker runs this).  A full queue
+ * is waited out rather than refused.
+ */
+int admin_audit(struct server *srv, const char *action, const char *citizen,
+		const char *cred, int durable)
+{
+	char pseudonym[44], detail[64];
+	struct audit_event ev = {
+		.actor = "admin", .action = action, .key = cred, .result = "ok",
+		.detail = detail,
+	};
+	int rc;
+
+	if (!srv->audit)
+		return IG_ECLOSED;
+	pairwise_sub(srv, citizen, "\001csc", 4, pseudonym);
+	snprintf(detail, sizeof(detail), "citizen:%s", pseudonym);
+	rc = audit_append(srv->audit, &ev);
+	if (rc == IG_EBLOCKED)
+		rc = audit_append_sync(srv->audit, &ev, NULL);
+	if (rc == IG_OK && durable)
+		rc = audit_flush(srv->audit);
+	if (rc < 0)
+		log_err("audit log: cannot record %s of %s: %s", action, cred, ig_strerror(rc));
+	return rc;
+}
+
+/* The store changed but its audit record is not durable: say so. */
+static void admin_unaudited(struct conn *c, struct request *r, enum endpoint ep,
+			    const char *desc)
+{
+	resp_error(c, ep, r->start_ns, 500, "server_error", desc, NULL, r->h.keep_alive);
+}
+
 /* Constant-time comparison of the presented admin token. */
 static int admin_authorized(const struct server *srv, const struct http_request *h)
 {
@@ -508,6 +548,20 @@ static void enrol(struct conn *c, struct request *r)
 			   "the store could not commit the enrolment", NULL, r->h.keep_alive);
 		goto done;
 	}
+	/* One record per enrolled credential, so each credential's
+	 * enrolment is found by its id; durable before the answer. */
+	rc = IG_OK;
+	for (size_t i = 0; i < n && rc == IG_OK; i++)
+		if (items[i].result >= 0)
+			rc = admin_audit(w->srv, "device.enrol", items[i].citizen_id,
+					 items[i].cred_id_out, 0);
+	if (rc == IG_OK && w->srv->audit)
+		rc = audit_flush(w->srv->audit);
+	if (rc < 0) {
+		admin_unaudited(c, r, EP_ENROL, "enrolled, but the audit log could not make "
+				"the record durable");
+		goto done;
+	}
 	if (!bulk) {
 		char body[160];
 		int len;
@@ -528,8 +582,13 @@ static void enrol(struct conn *c, struct request *r)
 	}
 	{
 		char num[64];
-		int len = snprintf(num, sizeof(num), "{\"enrolled\":%d,\"failed\":%zu,\"results\":[",
-				   rc, n - (size_t)rc);
+		size_t ok = 0;
+		int len;
+
+		for (size_t i = 0; i < n; i++)
+			ok += items[i].result >= 0;
+		len = snprintf(num, sizeof(num), "{\"enrolled\":%zu,\"failed\":%zu,\"results\":[",
+			       ok, n - ok);
 
 		if (buf_append(&out, num, (size_t)len, 1u << 30) < 0)
 			goto oom;
@@ -550,7 +609,7 @@ static void enrol(struct conn *c, struct request *r)
 		}
 		if (buf_append(&out, "]}", 2, 1u << 30) < 0)
 			goto oom;
-		log_info("bulk enrolment: %d enrolled, %zu failed", rc, n - (size_t)rc);
+		log_info("bulk enrolment: %zu enrolled, %zu failed", ok, n - ok);
 		resp_send(c, EP_ENROL, r->start_ns, 200, "application/json", NULL, out.data,
 			  out.len, r->h.keep_alive);
 	}
@@ -574,13 +633,18 @@ done:
 static void revoke(struct conn *c, struct request *r, struct http_str id)
 {
 	const char *why = NULL;
+	struct store_cred cred;
 
-	if (store_revoke(c->w->srv->store, id.p, id.len, c->w->now_s, &why) < 0) {
+	if (store_reader_get_cred(c->w->reader, id.p, id.len, &cred, &why) < 0 ||
+	    store_revoke(c->w->srv->store, id.p, id.len, c->w->now_s, &why) < 0) {
 		resp_error(c, EP_REVOKE, r->start_ns, 404, "not_found",
 			   why ? why : "unknown credential", NULL, r->h.keep_alive);
 		return;
 	}
-	log_info("revoked credential %.*s", (int)id.len, id.p);
+	log_info("revoked credential %s", cred.cred_id);
+	if (admin_audit(c->w->srv, "device.revoke", cred.citizen_id, cred.cred_id, 1) < 0)
+		return admin_unaudited(c, r, EP_REVOKE, "revoked, but the audit log could not "
+				       "make the record durable");
 	resp_send(c, EP_REVOKE, r->start_ns, 204, NULL, NULL, "", 0, r->h.keep_alive);
 }
 

@@ -321,6 +321,11 @@ static void *worker_main(void *arg)
 	w->scratch = malloc(w->lim.max_body + 1);
 	if (!w->scratch)
 		goto fail;
+	/* The admin worker reads too: what it revokes, to audit whose it was. */
+	w->reader = store_reader_new(srv->store);
+	st->why = "no LMDB reader slot for a worker";
+	if (!w->reader)
+		goto fail;
 	if (!w->admin) {
 		struct tls_async_signer hsm_key = { conn_tls_sign_start, w };
 
@@ -328,10 +333,6 @@ static void *worker_main(void *arg)
 				     c->tls_key_in_hsm ? &hsm_key : NULL, c->tls_min_version,
 				     srv->ticket_secret, c->ticket_lifetime_s, w->now_s, &st->why);
 		if (rc < 0)
-			goto fail;
-		w->reader = store_reader_new(srv->store);
-		st->why = "no LMDB reader slot for a worker";
-		if (!w->reader)
 			goto fail;
 		if (c->rate_limit > 0) {
 			double share = c->rate_limit / srv->nworkers;
@@ -705,6 +706,9 @@ stop:
 	srv.stopping = 1;
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
+	/* The audit writer hands signHash jobs back through the engine's
+	 * completion rings (csc.c): it stops first. */
+	audit_shutdown(srv.audit);
 	hsm_stop(srv.hsm);
 	for (unsigned i = 0; srv.workers && i <= srv.nworkers; i++)
 		worker_destroy(srv.workers[i]);

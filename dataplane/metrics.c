@@ -226,6 +226,11 @@ int metrics_render(struct server *srv, struct buf *out)
 		     (unsigned long long)SUM(credential_limited),
 		     (unsigned long long)credrate_overflows(srv->credrate),
 		     replay_slots(srv->replay), atomic_load(&srv->replay_live)));
+	IG_GUARD(put(out, "# HELP idgate_csc_audit_failed_total signHash calls whose audit "
+		     "record the log could not take or make durable (no signature returned).\n"
+		     "# TYPE idgate_csc_audit_failed_total counter\n"
+		     "idgate_csc_audit_failed_total %llu\n",
+		     (unsigned long long)SUM(audit_refused)));
 
 	hsm_get_stats(srv->hsm, &hs);
 	IG_GUARD(put(out, "# TYPE idgate_hsm_operations_total counter\n"

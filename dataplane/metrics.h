@@ -56,6 +56,7 @@ struct metrics {
 	uint64_t timeouts[TO_COUNT];
 	uint64_t shed_hsm_queue, rate_limited, bad_requests;
 	uint64_t credential_limited;     /* 429: one credential over its rate */
+	uint64_t audit_refused;         /* signHash records the audit log failed */
 	struct ustack_metrics us;
 } __attribute__((aligned(64)));
 

@@ -221,5 +221,10 @@ int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *wh
 /* The pairwise pseudonym of <citizen> for <sector> (base64url, 43 chars). */
 void pairwise_sub(const struct server *srv, const char *citizen,
 		  const char *sector, size_t sector_len, char out[44]);
+/* The durable audit record of an admin action on credential <cred> of
+ * <citizen> (handlers.c); the admin worker only: it may wait.  IG_OK or
+ * the audit log's error (logged). */
+int admin_audit(struct server *srv, const char *action, const char *citizen,
+		const char *cred, int durable);
 
 #endif

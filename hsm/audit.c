@@ -37,6 +37,7 @@
 #include <mbedtls/sha256.h>
 
 #include "../common/hex.h"
+#include "../common/log.h"
 #include "audit.h"
 #include "mpmc.h"
 
@@ -57,16 +58,24 @@ static const bool audit_required[AUDIT_NFIELDS] = { true, true, false, true,
 						    false };
 static const uint8_t audit_zero_hash[32];
 
-/* A sync appender's ticket, on its stack; completed under <mu>. */
+/* A sync appender's ticket, on its stack; completed under <mu> by
+ * audit_sync_done. */
 struct audit_waiter {
+	struct audit_log *log;
 	uint64_t seq;
 	int rc;
 	bool done;
 };
 
+/* Whom the writer tells that a record is durable (or failed). */
+struct audit_notify {
+	audit_done_fn *done; /* NULL: nobody */
+	void *arg;
+};
+
 /* One queued record: the event's strings, copied (not NUL-terminated). */
 struct audit_slot {
-	struct audit_waiter *waiter;
+	struct audit_notify notify;
 	int64_t time_ms; /* CLOCK_REALTIME at audit_append */
 	uint16_t len[AUDIT_NFIELDS];
 	char data[AUDIT_NFIELDS * AUDIT_MAX_FIELD];
@@ -94,7 +103,7 @@ struct audit_log {
 	uint64_t popped;    /* records taken from <queue> */
 	char *batch;        /* AUDIT_BATCH_BYTES */
 	size_t blen;
-	struct audit_waiter *bw[AUDIT_BATCH_MAX];
+	struct audit_notify bn[AUDIT_BATCH_MAX];
 	int fd, dirfd;
 	char *path, *head_path, *tmp_path;
 	pthread_t writer;
@@ -1016,6 +1025,18 @@ out:
 	return rc;
 }
 
+/* A recovery's end: the log continues after the valid prefix <w> walked
+ * (the bytes after it are cut off), <detail> is its record's text. */
+static void audit_keep_prefix(struct audit_log *l, const struct audit_walk *w,
+			      char *detail, char *cut)
+{
+	audit_utf8_sanitize(detail);
+	free(cut);
+	l->seq = w->records;
+	memcpy(l->prev, w->last, 32);
+	l->size = w->end;
+}
+
 /*
  * AUDIT_OPEN_RECOVER (audit.h): keep the longest valid prefix, move the
  * rest aside, and describe what was found in <detail> (the text of the
@@ -1052,11 +1073,7 @@ static int audit_recover(struct audit_log *l, const char *found, char *detail,
 		    "seq %llu (%s); %lld bytes moved to %s", found, head_state,
 		    (unsigned long long)w.records, wmsg,
 		    (long long)(l->size - w.end), cut ? cut : "(none)");
-	audit_utf8_sanitize(detail);
-	free(cut);
-	l->seq = w.records;
-	memcpy(l->prev, w.last, 32);
-	l->size = w.end;
+	audit_keep_prefix(l, &w, detail, cut);
 	return IG_OK;
 }
 
@@ -1100,7 +1117,7 @@ static unsigned audit_take_batch(struct audit_log *l, uint8_t prev[32])
 				   AUDIT_TIME_LEN, &f, prev);
 		audit_sha256(l->batch + l->blen, len, prev);
 		l->blen += len;
-		l->bw[n++] = s->waiter;
+		l->bn[n++] = s->notify;
 		audit_put_slot(l, s);
 	}
 	return n;
@@ -1144,16 +1161,11 @@ static void audit_commit(struct audit_log *l, unsigned n, const uint8_t prev[32]
 		atomic_store(&l->failed, 1);
 		atomic_fetch_add_explicit(&l->lost, n, memory_order_relaxed);
 	}
+	/* Outside <mu>: a callback may take it (audit_sync_done). */
+	for (unsigned i = 0; i < n; i++)
+		if (l->bn[i].done)
+			l->bn[i].done(l->bn[i].arg, rc, rc == IG_OK ? first + i : 0);
 	pthread_mutex_lock(&l->mu);
-	for (unsigned i = 0; i < n; i++) {
-		struct audit_waiter *w = l->bw[i];
-
-		if (w) {
-			w->seq = rc == IG_OK ? first + i : 0;
-			w->rc = rc;
-			w->done = true;
-		}
-	}
 	l->done_pos += n;
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
@@ -1255,7 +1267,7 @@ static int audit_check_event(const struct audit_event *ev,
 }
 
 static int audit_enqueue_slot(struct audit_log *l, const struct audit_fields *f,
-			      int64_t time_ms, struct audit_waiter *w)
+			      int64_t time_ms, struct audit_notify notify)
 {
 	struct audit_slot *s;
 	char *p;
@@ -1267,7 +1279,7 @@ static int audit_enqueue_slot(struct audit_log *l, const struct audit_fields *f,
 	s = hsm_mpmc_pop(&l->free_slots);
 	if (!s)
 		return IG_EBLOCKED;
-	s->waiter = w;
+	s->notify = notify;
 	s->time_ms = time_ms;
 	p = s->data;
 	for (int i = 0; i < AUDIT_NFIELDS; i++) {
@@ -1287,7 +1299,7 @@ static int audit_enqueue_slot(struct audit_log *l, const struct audit_fields *f,
 }
 
 static int audit_enqueue(struct audit_log *l, const struct audit_event *ev,
-			 struct audit_waiter *w)
+			 struct audit_notify notify)
 {
 	struct audit_fields f;
 	struct timespec ts;
@@ -1301,19 +1313,25 @@ static int audit_enqueue(struct audit_log *l, const struct audit_event *ev,
 	 * <closing>, so no record is pushed after the writer has left. */
 	atomic_fetch_add(&l->appenders, 1);
 	rc = audit_enqueue_slot(l, &f,
-				(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, w);
+				(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, notify);
 	atomic_fetch_sub(&l->appenders, 1);
 	return rc;
 }
 
-int audit_append(struct audit_log *l, const struct audit_event *ev)
+int audit_append_notify(struct audit_log *l, const struct audit_event *ev,
+			audit_done_fn *done, void *arg)
 {
-	int rc = audit_enqueue(l, ev, NULL);
+	int rc = audit_enqueue(l, ev, (struct audit_notify){ done, arg });
 
 	if (rc == IG_EBLOCKED)
 		atomic_fetch_add_explicit(&l->dropped_full, 1,
 					  memory_order_relaxed);
 	return rc;
+}
+
+int audit_append(struct audit_log *l, const struct audit_event *ev)
+{
+	return audit_append_notify(l, ev, NULL, NULL);
 }
 
 /* Wait for the writer to make progress, or 10 ms. */
@@ -1332,13 +1350,29 @@ static void audit_wait_progress(struct audit_log *l)
 	pthread_mutex_unlock(&l->mu);
 }
 
+/* The writer's word to an audit_append_sync caller, who may return (and
+ * its <w> go) as soon as <mu> is released. */
+static void audit_sync_done(void *arg, int rc, uint64_t seq)
+{
+	struct audit_waiter *w = arg;
+	struct audit_log *l = w->log;
+
+	pthread_mutex_lock(&l->mu);
+	w->seq = seq;
+	w->rc = rc;
+	w->done = true;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
 int audit_append_sync(struct audit_log *l, const struct audit_event *ev,
 		      uint64_t *seq_out)
 {
-	struct audit_waiter w = { 0 };
+	struct audit_waiter w = { .log = l };
 	int rc;
 
-	while ((rc = audit_enqueue(l, ev, &w)) == IG_EBLOCKED)
+	while ((rc = audit_enqueue(l, ev, (struct audit_notify){
+					   audit_sync_done, &w })) == IG_EBLOCKED)
 		audit_wait_progress(l);
 	if (rc != IG_OK)
 		return rc;
@@ -1516,6 +1550,54 @@ static int audit_open_files(struct audit_log *l, const char **why)
 	return IG_OK;
 }
 
+/*
+ * The tail check failed: is this what a crash leaves (audit.h)?  The head
+ * file is valid and names a record of the chain, every line after it
+ * continues the chain, and at most the last line is torn (no newline:
+ * written in part).  Then adopt the records past the head, move a torn
+ * line aside (audit_cut: its bytes are kept), and describe it all in
+ * <detail>.  IG_EPROTO otherwise: the chain itself is broken, records are
+ * missing, or the head is, and that is for an officer.
+ */
+static int audit_crash_recover(struct audit_log *l, char *detail, size_t cap,
+			       const char **why)
+{
+	struct audit_head h = { 0 };
+	struct audit_walk w = { 0 };
+	const char *wwhy = "";
+	char *cut = NULL, *torn = NULL;
+	off_t tail;
+	int rc;
+
+	if (audit_read_head(l->head_path, &h, &wwhy) != IG_OK)
+		return IG_EPROTO;
+	w.want_seq = h.seq;
+	rc = audit_walk_fd(l->fd, &h, &w, &wwhy);
+	tail = l->size - w.end;
+	if (rc == IG_EPROTO && w.bad_seq == w.records + 1 && tail > 0 &&
+	    tail <= AUDIT_MAX_LINE && (torn = malloc((size_t)tail)) &&
+	    audit_pread_all(l->fd, torn, (size_t)tail, w.end) == 0 &&
+	    !memchr(torn, '\n', (size_t)tail))
+		rc = IG_OK; /* only the last line is incomplete */
+	free(torn);
+	if (rc != IG_OK || h.seq > w.records ||
+	    (h.seq == 0 ? memcmp(h.hash, audit_zero_hash, 32) != 0
+			: !w.have_want || memcmp(h.hash, w.want_hash, 32) != 0))
+		return rc == IG_OK || rc == IG_EPROTO ? IG_EPROTO : rc;
+	if (tail > 0)
+		IG_GUARD(audit_cut(l, w.end, l->size, w.records + 1, &cut, why));
+	audit_textf(detail, cap,
+		    "recovered at start after a crash: the head named seq %llu; "
+		    "%llu record(s) after it continue the chain and were adopted "
+		    "(the log ends at seq %llu); %lld bytes of an incomplete last "
+		    "record moved to %s", (unsigned long long)h.seq,
+		    (unsigned long long)(w.records - h.seq),
+		    (unsigned long long)w.records, (long long)tail,
+		    cut ? cut : "(none)");
+	audit_keep_prefix(l, &w, detail, cut);
+	return IG_OK;
+}
+
 /* Check (or recover) the tail, write the head of a new log. */
 static int audit_prepare(struct audit_log *l, unsigned flags, char *detail,
 			 size_t cap, bool *recovered, const char **why)
@@ -1526,8 +1608,17 @@ static int audit_prepare(struct audit_log *l, unsigned flags, char *detail,
 
 	*recovered = false;
 	rc = audit_check_tail(l, &need_head, why);
-	if (rc == IG_EPROTO && (flags & AUDIT_OPEN_RECOVER)) {
+	if (rc == IG_EPROTO) {
+		/* audit_crash_recover's reasons share the buffer: keep ours. */
 		snprintf(found, sizeof(found), "%s", *why);
+		if (audit_crash_recover(l, detail, cap, why) == IG_OK) {
+			*recovered = need_head = true;
+			rc = IG_OK;
+		} else {
+			audit_fail(why, rc, "%s", found);
+		}
+	}
+	if (rc == IG_EPROTO && (flags & AUDIT_OPEN_RECOVER)) {
 		IG_GUARD(audit_recover(l, found, detail, cap, why));
 		*recovered = need_head = true;
 		rc = IG_OK;
@@ -1572,6 +1663,7 @@ int audit_open(struct audit_log **out, const char *path, unsigned queue_depth,
 	}
 	l->have_writer = true;
 	if (recovered) {
+		log_warn("audit log %s: %s", path, detail);
 		struct audit_event ev = { .actor = "audit", .action = "audit.recover",
 					  .result = "ok", .detail = detail };
 

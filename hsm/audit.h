@@ -46,9 +46,16 @@
  * key, or ship it to a write-once store or a remote log at every batch; the
  * hook for that is audit_write_head in audit.c.  A crash between a batch's
  * fdatasync and the head update leaves the log ahead of the head, which
- * looks exactly like lines appended by an attacker: audit_open refuses such
- * a log until an operator opens it with AUDIT_OPEN_RECOVER, which records
- * the fact in the log itself.  Records queued by audit_append and not yet
+ * looks like lines appended by an attacker who chained them on.  audit_open
+ * adopts such records when the head is valid and names a record of the
+ * chain, every line after it continues the chain, and at most the last line
+ * is incomplete (torn: no newline; moved to "<path>.cut.<seq>.<unix ms>"):
+ * it records what it did (actor "audit", action "audit.recover") and logs
+ * it.  Anything else (a broken chain, records missing, a head that names no
+ * record of the chain) is refused until an operator opens the log with
+ * AUDIT_OPEN_RECOVER, which records the fact in the log itself.  (The
+ * adopted records are exactly what an attacker able to append a valid
+ * chain could have written: the anchor below is what tells them apart.)  Records queued by audit_append and not yet
  * written are lost on a crash; only audit_append_sync and audit_flush
  * promise durability.
  *
@@ -132,6 +139,22 @@ int audit_open(struct audit_log **out, const char *path, unsigned queue_depth,
  * bytes or not valid UTF-8).  Control characters are escaped, not refused.
  */
 IG_MUST_CHECK int audit_append(struct audit_log *l, const struct audit_event *ev);
+
+/*
+ * Queue a record without blocking, like audit_append, and have the writer
+ * thread call <done>(<arg>, rc, seq) once it is durable (written,
+ * fdatasync'd, in the head: rc IG_OK, seq its seq) or once its write failed
+ * (IG_EINTERNAL, seq 0).  <done> is called exactly once when, and only
+ * when, IG_OK is returned (audit_shutdown writes everything queued first),
+ * on the writer thread, outside any lock of the log: it must not block nor
+ * append.  For an event loop that must not answer before a record is
+ * durable and must not wait for it either (csc.c: the signatures of a
+ * signHash).  Returns the codes of audit_append.
+ */
+typedef void audit_done_fn(void *arg, int rc, uint64_t seq);
+IG_MUST_CHECK int audit_append_notify(struct audit_log *l,
+				      const struct audit_event *ev,
+				      audit_done_fn *done, void *arg);
 
 /*
  * Append and wait until the record is written and fdatasync'd and the head

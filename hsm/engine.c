@@ -233,15 +233,20 @@ static void hsm_account(struct hsm_thread *t, const struct hsm_job *job)
 static void hsm_complete(struct hsm_engine *e, struct hsm_thread *t,
 			 struct hsm_job *job)
 {
-	struct hsm_worker *w = &e->workers[job->owner];
-
 	job->done_ns = hsm_now_ns();
 	hsm_account(t, job);
 	atomic_fetch_sub_explicit(&e->devs[job->dev].outstanding, 1,
 				  memory_order_relaxed);
+	hsm_post(e, job);
+}
+
+void hsm_post(struct hsm_engine *e, struct hsm_job *job)
+{
+	struct hsm_worker *w = &e->workers[job->owner];
+
 	/*
-	 * Cannot fail: hsm_submit admits at most <depth> jobs per owner that
-	 * are not yet reaped, and the ring has <depth> cells.  Yield rather
+	 * Cannot fail: hsm_submit and hsm_hold admit at most <depth> jobs per
+	 * owner that are not yet reaped, and the ring has <depth> cells.  Yield rather
 	 * than drop the job if that reasoning is ever broken.
 	 */
 	while (!hsm_mpmc_push(&w->done, job))
@@ -1853,6 +1858,23 @@ undo:
 out:
 	atomic_fetch_sub_explicit(&w->submitting, 1, memory_order_release);
 	return rc;
+}
+
+int hsm_hold(struct hsm_engine *e, struct hsm_job *job)
+{
+	struct hsm_worker *w;
+
+	if (!e || !job || job->owner >= e->nworkers)
+		return IG_EUSAGE;
+	w = &e->workers[job->owner];
+	/* hsm_submit's admission, for a job that no HSM will run. */
+	if (atomic_fetch_add_explicit(&w->inflight, 1, memory_order_relaxed) >=
+	    w->depth) {
+		atomic_fetch_sub_explicit(&w->inflight, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->rejected_full, 1, memory_order_relaxed);
+		return IG_EBLOCKED;
+	}
+	return IG_OK;
 }
 
 int hsm_completion_fd(struct hsm_engine *e, unsigned w)

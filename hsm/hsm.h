@@ -178,6 +178,21 @@ void hsm_stop(struct hsm_engine *e);
 IG_MUST_CHECK int hsm_submit(struct hsm_engine *e, struct hsm_job *job);
 
 /*
+ * Jobs that wait for something other than an HSM come back through the
+ * same completion ring and eventfd, so a worker has one wake-up path
+ * (csc.c: a signHash's audit record being made durable by the audit
+ * writer thread).  hsm_hold reserves room for <job> in the ring of worker
+ * <job->owner>: IG_OK, IG_EBLOCKED when that worker already has
+ * completion_depth jobs not reaped (answer 503), IG_EUSAGE.  hsm_post,
+ * from any thread and exactly once per successful hsm_hold, hands the job
+ * back: hsm_reap returns it as the poster left it (status included).
+ * Lock-free and non-blocking, like hsm_submit.  The engine must outlive
+ * every hsm_post (hsm_stop after whatever posts has stopped).
+ */
+IG_MUST_CHECK int hsm_hold(struct hsm_engine *e, struct hsm_job *job);
+void hsm_post(struct hsm_engine *e, struct hsm_job *job);
+
+/*
  * The eventfd (EFD_NONBLOCK) that becomes readable when worker <w> has
  * completions; IG_EUSAGE for a bad <w>.  The worker consumes its counter
  * (read(2) or an io_uring read) and then calls hsm_reap until it returns

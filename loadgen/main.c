@@ -65,7 +65,7 @@ static void lg_usage(FILE *f)
 "  --aud AUD            assertion audience (default URL's origin + /oauth2/token)\n"
 "  --issuer URL         the server's issuer, for sign approvals' audience\n"
 "                       (default: --aud without /oauth2/token)\n"
-"  --client-id ID       relying service sent with logins\n"
+"  --client-id ID       relying service sent with logins (signers: idgate-load)\n"
 "  --json FILE          machine-readable results (find-capacity: every trial)\n"
 "  --svg FILE           plot: run: p50/p90/p99/p99.9 per second;\n"
 "                       find-capacity: corrected latency against offered rate\n"

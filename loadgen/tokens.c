@@ -68,10 +68,10 @@ static char *lg_login(struct lg_tokens *t, size_t slot, long *life,
 	if (lg_sign_assertion(t->pop, cfg->aud, t->signers[slot], jti,
 			      assertion, sizeof(assertion)) < 0)
 		goto out;
+	/* The CSC API takes only tokens issued to a relying service. */
 	n = asprintf(&body, "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3A"
-		     "grant-type%%3Ajwt-bearer&assertion=%s%s%s", assertion,
-		     cfg->client_id ? "&client_id=" : "",
-		     cfg->client_id ? cfg->client_id : "");
+		     "grant-type%%3Ajwt-bearer&assertion=%s&client_id=%s", assertion,
+		     cfg->client_id ? cfg->client_id : "idgate-load");
 	if (n < 0)
 		body = NULL;
 	if (n > 0 && asprintf(&req, "POST /oauth2/token HTTP/1.1\r\nHost: %s\r\n"

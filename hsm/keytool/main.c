@@ -79,7 +79,8 @@ static void usage(FILE *out)
 "                               (idgated reads it from csc.ca_cert)\n"
 "  status                       each HSM's health and keys as the running idgated sees them\n"
 "  audit verify [--log FILE]    check the whole hash chain of the audit logs\n"
-"  audit recover                reopen a key-management log whose tail is broken,\n"
+"  audit recover [--log FILE]   reopen a log whose tail is broken (the key-management\n"
+"                               log unless --log names another, e.g. idgated's),\n"
 "                               keeping its valid prefix (after examining it)\n"
 "\n"
 "PINs come from each HSM's pin_file (a file, or env:NAME), or from the terminal with\n"
@@ -994,16 +995,16 @@ static int cmd_audit(struct kt *t, const char *what)
 		return a < 0 ? a : b;
 	}
 	if (what && !strcmp(what, "recover")) {
-		const char *why;
+		const char *why, *path = t->log_path ? t->log_path : t->cfg.audit_keys_log;
 		struct audit_log *l;
 
-		if (audit_open(&l, t->cfg.audit_keys_log, 64, AUDIT_OPEN_RECOVER, &why) < 0) {
-			fprintf(stderr, "idgate-keys: %s: %s\n", t->cfg.audit_keys_log, why);
+		if (audit_open(&l, path, 64, AUDIT_OPEN_RECOVER, &why) < 0) {
+			fprintf(stderr, "idgate-keys: %s: %s\n", path, why);
 			return IG_EINTERNAL;
 		}
 		audit_close(l);
 		printf("%s: open; any broken tail was moved aside and the recovery recorded\n",
-		       t->cfg.audit_keys_log);
+		       path);
 		return IG_OK;
 	}
 	fprintf(stderr, "idgate-keys: audit verify | audit recover\n");

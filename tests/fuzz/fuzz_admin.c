@@ -4,7 +4,7 @@
  * pipelining, flow control, timers), the head's judgement (token, bodies
  * refused before they are buffered) and the admin routes (enrolment in one
  * or in bulk, revocation, health, readiness, metrics) on a real LMDB
- * store, to the bytes it answers.
+ * store and audit log, to the bytes it answers.
  *
  * The admin worker runs on an I/O backend of this file's own (fuzz_ops):
  * a send completes when the harness says so, so the stream is fed in the
@@ -98,6 +98,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_ASSERT(config_finish(&srv.cfg, path, sizeof(path)) == 0);
 	snprintf(path, sizeof(path), "%s/store", dir);
 	FUZZ_ASSERT(store_open(&srv.store, path, 64u << 20, &why) == 0);
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	FUZZ_ASSERT(audit_open(&srv.audit, path, 4096, 0, &why) == 0);
 	srv.replay = replay_new(1024);
 	srv.credrate = credrate_new(256, 10, 2000);
 	FUZZ_ASSERT(srv.replay && srv.credrate);

@@ -8,6 +8,8 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -15,7 +17,9 @@ import uuid
 
 import jwt
 
-from harness import Server, expect, main, make_jws
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from harness import FaultServer, Server, Skip, expect, jwk_of, main, make_jws
 
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 RSA_SHA256 = "1.2.840.113549.1.1.11"
@@ -32,6 +36,9 @@ def setup():
 
 
 def teardown(srv):
+    if getattr(srv, "fs", None):
+        srv.fs.cleanup()
+        subprocess.run(["umount", srv.fs.auditfs])
     srv.cleanup()
     subprocess.run(["rm", "-rf", srv.tmp])
 
@@ -89,6 +96,44 @@ def sign(srv, tok, cred, sad, hashes, algo=ECDSA_SHA256):
 def docs(n):
     data = [("document %d %s" % (i, uuid.uuid4().hex)).encode() for i in range(n)]
     return data, [b64(hashlib.sha256(d).digest()) for d in data]
+
+
+def audit_records(srv, action="csc.signHash"):
+    path = getattr(srv, "audit_log", os.path.join(srv.state, "audit-idgated.log"))
+    with open(path) as f:
+        return [r for r in map(json.loads, f) if r["action"] == action]
+
+
+def fault_server(srv):
+    """An idgated whose HSM can be slowed and whose audit log lives on a
+    small file system of its own that a test can fill (started once, on
+    first use), with alice enrolled and a signing credential of hers."""
+    if not getattr(srv, "fs", None):
+        auditfs = os.path.join(srv.tmp, "auditfs")
+        os.mkdir(auditfs)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", auditfs]).returncode:
+            raise Skip("cannot mount a tmpfs for the audit log (needs root)")
+        log = os.path.join(auditfs, "audit-idgated.log")
+        fs = srv.fs = FaultServer(workers=1, settings={"audit.server_log": log})
+        fs.auditfs, fs.audit_log = auditfs, log
+        fs.start()
+        fs.alice = fs.enrol()
+        fs.cred = create(fs, fs.alice)
+        fs.tok = token(fs.alice)
+    return srv.fs
+
+
+def send_and_reset(srv, tok, body):
+    """Send a signHash and reset the connection at once (SO_LINGER 0):
+    the client is gone before the HSM answers."""
+    s = srv.tls_socket()
+    data = json.dumps(body).encode()
+    s.sendall(b"POST /csc/v2/signatures/signHash HTTP/1.1\r\nHost: x\r\n"
+              b"Authorization: Bearer " + tok.encode() + b"\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+    time.sleep(0.2)  # the request is at the HSM
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
 
 
 def write(srv, name, data):
@@ -149,6 +194,11 @@ def test_token_names_the_citizen_opaquely(srv):
     expect("cit" in claims and srv.alice.citizen not in json.dumps(claims), claims)
     other = jwt.decode(token(srv.alice), options={"verify_signature": False})
     expect(other["cit"] != claims["cit"], "two tokens are not linkable by cit")
+    # Nor does its length tell how long the citizen's id is.
+    short, longest = srv.enrol(citizen="c"), srv.enrol(citizen="L" * 64)
+    lens = {len(jwt.decode(token(d), options={"verify_signature": False})["cit"])
+            for d in (short, longest, srv.alice)}
+    expect(len(lens) == 1, lens)
 
 
 def test_ec_sign_one_hash(srv):
@@ -250,6 +300,107 @@ def test_rejections(srv):
     expect(st == 404, st)
 
 
+def test_hashes_are_strict_base64(srv):
+    """RFC 4648 §3.3: a hash spelled with whitespace, a line break, no
+    padding or base64url's alphabet is refused by authorize and signHash."""
+    cred, tok = srv.ec_cred, token(srv.alice)
+    _, hashes = docs(1)
+    h = hashes[0]
+    url = base64.urlsafe_b64encode(b"\xfb" * 32).decode()
+    for bad in (h[:20] + " " + h[20:], h[:20] + "\n" + h[20:], h + "\r\n", " " + h,
+                h.rstrip("="), h + "=", url):
+        st, j = authorize(srv, srv.alice, tok, cred, [bad])
+        expect(st == 400 and "hashes" in j["error_description"], (bad, st, j))
+        st, j = sign(srv, tok, cred, "AAAA", [bad])
+        expect(st == 400 and "hashes" in j["error_description"], (bad, st, j))
+
+
+def test_tokens_of_no_relying_service_are_refused(srv):
+    """A token from a login that named no client_id (its client_id is the
+    issuer) names no relying service: every CSC method past info refuses it."""
+    cred = srv.ec_cred
+    _, hashes = docs(1)
+    st, _, j = srv.alice.login()
+    expect(st == 200, (st, j))
+    bare = j["access_token"]
+    st, _, j = srv.alice.login(client_id=srv.issuer)
+    expect(st == 200, (st, j))
+    as_issuer = j["access_token"]
+    for tok in (bare, as_issuer):
+        for method, body in (("credentials/list", {}),
+                             ("credentials/info", {"credentialID": cred}),
+                             ("credentials/authorize",
+                              {"credentialID": cred, "numSignatures": 1, "hashes": hashes,
+                               "authData": [{"id": "device_assertion",
+                                             "value": approval(srv, srv.alice, cred, hashes)}]}),
+                             ("signatures/signHash",
+                              {"credentialID": cred, "SAD": "AAAA", "hashes": hashes,
+                               "signAlgo": ECDSA_SHA256})):
+            st, j = csc(srv, method, body, tok)
+            expect(st == 401 and j["error"] == "invalid_token" and
+                   "no relying service" in j["error_description"], (method, st, j))
+
+
+def test_sad_is_spent_only_by_the_service_it_was_authorized_for(srv):
+    cred, tok = srv.ec_cred, token(srv.alice)
+    st, _, j = srv.alice.login(client_id="svc-other")
+    expect(st == 200, (st, j))
+    other = j["access_token"]
+    _, hashes = docs(1)
+    st, a = authorize(srv, srv.alice, tok, cred, hashes)
+    expect(st == 200, (st, a))
+    st, j = sign(srv, other, cred, a["SAD"], hashes)
+    expect(st == 403 and j["error"] == "access_denied" and
+           "another relying service" in j["error_description"], (st, j))
+    # Refused before it was spent: the service it was made for still signs.
+    st, j = sign(srv, tok, cred, a["SAD"], hashes)
+    expect(st == 200 and len(j["signatures"]) == 1, (st, j))
+
+
+def test_a_client_that_leaves_while_the_hsm_signs_is_audited(srv):
+    fs = fault_server(srv)
+    _, hashes = docs(1)
+    st, a = authorize(fs, fs.alice, fs.tok, fs.cred, hashes)
+    expect(st == 200, (st, a))
+    fs.fault("sign_delay_ms=800")
+    try:
+        send_and_reset(fs, fs.tok, {"credentialID": fs.cred, "SAD": a["SAD"], "hashes": hashes,
+                                    "signAlgo": ECDSA_SHA256})
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            recs = [r for r in audit_records(fs) if hashes[0] in r["detail"]]
+            if recs:
+                break
+            time.sleep(0.1)
+    finally:
+        fs.fault("")
+    expect(len(recs) == 1 and recs[0]["result"] == "signed, not delivered: the client left"
+           and recs[0]["key"] == fs.cred, recs)
+    # The SAD was spent at the HSM: it does not sign again.
+    st, j = sign(fs, fs.tok, fs.cred, a["SAD"], hashes)
+    expect(st == 403 and "used" in j["error_description"], (st, j))
+
+
+def test_no_signature_leaves_before_its_record_is_durable(srv):
+    """The audit log's disk is full: the record cannot be made durable, so
+    the signatures made by the HSM are not returned (503), and it is counted."""
+    fs = fault_server(srv)
+    _, hashes = docs(1)
+    st, a = authorize(fs, fs.alice, fs.tok, fs.cred, hashes)
+    expect(st == 200, (st, a))
+    fd = os.open(os.path.join(fs.auditfs, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"x" * 512):
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+    st, j = sign(fs, fs.tok, fs.cred, a["SAD"], hashes)
+    expect(st == 503 and "durable" in j["error_description"], (st, j))
+    expect("idgate_csc_audit_failed_total 1" in fs.metrics(), fs.metrics())
+    expect("not durable" in fs.log_text(), fs.log_text())
+
+
 def test_revoked_credential(srv):
     cred = create(srv, srv.bob)
     tok = token(srv.bob)
@@ -279,7 +430,144 @@ def test_admin_rejections(srv):
     expect(st == 401, st)
 
 
+# --- crashes -------------------------------------------------------------------------
+
+
+def keys_tool(srv, *args):
+    return subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__import__("harness").BIN)),
+                                        "idgate-keys"), "--state", srv.state] + list(args),
+                          capture_output=True, text=True)
+
+
+def test_kill_9_during_signhash_load_then_restart(srv):
+    """idgated killed (-9) while signHash calls run starts again by itself:
+    a head that lags records written before the kill is caught up after
+    their chain is checked.  A crash in that window is rare, so the window
+    is also made by hand: a record chained past the head, as a kill between
+    a batch's fdatasync and its head update leaves it."""
+    import hashlib as _h
+    import threading
+    k = Server(workers=1)
+    k.start()
+    try:
+        dev = k.enrol()
+        cred, tok = create(k, dev), token(dev)
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    _, hs = docs(1)
+                    st, a = authorize(k, dev, tok, cred, hs)
+                    if st == 200:
+                        sign(k, tok, cred, a["SAD"], hs)
+                except Exception:
+                    return
+        ts = [threading.Thread(target=load) for _ in range(4)]
+        for t in ts:
+            t.start()
+        time.sleep(1.5)
+        k.proc.kill()
+        k.proc.wait()
+        stop.set()
+        for t in ts:
+            t.join()
+        k.log.close()
+        k.proc = None
+        log = os.path.join(k.state, "audit-idgated.log")
+        with open(log, "rb") as f:
+            lines = f.read().splitlines(keepends=True)
+        expect(sum(b"csc.signHash" in l for l in lines) > 0, len(lines))
+        # The window, by hand: one more record chained to the last.
+        last = json.loads(lines[-1])
+        rec = {"seq": last["seq"] + 1, "time": last["time"], "actor": "idgated",
+               "action": "test.crash", "key": "", "result": "ok",
+               "detail": "written, head not updated", "prev": _h.sha256(lines[-1]).hexdigest()}
+        with open(log, "ab") as f:
+            f.write(json.dumps(rec, separators=(",", ":")).encode() + b"\n")
+        k.start()
+        expect("recovered at start after a crash" in k.log_text(), k.log_text())
+        recs = audit_records(k, "audit.recover")
+        expect(len(recs) == 1 and "record(s) after it continue the chain" in recs[0]["detail"]
+               and "the log ends at seq %d)" % rec["seq"] in recs[0]["detail"], recs)
+        st, j = csc(k, "credentials/list", {}, token(dev))
+        expect(st == 200, (st, j))
+        k.stop()
+        p = keys_tool(k, "audit", "verify", "--log", log)
+        expect(p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr)
+    finally:
+        k.cleanup()
+
+
+def test_keys_audit_recover_honours_log(srv):
+    """A broken chain is for an officer: idgated refuses to start, and
+    idgate-keys audit recover --log repairs the log it names."""
+    k = Server(workers=1)
+    k.start()
+    try:
+        k.stop()
+        log = os.path.join(k.state, "audit-idgated.log")
+        with open(log, "ab") as f:
+            f.write(b'{"seq":99,"junk":true}\n')
+        try:
+            k.start()
+            expect(False, "started on a broken log")
+        except RuntimeError as e:
+            expect("past its head" in str(e) or "not valid" in str(e) or
+                   "not chained" in str(e) or "seq" in str(e), str(e))
+        k.proc = None
+        p = keys_tool(k, "audit", "recover", "--log", log)
+        expect(p.returncode == 0 and log in p.stdout, p.stdout + p.stderr)
+        p = keys_tool(k, "audit", "verify", "--log", log)
+        expect(p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr)
+        k.start()
+    finally:
+        k.cleanup()
+
+
 # --- audit, and no key in the clear ---------------------------------------------
+
+
+def verify_audit_log(srv):
+    p = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__import__("harness").BIN)),
+                                     "idgate-keys"), "--state", srv.state, "audit", "verify",
+                        "--log", os.path.join(srv.state, "audit-idgated.log")],
+                       capture_output=True, text=True)
+    expect(p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr)
+
+
+def test_admin_actions_are_audited(srv):
+    """Enrolment (one record per credential, bulk too), device revocation,
+    signing-credential creation and disabling: each a record naming the
+    credential and the citizen's pseudonym, durable when the admin API
+    answers."""
+    dev = srv.enrol()
+    bulk = [{"citizen_id": "bulk-%s" % uuid.uuid4().hex[:8],
+             "device_jwk": jwk_of(ec.generate_private_key(ec.SECP256R1()))} for _ in range(3)]
+    st, _, body = srv.admin("POST", "/v1/admin/citizens", bulk)
+    expect(st == 200, (st, body))
+    bulk_creds = [r["credential_id"] for r in json.loads(body)["results"]]
+    cred = create(srv, dev)
+    st, _, body = srv.admin("DELETE", "/v1/admin/signing-credentials/" + cred)
+    expect(st == 200, (st, body))
+    st, _, body = srv.admin("DELETE", "/v1/admin/credentials/" + dev.cred)
+    expect(st == 204, (st, body))
+    # Read at once: the records were durable before the answers.
+    enrols = {r["key"]: r for r in audit_records(srv, "device.enrol")}
+    for c in [dev.cred] + bulk_creds:
+        expect(c in enrols and enrols[c]["actor"] == "admin" and enrols[c]["result"] == "ok" and
+               enrols[c]["detail"].startswith("citizen:"), (c, enrols.get(c)))
+    revokes = [r for r in audit_records(srv, "device.revoke") if r["key"] == dev.cred]
+    creates = [r for r in audit_records(srv, "credential.create ec-p256") if r["key"] == cred]
+    disables = [r for r in audit_records(srv, "credential.disable") if r["key"] == cred]
+    expect(len(revokes) == 1 and len(creates) == 1 and len(disables) == 1,
+           (revokes, creates, disables))
+    # One pseudonym per citizen, the one of her signHash records; never her id.
+    expect(revokes[0]["detail"] == creates[0]["detail"] == disables[0]["detail"] ==
+           enrols[dev.cred]["detail"], (revokes, creates, disables))
+    with open(os.path.join(srv.state, "audit-idgated.log")) as f:
+        expect(dev.citizen not in f.read())
+    verify_audit_log(srv)
 
 
 def test_audit_and_no_key_in_the_clear(srv):
@@ -291,11 +579,7 @@ def test_audit_and_no_key_in_the_clear(srv):
     expect(any(l["detail"].startswith("16 hash(es): ") for l in signs))
     expect(all(l["actor"].startswith("citizen:") and srv.alice.citizen not in l["actor"]
                for l in signs))
-    p = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__import__("harness").BIN)),
-                                     "idgate-keys"), "--state", srv.state, "audit", "verify",
-                        "--log", os.path.join(srv.state, "audit-idgated.log")],
-                       capture_output=True, text=True)
-    expect(p.returncode == 0 and "intact" in p.stdout, p.stdout + p.stderr)
+    verify_audit_log(srv)
     # PKCS#8 headers of EC P-256 and RSA private keys must appear nowhere.
     pkcs8_ec = bytes.fromhex("020100301306072a8648ce3d020106082a8648ce3d030107")
     pkcs8_rsa = bytes.fromhex("020100300d06092a864886f70d0101010500")

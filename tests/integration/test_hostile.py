@@ -263,12 +263,18 @@ def test_single_use_survives_sigterm_and_kill(_ctx):
 
 
 def test_a_lost_single_use_table_refuses_what_came_before(_ctx):
-    srv = start({"login.clock_skew_s": 2})
+    srv = start({"login.clock_skew_s": 2, "csc.sad_lifetime_s": 60})
     try:
         dev = srv.enrol()
         a = dev.assertion()
         st, _, j = login_with(srv, a)
         expect(st == 200, (st, j))
+        tok = j["access_token"]
+        cred = create(srv, dev)
+        hashes = docs(1)[1]
+        st, j = authorize(srv, dev, tok, cred, hashes)
+        expect(st == 200, (st, j))
+        sad = j["SAD"]
         srv.stop()
         os.unlink(os.path.join(srv.state, "replay.cache"))
         srv.start()
@@ -276,10 +282,18 @@ def test_a_lost_single_use_table_refuses_what_came_before(_ctx):
         st, _, j = login_with(srv, a)
         expect(st == 400 and "lost" in j["error_description"], (st, j))
         expect("may be lost" in srv.log_text(), "no warning logged")
-        # an assertion made after the table was lost (plus the skew) works
+        st, j = sign(srv, tok, cred, sad, hashes)
+        expect(st == 403 and "lost" in str(j), ("SAD", st, j))
+        st, j = authorize(srv, dev, tok, cred, hashes)
+        expect(st == 403 and "lost" in str(j), ("approval", st, j))
+        # what is made after the table was lost (plus the skew) works
         time.sleep(max(0, 3.2 - (time.time() - t0)))
         st, _, j = dev.login(client_id="svc-hostile")
         expect(st == 200, (st, j))
+        st, j = authorize(srv, dev, tok, cred, hashes)
+        expect(st == 200, ("approval", st, j))
+        st, j = sign(srv, tok, cred, j["SAD"], hashes)
+        expect(st == 200, ("SAD", st, j))
     finally:
         srv.cleanup()
 

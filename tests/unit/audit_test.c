@@ -1,7 +1,8 @@
 /*
  * audit_test.c - the tamper-evident audit log: appending and verifying,
  * the chain across restarts, concurrent appenders, a full queue, tampering
- * of every kind named at the right record, escaping, refused arguments, a
+ * of every kind named at the right record, a writer that tells when a
+ * record is durable (audit_append_notify), escaping, refused arguments, a
  * broken tail refused and recovered, a failing disk.  Everything happens in
  * a mkdtemp directory removed at the end.
  */
@@ -452,6 +453,78 @@ static void test_queue_full(void)
 	expect_verify(path, IG_OK, 6, 0, NULL);
 }
 
+/* ---- audit_append_notify ------------------------------------------------ */
+
+/* What the writer told, and what was on disk when it did. */
+struct notice {
+	const char *path;
+	atomic_int calls;
+	int rc;
+	uint64_t seq;
+	off_t size; /* of the log when told */
+};
+
+static void on_notice(void *arg, int rc, uint64_t seq)
+{
+	struct notice *n = arg;
+	struct stat sb;
+
+	n->rc = rc;
+	n->seq = seq;
+	n->size = stat(n->path, &sb) == 0 ? sb.st_size : -1;
+	atomic_fetch_add(&n->calls, 1);
+}
+
+static void test_notify(void)
+{
+	const char *path = path_in("notify.log");
+	struct audit_log *l = open_ok(path, 4);
+	struct audit_event ev = ev_of("citizen:7", "csc.signHash", "cred-7", "ok",
+				      NULL);
+	struct notice n = { .path = path }, full = { .path = path };
+	static char detail[900];
+	struct rlimit old, lim;
+	struct stat sb;
+
+	if (!l)
+		return;
+	/* Not told before the record is written: the writer is parked. */
+	audit_test_pause(l, true);
+	CHECK_EQ(audit_append_notify(l, &ev, on_notice, &n), IG_OK);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(audit_append(l, &ev), IG_OK);
+	/* A full queue: refused at once, and never told. */
+	CHECK_EQ(audit_append_notify(l, &ev, on_notice, &full), IG_EBLOCKED);
+	usleep(50 * 1000);
+	CHECK_EQ(atomic_load(&n.calls), 0);
+	audit_test_pause(l, false);
+	CHECK_EQ(audit_flush(l), IG_OK);
+	/* Told once, with its seq, when its whole batch was on disk. */
+	CHECK_EQ(atomic_load(&n.calls), 1);
+	CHECK_EQ(n.rc, IG_OK);
+	CHECK_EQ(n.seq, 1);
+	CHECK(stat(path, &sb) == 0 && n.size == sb.st_size && sb.st_size > 0);
+	CHECK_EQ(atomic_load(&full.calls), 0);
+
+	/* A record whose write fails: told so, with seq 0. */
+	memset(detail, 'x', sizeof(detail) - 1);
+	ev.detail = detail;
+	n.calls = 0;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 50;
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	CHECK_EQ(audit_append_notify(l, &ev, on_notice, &n), IG_OK);
+	CHECK_EQ(audit_flush(l), IG_EINTERNAL);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	CHECK_EQ(atomic_load(&n.calls), 1);
+	CHECK_EQ(n.rc, IG_EINTERNAL);
+	CHECK_EQ(n.seq, 0);
+	audit_close(l);
+	expect_verify(path, IG_OK, 4, 0, NULL);
+}
+
 /* ---- tampering ---------------------------------------------------------- */
 
 /* Replace the first <from> in line <i> of <ls> with <to> (same length). */
@@ -769,9 +842,11 @@ static void expect_open_refused(const char *path, const char *why_has)
 	audit_close(l);
 }
 
-/* Open with AUDIT_OPEN_RECOVER, append one record, check the result. */
-static void expect_recovered(const char *path, uint64_t kept,
-			     const char *detail_has)
+/* Open with <flags> (AUDIT_OPEN_RECOVER, or 0 for what audit_open
+ * recovers by itself after a crash), append one record, check that the
+ * first <kept> records were kept and the next is the recovery's. */
+static void expect_recovered_with(const char *path, unsigned flags, uint64_t kept,
+				  const char *detail_has)
 {
 	struct audit_event ev = ev_of("officer:carol", "key.list", NULL, "ok",
 				      NULL);
@@ -781,7 +856,7 @@ static void expect_recovered(const char *path, uint64_t kept,
 	char detail[AUDIT_MAX_FIELD + 1], action[64];
 	uint64_t seq = 0;
 
-	CHECK_EQ(audit_open(&l, path, 8, AUDIT_OPEN_RECOVER, &why), IG_OK);
+	CHECK_EQ(audit_open(&l, path, 8, flags, &why), IG_OK);
 	if (!l) {
 		fprintf(stderr, "  recover %s: %s\n", path, why);
 		return;
@@ -804,6 +879,11 @@ static void expect_recovered(const char *path, uint64_t kept,
 				detail_has);
 	}
 	free(ls.text);
+}
+
+static void expect_recovered(const char *path, uint64_t kept, const char *detail_has)
+{
+	expect_recovered_with(path, AUDIT_OPEN_RECOVER, kept, detail_has);
 }
 
 /* How many "<dir>/<name>.cut.*" files hold exactly <want>? */
@@ -845,13 +925,20 @@ static void test_broken_tail(void)
 	if (ls.n != 3)
 		return;
 
-	/* A torn write at the end. */
+	/* A torn write at the end (a crash within a write): moved aside at
+	 * once, nothing else touched. */
 	v = ls;
 	v.p[3] = torn, v.len[3] = strlen(torn), v.n = 4;
 	p = variant("b-torn.log", &v, head);
-	expect_open_refused(p, "no newline at its end");
-	expect_recovered(p, 3, "12 bytes moved to");
+	expect_recovered_with(p, 0, 3, "the head named seq 3; 0 record(s) after it "
+			      "continue the chain and were adopted (the log ends at seq 3); "
+			      "12 bytes of an incomplete last record moved to");
 	CHECK_EQ(find_cut("b-torn.log", torn, strlen(torn)), 1);
+	/* A torn line after a line that is not a record: refused. */
+	v = ls;
+	v.p[2] = "hello\n", v.len[2] = 6;
+	v.p[3] = torn, v.len[3] = strlen(torn), v.n = 4;
+	expect_open_refused(variant("b-torn-junk.log", &v, head), "no newline at its end");
 
 	/* The head file missing, or not a head. */
 	expect_open_refused(variant("b-nohead.log", &ls, NULL), "is missing");
@@ -875,9 +962,32 @@ static void test_broken_tail(void)
 	v = ls;
 	v.p[3] = forged, v.len[3] = ls.len[2], v.n = 4;
 	p = variant("b-ahead.log", &v, head);
-	expect_open_refused(p, "continues past its head (the head names seq 3, "
-			       "the log ends at seq 4)");
-	expect_recovered(p, 4, "the head named seq 3; chain valid through seq 4");
+	/* A valid continuation of the chain: adopted at open (a kill -9
+	 * between a batch's fdatasync and its head update). */
+	expect_recovered_with(p, 0, 4, "the head named seq 3; 1 record(s) after it "
+			      "continue the chain and were adopted (the log ends at seq 4); "
+			      "0 bytes");
+	/* The same, with a torn record after it. */
+	v.p[4] = torn, v.len[4] = strlen(torn), v.n = 5;
+	p = variant("b-ahead-torn.log", &v, head);
+	expect_recovered_with(p, 0, 4, "1 record(s) after it continue the chain and were "
+			      "adopted (the log ends at seq 4); 12 bytes of an incomplete last "
+			      "record moved to");
+	CHECK_EQ(find_cut("b-ahead-torn.log", torn, strlen(torn)), 1);
+	/* Past the head but not chained to it: refused, for an officer. */
+	memcpy(strstr(forged, "\"prev\":\"") + 8, "0123", 4);
+	v.n = 4;
+	p = variant("b-ahead-forged.log", &v, head);
+	expect_open_refused(p, "(seq 4) is not chained to the line before it");
+	expect_recovered(p, 3, "chain valid through seq 3");
+	/* Past a head that names no record of the chain: refused. */
+	v = ls;
+	v.n = 3;
+	p = variant("b-ahead-badhead.log", &v, NULL);
+	spit(path_in("b-ahead-badhead.log.head"),
+	     "{\"seq\":2,\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\"}\n",
+	     strlen("{\"seq\":2,\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\"}\n"));
+	expect_open_refused(p, "continues past its head");
 
 	/* The last record removed; an empty log with a head. */
 	v = ls;
@@ -979,6 +1089,7 @@ int main(void)
 	}
 	test_append_verify_reopen();
 	test_queue_full();
+	test_notify();
 	test_tamper();
 	test_escapes();
 	test_usage();

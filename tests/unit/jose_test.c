@@ -105,6 +105,74 @@ static void test_b64url_rejects(void)
 	CHECK_EQ(b64_dec_guarded("Zm9vYg", dec, 3), IG_EPROTO);
 }
 
+/* ---- base64 (RFC 4648 §4), padded, strict ---- */
+
+static int b64std_guarded(const char *s, size_t n, uint8_t *out, size_t cap)
+{
+	struct guarded g;
+	int rc;
+
+	rc = b64_decode(guard_copy(&g, s, n), n, out, cap);
+	guard_free(&g);
+	return rc;
+}
+
+static void test_b64_vectors(void)
+{
+	/* RFC 4648 §10, with padding. */
+	static const char *const vec[][2] = {
+		{ "", "" },           { "f", "Zg==" },        { "fo", "Zm8=" },
+		{ "foo", "Zm9v" },    { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+		{ "foobar", "Zm9vYmFy" }, { "\xfb\xff", "+/8=" },
+		{ "\xff\xfe\xfd", "//79" },
+	};
+	uint8_t dec[16];
+
+	for (size_t i = 0; i < IG_ARRAY_LEN(vec); i++) {
+		size_t n = strlen(vec[i][0]);
+
+		CHECK_EQ(b64std_guarded(vec[i][1], strlen(vec[i][1]), dec, n), n);
+		CHECK(memcmp(dec, vec[i][0], n) == 0);
+	}
+}
+
+static void test_b64_rejects(void)
+{
+	/* RFC 4648 §3.3: "Implementations MUST reject the encoded data if it
+	 * contains characters outside the base alphabet"; §3.2, §3.5. */
+	static const char *const bad[] = {
+		"Zg",       /* padding missing */
+		"Zm8",      /* padding missing */
+		"Zg=",      /* padding short */
+		"Zg===",    /* padding long */
+		"Zm8==",    /* padding where the group is full */
+		"Z===",     /* one character: never a byte */
+		"Zg=a",     /* '=' inside */
+		"Zm=v",     /* '=' inside */
+		"=Zm9",     /* '=' first */
+		"Zh==",     /* non-zero pad bits (canonical "Zg==") */
+		"Zm9=",     /* non-zero pad bits (canonical "Zm8=") */
+		"-_8=",     /* base64url's alphabet */
+		"Zm9v Zg==", /* a space */
+		" Zm9v",    /* leading space */
+		"Zm9v\n",   /* trailing newline */
+		"Zm9v\r\nZg==", /* a line break */
+		"Zm9v\tYg==", /* a tab */
+		"Zm9v*g==", /* outside the alphabet */
+		"Zm\xc3\xa9", /* non-ASCII */
+	};
+	uint8_t dec[16];
+
+	for (size_t i = 0; i < IG_ARRAY_LEN(bad); i++)
+		CHECK_EQ(b64std_guarded(bad[i], strlen(bad[i]), dec, sizeof(dec)), IG_EPROTO);
+	/* An embedded NUL counts. */
+	CHECK_EQ(b64std_guarded("Zm9v\0\0\0\0", 8, dec, sizeof(dec)), IG_EPROTO);
+	CHECK_EQ(b64std_guarded("Zg==\0", 5, dec, sizeof(dec)), IG_EPROTO);
+	/* Output longer than the caller's buffer: a 32-byte hash plus one. */
+	CHECK_EQ(b64std_guarded("Zm9vYmFy", 8, dec, 5), IG_EPROTO);
+	CHECK_EQ(b64std_guarded("Zm9vYg==", 8, dec, 3), IG_EPROTO);
+}
+
 /* ---- SHA-256, P-256, ES256 ---- */
 
 /* RFC 7515 Appendix A.3.1: the example ES256 key. */
@@ -481,6 +549,8 @@ int main(void)
 {
 	test_b64url_vectors();
 	test_b64url_rejects();
+	test_b64_vectors();
+	test_b64_rejects();
 	test_sha256();
 	test_point_valid();
 	test_es256_known_answer();
