@@ -445,6 +445,22 @@ int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
 	return IG_EPROTO;
 }
 
+/*
+ * RFC 8446 §4.6.3: either side may send a KeyUpdate (handshake type 24,
+ * §4) after the handshake.  mbedTLS 3.6 cannot derive the next traffic
+ * secret: its read returns UNEXPECTED_MESSAGE and sends nothing.  The
+ * record is in its input buffer still (private fields, read only here).
+ */
+static int tls_got_key_update(const struct tls_conn *tc)
+{
+	const mbedtls_ssl_context *ssl = &tc->ssl;
+
+	return mbedtls_ssl_get_version_number(ssl) == MBEDTLS_SSL_VERSION_TLS1_3 &&
+	       ssl->MBEDTLS_PRIVATE(in_msgtype) == MBEDTLS_SSL_MSG_HANDSHAKE &&
+	       ssl->MBEDTLS_PRIVATE(in_msglen) >= 1 &&
+	       ssl->MBEDTLS_PRIVATE(in_msg)[0] == 24;
+}
+
 int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap)
 {
 	size_t left = buf_avail(tc->in);
@@ -473,6 +489,15 @@ int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap)
 	case 0:
 	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
 		return IG_ECLOSED;
+	case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
+		/* A KeyUpdate, or another message out of place: say so with
+		 * a fatal alert (RFC 8446 §6.2) rather than drop the
+		 * connection silently.  The alert goes under our current
+		 * keys, which the client still reads with (§4.6.3). */
+		tc->failed = tls_got_key_update(tc) ? TLS_FAIL_KEY_UPDATE : TLS_FAIL_PROTOCOL;
+		(void)mbedtls_ssl_send_alert_message(&tc->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+						     MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE);
+		return IG_EPROTO;
 	}
 	tc->failed = TLS_FAIL_PROTOCOL;
 	return IG_EPROTO;

@@ -92,6 +92,7 @@ enum tls_async_state { TLS_ASYNC_NONE, TLS_ASYNC_PENDING, TLS_ASYNC_DONE,
 enum tls_failure {
 	TLS_FAIL_NONE,
 	TLS_FAIL_HANDSHAKE,
+	TLS_FAIL_KEY_UPDATE,   /* a TLS 1.3 KeyUpdate, refused (tls_conn_read) */
 	TLS_FAIL_PROTOCOL,     /* any other bad record after the handshake */
 };
 
@@ -129,7 +130,8 @@ int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
 /* Decrypt application data into <dst>, up to <cap> bytes.  Returns bytes
  * (> 0), IG_EBLOCKED (need more input), IG_ECLOSED (close_notify) or
  * IG_EPROTO: tc->failed says why, and a fatal alert may be queued in
- * tc->out; send it, then close. */
+ * tc->out (a KeyUpdate is answered with unexpected_message: mbedTLS 3.6
+ * cannot update traffic keys); send it, then close. */
 int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap);
 /* Encrypt all of <src> into tc->out.  IG_OK or IG_EINTERNAL. */
 int tls_conn_write(struct tls_conn *tc, const uint8_t *src, size_t len);
