@@ -2,8 +2,9 @@
  * tls_test.c - the sans-I/O TLS glue against an in-memory mbedTLS client:
  * handshakes over TLS 1.3 and 1.2, application data both ways, session
  * tickets issued by one worker's server resumed on another's (shared
- * derived ticket keys), garbage input refused, and the self-signed
- * certificate made on first start.
+ * derived ticket keys), garbage input refused, what idgated's groups and
+ * suites refuse, a TLS 1.3 KeyUpdate from an OpenSSL client answered with
+ * an alert, and the self-signed certificate made on first start.
  */
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -12,6 +13,8 @@
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <psa/crypto.h>
 
 #include "../../dataplane/config.h"
@@ -258,6 +261,75 @@ static void test_refusals(struct tls_server *ts)
 	buf_free(&s2c);
 }
 
+/* Move what each side wrote to the other: OpenSSL's memory BIOs on one
+ * side, the server's buffers on the other. */
+static void ossl_pump(BIO *to_client, BIO *from_client, struct buf *c2s, struct buf *s2c)
+{
+	uint8_t tmp[4096];
+	int n;
+
+	while ((n = BIO_read(from_client, tmp, sizeof(tmp))) > 0)
+		CHECK_EQ(buf_append(c2s, tmp, (size_t)n, 1 << 20), 0);
+	if (buf_avail(s2c)) {
+		CHECK_EQ(BIO_write(to_client, buf_head(s2c), (int)buf_avail(s2c)),
+			 (int)buf_avail(s2c));
+		buf_consume(s2c, buf_avail(s2c));
+	}
+}
+
+/*
+ * RFC 8446 §4.6.3: a KeyUpdate from an OpenSSL client (mbedTLS's client
+ * cannot send one).  mbedTLS 3.6 cannot update the keys: the read fails as
+ * TLS_FAIL_KEY_UPDATE with a fatal unexpected_message alert the client
+ * can still decrypt, and the failure is sticky.
+ */
+static void test_key_update(struct tls_server *ts)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	BIO *to_client = BIO_new(BIO_s_mem()), *from_client = BIO_new(BIO_s_mem());
+	struct buf c2s = { 0 }, s2c = { 0 };
+	struct tls_conn tc = { 0 };
+	const char *why = NULL;
+	int cli = 0, srv = IG_EBLOCKED;
+	uint8_t got[64];
+	SSL *ssl;
+
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	ssl = SSL_new(ctx);
+	SSL_set_bio(ssl, to_client, from_client);
+	SSL_set_connect_state(ssl);
+	CHECK_EQ(tls_conn_start(ts, &tc, &c2s, &s2c), IG_OK);
+	for (int i = 0; i < 20 && (cli != 1 || srv != IG_OK); i++) {
+		if (cli != 1)
+			cli = SSL_do_handshake(ssl);
+		ossl_pump(to_client, from_client, &c2s, &s2c);
+		if (srv == IG_EBLOCKED)
+			srv = tls_conn_handshake(ts, &tc, &why);
+		ossl_pump(to_client, from_client, &c2s, &s2c);
+	}
+	CHECK(cli == 1 && srv == IG_OK);
+	CHECK_EQ(SSL_write(ssl, "ping", 4), 4);
+	ossl_pump(to_client, from_client, &c2s, &s2c);
+	CHECK_EQ(tls_conn_read(&tc, got, sizeof(got)), 4);
+
+	CHECK_EQ(SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+	CHECK_EQ(SSL_write(ssl, "ping", 4), 4); /* sends the KeyUpdate first */
+	ossl_pump(to_client, from_client, &c2s, &s2c);
+	CHECK_EQ(tls_conn_read(&tc, got, sizeof(got)), IG_EPROTO);
+	CHECK_EQ(tc.failed, TLS_FAIL_KEY_UPDATE);
+	CHECK_EQ(tls_conn_read(&tc, got, sizeof(got)), IG_EPROTO);
+	ossl_pump(to_client, from_client, &c2s, &s2c);
+	ERR_clear_error();
+	CHECK(SSL_read(ssl, got, sizeof(got)) <= 0);
+	CHECK_EQ(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_SSLV3_ALERT_UNEXPECTED_MESSAGE);
+
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	tls_conn_free(&tc);
+	buf_free(&c2s);
+	buf_free(&s2c);
+}
+
 int main(void)
 {
 	struct tls_server a, b, other;
@@ -295,6 +367,7 @@ int main(void)
 	test_version(&a, &b, MBEDTLS_SSL_VERSION_TLS1_3);
 	test_version(&a, &b, MBEDTLS_SSL_VERSION_TLS1_2);
 	test_refusals(&a);
+	test_key_update(&a);
 
 	/* Ticket keys rotate per period; the previous period still resumes. */
 	tls_server_tick(&b, now + 3600);
