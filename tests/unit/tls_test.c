@@ -379,6 +379,34 @@ int main(void)
 	CHECK(why && strstr(why, "TLS key"));
 	tls_server_free(&other);
 
+	/* What tls_server_init refuses in its options: a suite this mbedTLS
+	 * lacks, no TLS 1.2 suite for the EC certificate while TLS 1.2 is on
+	 * (fine with min_version 13), no groups. */
+	{
+		static const uint16_t unknown[] = { 0x1301, 0x1234 };
+		static const uint16_t rsa_only[] = { 0x1301, 0xc02f };
+		struct tls_options o = opt;
+
+		o.suites = unknown;
+		o.nsuites = 2;
+		CHECK_EQ(tls_server_init(&other, crt, key, NULL, &o, secret, 3600, now, &why),
+			 IG_EUSAGE);
+		CHECK(why && strstr(why, "0x1234 is not in this mbedTLS build"));
+		tls_server_free(&other);
+		o.suites = rsa_only;
+		CHECK_EQ(tls_server_init(&other, crt, key, NULL, &o, secret, 3600, now, &why),
+			 IG_EUSAGE);
+		CHECK(why && strstr(why, "no TLS 1.2 suite signs with the certificate's EC key"));
+		tls_server_free(&other);
+		o.min_version = 13;
+		CHECK_EQ(tls_server_init(&other, crt, key, NULL, &o, secret, 3600, now, &why), IG_OK);
+		tls_server_free(&other);
+		o.ngroups = 0;
+		CHECK_EQ(tls_server_init(&other, crt, key, NULL, &o, secret, 3600, now, &why),
+			 IG_EUSAGE);
+		tls_server_free(&other);
+	}
+
 	tls_server_free(&a);
 	mbedtls_x509_crt_free(&ca);
 	mbedtls_ctr_drbg_free(&drbg);
