@@ -238,15 +238,16 @@ static int tls_public_own_key(struct tls_server *ts, const char **why)
 /*
  * What the server negotiates.  Groups: mbedTLS's default list ends with
  * ffdhe2048..8192 (RFC 7919), and a ClientHello naming one with a random
- * key share made the server spend up to 0.7 s of CPU on a key pair;
- * groups not listed here are skipped while the ClientHello is parsed, and
- * a hello that names none of them is answered with a HelloRetryRequest
- * for one it named (RFC 8446 §4.1.4) or refused.  Suites: the caller's
+ * key share made the server spend up to 0.7 s of CPU on a key pair.
+ * Key shares in groups not listed here are skipped while the ClientHello
+ * is parsed: one that lists a group of ours gets a HelloRetryRequest for
+ * it (RFC 8446 §4.1.4), one that lists none is refused (see
+ * tls_conn_handshake for its alert).  Suites: the caller's
  * list, each checked against this mbedTLS; with TLS 1.2 enabled one of
  * them must be able to sign with the certificate's key (ECDHE_ECDSA for
  * an EC key, ECDHE_RSA for RSA).  TLS 1.3 resumption always runs a fresh
  * (EC)DHE (psk_dhe_ke, RFC 8446 §4.2.9), never psk_ke, so a stolen ticket
- * key does not expose later sessions' traffic.
+ * key does not expose the traffic of resumed sessions.
  */
 static int tls_conf_negotiation(struct tls_server *ts, const struct tls_options *opt,
 				const char **why)
