@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-enum ctype { C_STR, C_UINT, C_DOUBLE, C_BOOL, C_POLL, C_TLSVER, C_SIZE, C_BACKEND };
+enum ctype { C_STR, C_UINT, C_DOUBLE, C_BOOL, C_POLL, C_TLSVER, C_SIZE, C_BACKEND,
+	     C_TLS_GROUPS, C_TLS_SUITES };
 
 struct setting {
 	const char *section, *name;
@@ -78,6 +80,21 @@ static const struct setting settings[] = {
 	  "servers given the same file resume each other's tickets"),
 	S("tls", "min_version", C_TLSVER, tls_min_version, "1.2",
 	  "lowest TLS version accepted: 1.2 or 1.3"),
+	S("tls", "groups", C_TLS_GROUPS, tls_groups, "x25519,secp256r1",
+	  "key exchange groups, comma-separated, preferred first: x25519, secp256r1, "
+	  "secp384r1; finite-field groups (ffdhe*) are refused: each such handshake costs "
+	  "the server a large exponentiation for a key share that cost its client nothing"),
+	S("tls", "ciphersuites", C_TLS_SUITES, tls_suites,
+	  "TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256,"
+	  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,"
+	  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
+	  "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+	  "cipher suites of TLS 1.3 and 1.2, comma-separated, preferred first, by their IANA "
+	  "names (RFC 8446 §B.4, RFC 5289, RFC 7905; OpenSSL's TLS 1.3 names are the same). "
+	  "Only AEAD suites with an ephemeral ECDHE key exchange are accepted: the default "
+	  "ones, TLS_AES_128_CCM_SHA256 and TLS_ECDHE_ECDSA_WITH_AES_{128,256}_CCM; CBC, "
+	  "static RSA or ECDH, PSK and finite-field DHE suites are refused. The default "
+	  "certificate (P-256) needs an ECDHE_ECDSA suite for TLS 1.2"),
 	S("hsm", "module", C_STR, hsm_module, "/usr/lib/softhsm/libsofthsm2.so",
 	  "PKCS#11 module (any vendor's); the default SoftHSM token is made in state_dir"),
 	S("hsm", "softhsm_state", C_BOOL, hsm_softhsm_state, "true",
@@ -184,6 +201,147 @@ static const struct setting *find(const char *section, const char *name)
 	return NULL;
 }
 
+/* ---- tls.groups and tls.ciphersuites ------------------------------------ */
+
+struct tls_name {
+	const char *name;
+	uint16_t id;            /* IANA code point */
+};
+
+/* RFC 8446 §4.2.7: the elliptic-curve groups idgated offers. */
+static const struct tls_name tls_groups_known[] = {
+	{ "x25519", 0x001d }, { "secp256r1", 0x0017 }, { "secp384r1", 0x0018 },
+};
+
+/* AEAD suites whose key exchange is ephemeral ECDHE (TLS 1.2) or, in TLS
+ * 1.3, always (EC)DHE as idgated configures it (no psk_ke, tls.c). */
+static const struct tls_name tls_suites_known[] = {
+	{ "TLS_AES_128_GCM_SHA256", 0x1301 },
+	{ "TLS_AES_256_GCM_SHA384", 0x1302 },
+	{ "TLS_CHACHA20_POLY1305_SHA256", 0x1303 },
+	{ "TLS_AES_128_CCM_SHA256", 0x1304 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xc02b },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xc02c },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xc02f },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 0xc030 },
+	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca8 },
+	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca9 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_CCM", 0xc0ac },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_CCM", 0xc0ad },
+};
+
+/* Repeats are refused, so a list never holds more than the known names. */
+_Static_assert(sizeof(tls_groups_known) / sizeof(tls_groups_known[0]) <= CONFIG_MAX_TLS_IDS &&
+	       sizeof(tls_suites_known) / sizeof(tls_suites_known[0]) <= CONFIG_MAX_TLS_IDS,
+	       "a tls.groups or tls.ciphersuites list fits struct config_tls_ids");
+
+/* Why a group name outside tls_groups_known is refused. */
+static const char *group_refusal(const char *name)
+{
+	if (!strncasecmp(name, "ffdhe", 5))
+		return "is a finite-field group";
+	return "is not a group idgated offers";
+}
+
+/* Why a cipher suite name outside tls_suites_known is refused, read from
+ * the IANA name's parts: TLS_<key exchange>_WITH_<cipher>_<hash>. */
+static const char *suite_refusal(const char *name)
+{
+	if (strstr(name, "PSK"))
+		return "is a PSK suite (idgated has no pre-shared keys; resumption needs none)";
+	if (!strncmp(name, "TLS_RSA_", 8))
+		return "uses static RSA key transport: no forward secrecy";
+	if (!strncmp(name, "TLS_DH_", 7) || !strncmp(name, "TLS_ECDH_", 9))
+		return "uses static (EC)DH: no forward secrecy";
+	if (!strncmp(name, "TLS_DHE_", 8))
+		return "uses finite-field DHE: a large exponentiation per handshake, at the "
+		       "client's choice";
+	if (strstr(name, "_NULL"))
+		return "encrypts nothing";
+	if (strstr(name, "_CBC_") || strstr(name, "RC4") || strstr(name, "DES_"))
+		return "is not AEAD (CBC or a stream cipher, MAC-then-encrypt)";
+	if (strstr(name, "CCM_8"))
+		return "is AEAD with a truncated 8-byte tag";
+	return "is not a cipher suite idgated knows (IANA names, e.g. TLS_AES_128_GCM_SHA256)";
+}
+
+/*
+ * A comma-separated list of names (spaces around entries allowed) into
+ * IANA code points, in the order given.  An unknown, empty or repeated
+ * entry refuses the whole setting, with a message naming the entry.
+ */
+static int parse_tls_list(const struct setting *s, const char *v,
+			  struct config_tls_ids *ids, char *err, size_t errlen)
+{
+	int groups = s->type == C_TLS_GROUPS;
+	const struct tls_name *known = groups ? tls_groups_known : tls_suites_known;
+	size_t nknown = groups ? sizeof(tls_groups_known) / sizeof(tls_groups_known[0])
+			       : sizeof(tls_suites_known) / sizeof(tls_suites_known[0]);
+	const char *allowed = groups ? "only x25519, secp256r1, secp384r1"
+				     : "only AEAD suites with ephemeral ECDHE (idgated --help)";
+	const char *p = v;
+
+	ids->n = 0;
+	for (;;) {
+		char name[64];
+		size_t len, i;
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		len = (size_t)(end - p);
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (!len) {
+			snprintf(err, errlen, "%s.%s: %s", s->section, s->name,
+				 comma || ids->n ? "an empty entry" : "the list is empty");
+			return -1;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)len, p);
+		for (i = 0; i < nknown && (len != strlen(known[i].name) ||
+					   strncasecmp(p, known[i].name, len)); i++)
+			;
+		if (i == nknown) {
+			snprintf(err, errlen, "%s.%s: %s %s; %s", s->section, s->name, name,
+				 groups ? group_refusal(name) : suite_refusal(name), allowed);
+			return -1;
+		}
+		for (unsigned j = 0; j < ids->n; j++)
+			if (ids->id[j] == known[i].id) {
+				snprintf(err, errlen, "%s.%s: %s is listed twice", s->section,
+					 s->name, name);
+				return -1;
+			}
+		ids->id[ids->n++] = known[i].id;
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
+/* TLS 1.3 is always on, and TLS 1.2 is with min_version 1.2: each needs a
+ * suite of its own (RFC 8446 §B.4: TLS 1.3's are 0x13XX). */
+static int check_tls(const struct config *c, char *err, size_t errlen)
+{
+	unsigned v13 = 0;
+
+	for (unsigned i = 0; i < c->tls_suites.n; i++)
+		v13 += c->tls_suites.id[i] >> 8 == 0x13;
+	if (!v13) {
+		snprintf(err, errlen, "tls.ciphersuites lists no TLS 1.3 suite (TLS 1.3 is always "
+			 "on): add TLS_AES_128_GCM_SHA256");
+		return -1;
+	}
+	if (c->tls_min_version == 12 && v13 == c->tls_suites.n) {
+		snprintf(err, errlen, "tls.ciphersuites lists no TLS 1.2 suite while "
+			 "tls.min_version is 1.2: add TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or "
+			 "set min_version = 1.3");
+		return -1;
+	}
+	return 0;
+}
+
 static int apply(struct config *c, const struct setting *s, const char *v,
 		 char *err, size_t errlen)
 {
@@ -258,6 +416,9 @@ static int apply(struct config *c, const struct setting *s, const char *v,
 		else
 			goto bad;
 		return 0;
+	case C_TLS_GROUPS:
+	case C_TLS_SUITES:
+		return parse_tls_list(s, v, p, err, errlen);
 	}
 bad:
 	snprintf(err, errlen, "bad value for %s.%s: \"%s\"%s", s->section, s->name, v,
@@ -697,7 +858,7 @@ int config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "max_conns must be positive and replay_slots at least 1024");
 		return -1;
 	}
-	if (check_dpdk(c, err, errlen))
+	if (check_dpdk(c, err, errlen) || check_tls(c, err, errlen))
 		return -1;
 	if (c->backend == BACKEND_DPDK && dpdk_listen(c, err, errlen))
 		return -1;

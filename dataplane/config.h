@@ -34,6 +34,17 @@ struct config_hsm {
 	unsigned queue;
 };
 
+/*
+ * tls.groups and tls.ciphersuites, parsed: IANA code points in order of
+ * preference (NamedGroup, RFC 8446 §4.2.7; cipher suites, RFC 8446 §B.4,
+ * RFC 5289, RFC 7905), which are also mbedTLS's identifiers.
+ */
+#define CONFIG_MAX_TLS_IDS 16
+struct config_tls_ids {
+	uint16_t id[CONFIG_MAX_TLS_IDS];
+	unsigned n;
+};
+
 struct config {
 	/* [server] */
 	char state_dir[256];
@@ -58,6 +69,8 @@ struct config {
 	char ticket_secret_file[256];
 	unsigned ticket_lifetime_s;    /* also the rotation period */
 	int tls_min_version;           /* 12 or 13 */
+	struct config_tls_ids tls_groups;  /* key exchange groups offered */
+	struct config_tls_ids tls_suites;  /* cipher suites, TLS 1.3 and 1.2 */
 	/* [hsm] */
 	char hsm_module[256];
 	int hsm_softhsm_state;         /* SoftHSM token kept in state_dir */

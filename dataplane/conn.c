@@ -574,10 +574,21 @@ static void conn_pump(struct conn *c, int got_input)
 				c->in.len += (size_t)n;
 				continue;
 			}
-			if (n == IG_ECLOSED)
+			if (n == IG_ECLOSED) {
 				c->peer_eof = 1;
-			else if (n == IG_EPROTO)
-				conn_close(c);
+			} else if (n == IG_EPROTO) {
+				/* TLS may have queued a fatal alert: send it,
+				 * then close (a refused KeyUpdate is counted
+				 * once: later reads fail the same way). */
+				if (!c->close_after_send &&
+				    c->tls.failed == TLS_FAIL_KEY_UPDATE) {
+					M_INC(w->m.tls_key_updates_refused);
+					log_info("fd %d: TLS 1.3 KeyUpdate refused with an "
+						 "unexpected_message alert (mbedTLS 3.6 cannot "
+						 "update traffic keys)", c->fd);
+				}
+				c->close_after_send = 1;
+			}
 			break;
 		}
 		if (c->closing)

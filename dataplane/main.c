@@ -328,9 +328,13 @@ static void *worker_main(void *arg)
 		goto fail;
 	if (!w->admin) {
 		struct tls_async_signer hsm_key = { conn_tls_sign_start, w };
+		struct tls_options topt = {
+			c->tls_min_version, c->tls_groups.id, c->tls_groups.n,
+			c->tls_suites.id, c->tls_suites.n,
+		};
 
 		rc = tls_server_init(&w->tls, c->cert_file, c->key_file,
-				     c->tls_key_in_hsm ? &hsm_key : NULL, c->tls_min_version,
+				     c->tls_key_in_hsm ? &hsm_key : NULL, &topt,
 				     srv->ticket_secret, c->ticket_lifetime_s, w->now_s, &st->why);
 		if (rc < 0)
 			goto fail;

@@ -181,6 +181,12 @@ int metrics_render(struct server *srv, struct buf *out)
 		     (unsigned long long)SUM(handshakes_full),
 		     (unsigned long long)SUM(handshakes_resumed),
 		     (unsigned long long)SUM(handshake_errors)));
+	IG_GUARD(put(out, "# HELP idgate_tls_key_updates_refused_total TLS 1.3 KeyUpdate "
+		     "messages answered with a fatal unexpected_message alert (RFC 8446 §4.6.3; "
+		     "mbedTLS 3.6 cannot update traffic keys).\n"
+		     "# TYPE idgate_tls_key_updates_refused_total counter\n"
+		     "idgate_tls_key_updates_refused_total %llu\n",
+		     (unsigned long long)SUM(tls_key_updates_refused)));
 	IG_GUARD(put(out, "# TYPE idgate_connections_total counter\n"
 		     "idgate_connections_total{result=\"accepted\"} %llu\n"
 		     "idgate_connections_total{result=\"refused_limit\"} %llu\n"

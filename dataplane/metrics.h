@@ -52,6 +52,7 @@ struct metrics {
 	uint64_t latency[EP_COUNT][M_NBUCKETS]; /* per bucket, not cumulative */
 	uint64_t latency_sum_us[EP_COUNT];
 	uint64_t handshakes_full, handshakes_resumed, handshake_errors;
+	uint64_t tls_key_updates_refused;       /* RFC 8446 §4.6.3, tls.c */
 	uint64_t conns_accepted, conns_refused, conns_open;
 	uint64_t timeouts[TO_COUNT];
 	uint64_t shed_hsm_queue, rate_limited, bad_requests;

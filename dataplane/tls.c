@@ -15,6 +15,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/psa_util.h>
+#include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/x509_crt.h>
 
 #include "../common/result.h"
@@ -234,9 +235,68 @@ static int tls_public_own_key(struct tls_server *ts, const char **why)
 	return IG_OK;
 }
 
+/*
+ * What the server negotiates.  Groups: mbedTLS's default list ends with
+ * ffdhe2048..8192 (RFC 7919), and a ClientHello naming one with a random
+ * key share made the server spend up to 0.7 s of CPU on a key pair.
+ * Key shares in groups not listed here are skipped while the ClientHello
+ * is parsed: one that lists a group of ours gets a HelloRetryRequest for
+ * it (RFC 8446 §4.1.4), one that lists none is refused (see
+ * tls_conn_handshake for its alert).  Suites: the caller's
+ * list, each checked against this mbedTLS; with TLS 1.2 enabled one of
+ * them must be able to sign with the certificate's key (ECDHE_ECDSA for
+ * an EC key, ECDHE_RSA for RSA).  TLS 1.3 resumption always runs a fresh
+ * (EC)DHE (psk_dhe_ke, RFC 8446 §4.2.9), never psk_ke, so a stolen ticket
+ * key does not expose the traffic of resumed sessions.
+ */
+static int tls_conf_negotiation(struct tls_server *ts, const struct tls_options *opt,
+				const char **why)
+{
+	static __thread char msg[160];
+	int ecdsa = mbedtls_pk_can_do(&ts->cert.pk, MBEDTLS_PK_ECDSA), tls12_ok = 0;
+
+	IG_ENSURE(opt->ngroups >= 1 && opt->ngroups <= TLS_MAX_IDS &&
+		  opt->nsuites >= 1 && opt->nsuites <= TLS_MAX_IDS, IG_EUSAGE, why,
+		  "TLS groups and cipher suites: 1 to 16 of each");
+	for (unsigned i = 0; i < opt->ngroups; i++)
+		ts->groups[i] = opt->groups[i];
+	ts->groups[opt->ngroups] = 0;
+	for (unsigned i = 0; i < opt->nsuites; i++) {
+		const mbedtls_ssl_ciphersuite_t *cs =
+			mbedtls_ssl_ciphersuite_from_id(opt->suites[i]);
+
+		if (!cs) {
+			snprintf(msg, sizeof(msg), "cipher suite 0x%04x is not in this "
+				 "mbedTLS build", opt->suites[i]);
+			*why = msg;
+			return IG_EUSAGE;
+		}
+		/* mbedTLS names TLS 1.2 suites TLS-ECDHE-<auth>-WITH-... */
+		if (opt->suites[i] >> 8 != 0x13 &&
+		    strstr(mbedtls_ssl_ciphersuite_get_name(cs), ecdsa ? "-ECDSA-" : "-RSA-"))
+			tls12_ok = 1;
+		ts->suites[i] = opt->suites[i];
+	}
+	ts->suites[opt->nsuites] = 0;
+	IG_ENSURE(opt->min_version == 13 || tls12_ok, IG_EUSAGE, why, ecdsa ?
+		  "tls.ciphersuites: no TLS 1.2 suite signs with the certificate's EC key "
+		  "(add TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, or min_version = 1.3)" :
+		  "tls.ciphersuites: no TLS 1.2 suite signs with the certificate's RSA key "
+		  "(add TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, or min_version = 1.3)");
+	mbedtls_ssl_conf_groups(&ts->conf, ts->groups);
+	mbedtls_ssl_conf_ciphersuites(&ts->conf, ts->suites);
+	mbedtls_ssl_conf_tls13_key_exchange_modes(&ts->conf,
+		MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ALL);
+	mbedtls_ssl_conf_min_tls_version(&ts->conf, opt->min_version == 13 ?
+					 MBEDTLS_SSL_VERSION_TLS1_3 :
+					 MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(&ts->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+	return IG_OK;
+}
+
 int tls_server_init(struct tls_server *ts, const char *cert_file,
 		    const char *key_file, const struct tls_async_signer *async,
-		    int min_version, const uint8_t ticket_secret[32],
+		    const struct tls_options *opt, const uint8_t ticket_secret[32],
 		    uint32_t ticket_lifetime, int64_t now, const char **why)
 {
 	static const char pers[] = "idgate tls";
@@ -281,10 +341,7 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 		return IG_EINTERNAL;
 	}
 	mbedtls_ssl_conf_rng(&ts->conf, mbedtls_ctr_drbg_random, &ts->drbg);
-	mbedtls_ssl_conf_min_tls_version(&ts->conf, min_version == 13 ?
-					 MBEDTLS_SSL_VERSION_TLS1_3 :
-					 MBEDTLS_SSL_VERSION_TLS1_2);
-	mbedtls_ssl_conf_max_tls_version(&ts->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+	IG_GUARD(tls_conf_negotiation(ts, opt, why));
 	if ((rc = mbedtls_ssl_conf_own_cert(&ts->conf, &ts->cert, &ts->key))) {
 		*why = mbed_why(rc, "TLS certificate and key do not go together");
 		return IG_EUSAGE;
@@ -331,6 +388,7 @@ int tls_conn_start(struct tls_server *ts, struct tls_conn *tc, struct buf *in,
 	tc->handshake_done = 0;
 	tc->resumed = 0;
 	tc->async = TLS_ASYNC_NONE;
+	tc->failed = TLS_FAIL_NONE;
 	if (tc->setup && tc->owner != ts)
 		tls_conn_free(tc); /* set up for another server's config */
 	if (!tc->setup) {
@@ -358,8 +416,10 @@ void tls_conn_free(struct tls_conn *tc)
 int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
 		       const char **why)
 {
+	size_t queued = buf_avail(tc->out);
 	int rc;
 
+	IG_ENSURE(tc->failed == TLS_FAIL_NONE, IG_EPROTO, why, "TLS handshake failed before");
 	ts->current = tc;
 	rc = mbedtls_ssl_handshake(&tc->ssl);
 	ts->current = NULL;
@@ -370,8 +430,36 @@ int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
 	if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE ||
 	    rc == MBEDTLS_ERR_SSL_ASYNC_IN_PROGRESS)
 		return IG_EBLOCKED;
+	/*
+	 * Some failures leave the client without an alert: mbedTLS 3.6 gives
+	 * up on a ClientHello that names none of our groups (no key share
+	 * to use, nothing to ask for in a HelloRetryRequest) with no alert
+	 * at all.  RFC 8446 §6.2: handshake_failure, "unable to negotiate an
+	 * acceptable set of security parameters".  mbedTLS wrote nothing
+	 * during this call, so no alert of its own went out.
+	 */
+	if (buf_avail(tc->out) == queued)
+		(void)mbedtls_ssl_send_alert_message(&tc->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+						     MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+	tc->failed = TLS_FAIL_HANDSHAKE;
 	*why = mbed_why(rc, "TLS handshake failed");
 	return IG_EPROTO;
+}
+
+/*
+ * RFC 8446 §4.6.3: either side may send a KeyUpdate (handshake type 24,
+ * §4) after the handshake.  mbedTLS 3.6 cannot derive the next traffic
+ * secret: its read returns UNEXPECTED_MESSAGE and sends nothing.  The
+ * record is in its input buffer still (private fields, read only here).
+ */
+static int tls_got_key_update(const struct tls_conn *tc)
+{
+	const mbedtls_ssl_context *ssl = &tc->ssl;
+
+	return mbedtls_ssl_get_version_number(ssl) == MBEDTLS_SSL_VERSION_TLS1_3 &&
+	       ssl->MBEDTLS_PRIVATE(in_msgtype) == MBEDTLS_SSL_MSG_HANDSHAKE &&
+	       ssl->MBEDTLS_PRIVATE(in_msglen) >= 1 &&
+	       ssl->MBEDTLS_PRIVATE(in_msg)[0] == 24;
 }
 
 int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap)
@@ -379,6 +467,9 @@ int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap)
 	size_t left = buf_avail(tc->in);
 	int rc;
 
+	/* Once failed, mbedTLS's state is not worth asking again. */
+	if (tc->failed != TLS_FAIL_NONE)
+		return IG_EPROTO;
 	/* mbedTLS answers WANT_READ after a record that carried no
 	 * application data (a ticket, a CCS) even with more records
 	 * buffered: go on while it consumes input. */
@@ -399,7 +490,17 @@ int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap)
 	case 0:
 	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
 		return IG_ECLOSED;
+	case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
+		/* A KeyUpdate, or another message out of place: say so with
+		 * a fatal alert (RFC 8446 §6.2) rather than drop the
+		 * connection silently.  The alert goes under our current
+		 * keys, which the client still reads with (§4.6.3). */
+		tc->failed = tls_got_key_update(tc) ? TLS_FAIL_KEY_UPDATE : TLS_FAIL_PROTOCOL;
+		(void)mbedtls_ssl_send_alert_message(&tc->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+						     MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE);
+		return IG_EPROTO;
 	}
+	tc->failed = TLS_FAIL_PROTOCOL;
 	return IG_EPROTO;
 }
 

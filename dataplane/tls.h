@@ -36,6 +36,22 @@ struct tls_async_signer {
 	void *arg;
 };
 
+/*
+ * What a server negotiates, by IANA code points in order of preference
+ * (mbedTLS's identifiers are the same): key exchange groups (RFC 8446
+ * §4.2.7) and cipher suites of TLS 1.3 and 1.2.  The caller vets them
+ * (config.c refuses finite-field groups and suites without AEAD or
+ * ephemeral ECDHE); tls_server_init keeps its own copies.
+ */
+#define TLS_MAX_IDS 16
+struct tls_options {
+	int min_version;           /* 12 or 13 */
+	const uint16_t *groups;    /* 1..TLS_MAX_IDS of them */
+	unsigned ngroups;
+	const uint16_t *suites;    /* 1..TLS_MAX_IDS of them */
+	unsigned nsuites;
+};
+
 struct tls_server {
 	mbedtls_ssl_config conf;
 	mbedtls_entropy_context entropy;
@@ -51,6 +67,9 @@ struct tls_server {
 	uint64_t ticket_period;        /* period whose key is active */
 	struct tls_conn *current;      /* connection in mbedtls_ssl_handshake */
 	struct tls_async_signer async; /* start == NULL: the key is in key */
+	/* mbedtls_ssl_conf_groups/_ciphersuites keep pointers: 0-terminated */
+	uint16_t groups[TLS_MAX_IDS + 1];
+	int suites[TLS_MAX_IDS + 1];
 };
 
 struct tls_conn {
@@ -63,18 +82,29 @@ struct tls_conn {
 	const struct tls_server *owner; /* whose ssl_config <ssl> uses */
 	uint8_t async;    /* enum tls_async_state: the held key's signature */
 	uint8_t async_rs[64]; /* its r||s once done */
+	uint8_t failed;   /* enum tls_failure: sticky once the connection failed */
 };
 
 enum tls_async_state { TLS_ASYNC_NONE, TLS_ASYNC_PENDING, TLS_ASYNC_DONE,
 		       TLS_ASYNC_FAILED };
 
+/* Why a connection failed, for its owner's log and counters. */
+enum tls_failure {
+	TLS_FAIL_NONE,
+	TLS_FAIL_HANDSHAKE,
+	TLS_FAIL_KEY_UPDATE,   /* a TLS 1.3 KeyUpdate, refused (tls_conn_read) */
+	TLS_FAIL_PROTOCOL,     /* any other bad record after the handshake */
+};
+
 /* Set up a worker's TLS server from PEM files.  <ticket_secret> is the
- * process-wide secret the ticket keys derive from.  min_version 12 or 13.
- * With <async> (not NULL) the certificate's key is held elsewhere and
- * <key_file> is not read. */
+ * process-wide secret the ticket keys derive from; <opt> what it
+ * negotiates (a suite this mbedTLS lacks, or no TLS 1.2 suite for the
+ * certificate's key with min_version 12, is IG_EUSAGE).  With <async>
+ * (not NULL) the certificate's key is held elsewhere and <key_file> is
+ * not read. */
 int tls_server_init(struct tls_server *ts, const char *cert_file,
 		    const char *key_file, const struct tls_async_signer *async,
-		    int min_version, const uint8_t ticket_secret[32],
+		    const struct tls_options *opt, const uint8_t ticket_secret[32],
 		    uint32_t ticket_lifetime, int64_t now, const char **why);
 /* The held key's signature for <tc> has come: <rs> (r||s of ECDSA P-256),
  * or NULL when it failed.  The owner then advances the handshake. */
@@ -91,14 +121,17 @@ void tls_conn_free(struct tls_conn *tc);
 
 /*
  * Advance the handshake with what is in tc->in.  Returns IG_OK when done,
- * IG_EBLOCKED when it needs more input, IG_EPROTO on failure (an alert may
- * have been queued in tc->out; send it, then close).
+ * IG_EBLOCKED when it needs more input, IG_EPROTO on failure: a fatal
+ * alert is then queued in tc->out (mbedTLS's own, else handshake_failure);
+ * send it, then close.
  */
 int tls_conn_handshake(struct tls_server *ts, struct tls_conn *tc,
 		       const char **why);
 /* Decrypt application data into <dst>, up to <cap> bytes.  Returns bytes
  * (> 0), IG_EBLOCKED (need more input), IG_ECLOSED (close_notify) or
- * IG_EPROTO. */
+ * IG_EPROTO: tc->failed says why, and a fatal alert may be queued in
+ * tc->out (a KeyUpdate is answered with unexpected_message: mbedTLS 3.6
+ * cannot update traffic keys); send it, then close. */
 int tls_conn_read(struct tls_conn *tc, uint8_t *dst, size_t cap);
 /* Encrypt all of <src> into tc->out.  IG_OK or IG_EINTERNAL. */
 int tls_conn_write(struct tls_conn *tc, const uint8_t *src, size_t len);

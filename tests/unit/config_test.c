@@ -69,6 +69,85 @@ int main(void)
 	CHECK_EQ(config_set(&c, "server", "verbose", "maybe", err, sizeof(err)), -1);
 	CHECK_EQ(config_set(&c, "server", "workers", "99999999999", err, sizeof(err)), -1);
 
+	/* tls.groups and tls.ciphersuites: the defaults, lists as written,
+	 * and every refusal naming the entry and why. */
+	config_defaults(&c);
+	CHECK_EQ(c.tls_groups.n, 2);
+	CHECK(c.tls_groups.id[0] == 0x001d && c.tls_groups.id[1] == 0x0017);
+	CHECK_EQ(c.tls_suites.n, 9);
+	CHECK(c.tls_suites.id[0] == 0x1301 && c.tls_suites.id[1] == 0x1302 &&
+	      c.tls_suites.id[2] == 0x1303 && c.tls_suites.id[3] == 0xc02b);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(load_text(&c, "[tls]\ngroups = secp384r1, X25519\n"
+			   "ciphersuites = TLS_CHACHA20_POLY1305_SHA256 , "
+			   "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n", err, sizeof(err)), 0);
+	CHECK(c.tls_groups.n == 2 && c.tls_groups.id[0] == 0x0018 && c.tls_groups.id[1] == 0x001d);
+	CHECK(c.tls_suites.n == 2 && c.tls_suites.id[0] == 0x1303 &&
+	      c.tls_suites.id[1] == 0xc02c);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), 0);
+	{
+		static const struct { const char *name, *value, *says; } bad[] = {
+			{ "groups", "ffdhe2048", "tls.groups: ffdhe2048 is a finite-field group; "
+			  "only x25519, secp256r1, secp384r1" },
+			{ "groups", "x25519,ffdhe8192", "ffdhe8192 is a finite-field group" },
+			{ "groups", "FFDHE3072", "FFDHE3072 is a finite-field group" },
+			{ "groups", "x448", "tls.groups: x448 is not a group idgated offers" },
+			{ "groups", "P-256", "P-256 is not a group" },
+			{ "groups", "", "tls.groups: the list is empty" },
+			{ "groups", "  ", "tls.groups: the list is empty" },
+			{ "groups", "x25519,", "tls.groups: an empty entry" },
+			{ "groups", ",x25519", "tls.groups: an empty entry" },
+			{ "groups", "x25519,,secp256r1", "tls.groups: an empty entry" },
+			{ "groups", "x25519,secp256r1,X25519", "X25519 is listed twice" },
+			{ "ciphersuites", "", "tls.ciphersuites: the list is empty" },
+			{ "ciphersuites", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+			  "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 is not AEAD" },
+			{ "ciphersuites", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "is not AEAD" },
+			{ "ciphersuites", "TLS_RSA_WITH_AES_128_GCM_SHA256",
+			  "static RSA key transport: no forward secrecy" },
+			{ "ciphersuites", "TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256",
+			  "static (EC)DH: no forward secrecy" },
+			{ "ciphersuites", "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+			  "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256 uses finite-field DHE" },
+			{ "ciphersuites", "TLS_PSK_WITH_AES_128_GCM_SHA256", "is a PSK suite" },
+			{ "ciphersuites", "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256",
+			  "is a PSK suite" },
+			{ "ciphersuites", "TLS_ECDHE_ECDSA_WITH_NULL_SHA", "encrypts nothing" },
+			{ "ciphersuites", "TLS_AES_128_CCM_8_SHA256", "truncated 8-byte tag" },
+			{ "ciphersuites", "ECDHE-ECDSA-AES128-GCM-SHA256",
+			  "is not a cipher suite idgated knows (IANA names" },
+			{ "ciphersuites", "TLS_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256",
+			  "listed twice" },
+			{ "ciphersuites", "TLS_AES_128_GCM_SHA256,,TLS_AES_256_GCM_SHA384",
+			  "an empty entry" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			config_defaults(&c);
+			CHECK_EQ(config_set(&c, "tls", bad[i].name, bad[i].value, err,
+					    sizeof(err)), -1);
+			CHECK(strstr(err, bad[i].says));
+		}
+	}
+	/* Each TLS version enabled needs a suite of its own. */
+	config_defaults(&c);
+	CHECK_EQ(config_set(&c, "tls", "ciphersuites", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+			    err, sizeof(err)), 0);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "tls.ciphersuites lists no TLS 1.3 suite"));
+	config_defaults(&c);
+	CHECK_EQ(config_set(&c, "tls", "ciphersuites", "TLS_AES_256_GCM_SHA384", err,
+			    sizeof(err)), 0);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "tls.ciphersuites lists no TLS 1.2 suite"));
+	CHECK_EQ(config_set(&c, "tls", "min_version", "1.3", err, sizeof(err)), 0);
+	CHECK_EQ(config_finish(&c, err, sizeof(err)), 0);
+	/* A refusal in an INI file names the file's line. */
+	config_defaults(&c);
+	CHECK_EQ(load_text(&c, "[tls]\nmin_version = 1.2\ngroups = x25519,ffdhe4096\n", err,
+			   sizeof(err)), -1);
+	CHECK(strstr(err, "ffdhe4096 is a finite-field group") && strstr(err, "line 3"));
+
 	config_defaults(&c);
 	CHECK_EQ(config_set(&c, "server", "listen", "localhost", err, sizeof(err)), 0);
 	CHECK_EQ(config_finish(&c, err, sizeof(err)), -1);
