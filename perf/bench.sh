@@ -113,7 +113,7 @@ meta "$m" server_core 0
 meta "$m" generator_core 1
 meta "$m" wrk "$(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
 meta "$m" nginx "$(nginx -v 2>&1 | sed 's/^nginx version: //')"
-meta "$m" idgated "bin/idgated --workers 1 --poll adaptive --set hsm.threads=2 --set login.replay_slots=4194304"
+meta "$m" idgated "bin/idgated --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 --set hsm.threads=2 --set login.replay_slots=4194304"
 
 LOAD="taskset -c 1 bin/idgate-load"
 
@@ -190,7 +190,7 @@ skip() { # REASON ID...: scenarios that could not run
 }
 
 # --- idgated: logins and signing ------------------------------------------------
-taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive \
+taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 \
 	--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
 	--set hsm.threads=2 --set login.replay_slots=4194304 > "$out/idgated.log" 2>&1 &
 ipid=$!

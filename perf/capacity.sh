@@ -19,7 +19,7 @@ rm -rf "$out"
 mkdir -p "$out" "$res"
 LOAD="taskset -c 1 bin/idgate-load"
 
-taskset -c 0 bin/idgated --state "$out/state" --workers 1 --poll adaptive \
+taskset -c 0 bin/idgated --state "$out/state" --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 \
 	--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
 	--set hsm.threads=2 --set login.replay_slots=4194304 > "$out/idgated.log" 2>&1 &
 ipid=$!

@@ -37,7 +37,7 @@ signed() { # signHash calls answered 200 so far
 	echo "|---|---|---|---|---|---|"
 } > "$out/results.md"
 
-taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive \
+taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 \
 	--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
 	--set hsm.threads=2 --set csc.sad_lifetime_s=900 --set login.replay_slots=4194304 \
 	> "$out/idgated.log" 2>&1 &

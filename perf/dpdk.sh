@@ -78,7 +78,7 @@ rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
 	backend=$1 host=$2
 	shift 2
 	st=$out/state
-	$NS taskset -c 0 bin/idgated --state "$st" --workers 1 --poll adaptive \
+	$NS taskset -c 0 bin/idgated --state "$st" --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 \
 		--backend "$backend" --set server.listen=$host:$port \
 		--set server.admin_listen=127.0.0.1:$admin --set hsm.threads=1 \
 		--set login.replay_slots=4194304 \
@@ -98,7 +98,7 @@ rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
 		sleep 0.1
 	done
 	[ -f "$out/pop" ] || $NS bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
-		--admin-token-file "$st/admin.token" --citizens 20000 --seed dp \
+		--admin-token-file "$st/admin.token" --citizens 1000 --seed dp \
 		--population "$out/pop" > /dev/null
 	u=https://$host:$port
 	measure "$backend, JWKS, keep-alive, $K/s" --url "$u" --mix jwks --rate "$K" \

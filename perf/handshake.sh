@@ -59,7 +59,7 @@ idgated_rows() { # LABEL BINARY [STATE [idgated options...]]
 	label=$1 binary=$2 st=${3:-$out/state-$1}
 	shift 2
 	[ $# -gt 0 ] && shift
-	taskset -c 0 "$binary" --state "$st" --workers 1 --poll adaptive \
+	taskset -c 0 "$binary" --state "$st" --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 \
 		--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
 		--set hsm.threads=1 --set login.replay_slots=4194304 "$@" \
 		> "$out/idgated-$label.log" 2>&1 &
@@ -67,7 +67,7 @@ idgated_rows() { # LABEL BINARY [STATE [idgated options...]]
 	wait_healthy $admin
 	set -- "$label"
 	[ -f "$out/pop-$1" ] || bin/idgate-load populate --admin "http://127.0.0.1:$admin" \
-		--admin-token-file "$st/admin.token" --citizens 20000 --seed hs \
+		--admin-token-file "$st/admin.token" --citizens 1000 --seed hs \
 		--population "$out/pop-$1" > /dev/null
 	measure "idgated ($1), GET /.well-known/jwks.json, new connection" $ipid \
 		--url "https://127.0.0.1:$port" --mix jwks --tls new --connections 64

@@ -28,7 +28,7 @@ for n in 1 2 4 8 16 32; do
 	rm -rf "$state"
 	echo "sign_delay_ms=0" > "$ctl"
 	IDGATE_P11FAULT_MODULE=/usr/lib/softhsm/libsofthsm2.so IDGATE_P11FAULT_CONTROL=$ctl \
-	taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive \
+	taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 \
 		--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
 		--set hsm.module="$PWD/bin/libidgate-p11fault.so" --set hsm.threads=$n \
 		--set hsm.deadline_ms=10000 > "$out/inflight-idgated.log" 2>&1 &

@@ -36,7 +36,7 @@ row() { # LABEL, idgated options...
 	label=$1
 	shift
 	IDGATE_P11FAULT_MODULE=/usr/lib/softhsm/libsofthsm2.so IDGATE_P11FAULT_CONTROL="$out/fault.ctl" \
-	taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive \
+	taskset -c 0 bin/idgated --state "$state" --workers 1 --poll adaptive --set login.credential_burst=255 --set login.credential_interval_ms=1 \
 		--set server.listen=127.0.0.1:$port --set server.admin_listen=127.0.0.1:$admin \
 		--set hsm.module="$PWD/bin/libidgate-p11fault.so" "$@" > "$out/idgated.log" 2>&1 &
 	ipid=$!
