@@ -23,7 +23,7 @@
 #define RAW_PAUSE (64u << 10)
 #define OUT_PAUSE (64u << 10)
 #define OUT_LIMIT (256u << 20)
-#define RECV_SLACK (1u << 20)
+#define RECV_SLACK (256u << 10)
 
 static void conn_pump(struct conn *c, int got_input);
 static void conn_flush(struct conn *c);
@@ -253,6 +253,8 @@ void conn_put(struct conn *c)
 	M_ADD(w->m.conns_open, -1);
 	c->gen++;
 	/* Oversized buffers from a bulk request go back to the allocator. */
+	if (c->raw.cap > (256u << 10))
+		buf_free(&c->raw);
 	if (c->in.cap > (256u << 10))
 		buf_free(&c->in);
 	if (c->out.cap > (256u << 10))
