@@ -46,33 +46,6 @@ ip netns exec "$ns" ip link set lo up
 NS="ip netns exec $ns"
 LOAD="ip netns exec $ns taskset -c 1 bin/idgate-load"
 
-measure() { # LABEL RUN-OPTIONS...: one row
-	label=$1
-	shift
-	/usr/bin/python3 - "$out" "$label" "$ipid" "$HZ" $LOAD run "$@" --duration "$D" --quiet \
-		--json "$out/run.json" <<'PY' | tee -a "$out/results.md"
-import json, resource, subprocess, sys
-out, label, pid, hz, cmd = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
-
-def ticks():
-    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12])
-
-t0, r0 = ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
-with open(out + "/run.txt", "w") as log:
-    subprocess.run(cmd, stdout=log, stderr=log)
-t1, r1 = ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
-d = json.load(open(out + "/run.json"))
-ok = sum(v for s in d["scenarios"] for k, v in s["status"].items() if k.startswith("2"))
-srv = (t1 - t0) / hz * 1e6
-cli = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e6
-lat = d["scenarios"][0]["latency"][0]["uncorrected_us"] if d["scenarios"][0]["latency"] else {}
-per = lambda x: x / ok if ok else 0
-print("| %s | %d | %.0f | %.0f | %.0f | %.2f ms | %.2f ms | %s |" % (
-    label, ok, per(srv), per(cli), per(srv + cli), lat.get("p50", 0) / 1e3,
-    lat.get("p99", 0) / 1e3, "GENERATOR LAGGED" if d["generator"].get("fell_behind") else ""))
-PY
-}
 
 rows() { # BACKEND HOST: start idgated, measure every scenario, stop it
 	backend=$1 host=$2

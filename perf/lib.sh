@@ -70,3 +70,35 @@ make_tls_hsm_key() {
 	openssl x509 -req -in "$2/tls.csr" -CA "$2/ca.crt" -CAkey "$2/ca.key" \
 		-CAcreateserial -days 2 -out "$1/tls-hsm.crt" 2>/dev/null
 }
+
+# One row of results: run idgate-load ($LOAD run RUN-OPTIONS --duration $D)
+# and print "| LABEL | 2xx | server µs/req | client µs/req | total | p50 |
+# p99 | note |", appended to $out/results.md too.  The server is $ipid;
+# $HZ its clock ticks per second.  Usage: measure LABEL RUN-OPTIONS...
+measure() { # LABEL RUN-OPTIONS...: one row
+	label=$1
+	shift
+	/usr/bin/python3 - "$out" "$label" "$ipid" "$HZ" $LOAD run "$@" --duration "$D" --quiet \
+		--json "$out/run.json" <<'PY' | tee -a "$out/results.md"
+import json, resource, subprocess, sys
+out, label, pid, hz, cmd = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
+
+def ticks():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+t0, r0 = ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(out + "/run.txt", "w") as log:
+    subprocess.run(cmd, stdout=log, stderr=log)
+t1, r1 = ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+d = json.load(open(out + "/run.json"))
+ok = sum(v for s in d["scenarios"] for k, v in s["status"].items() if k.startswith("2"))
+srv = (t1 - t0) / hz * 1e6
+cli = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e6
+lat = d["scenarios"][0]["latency"][0]["uncorrected_us"] if d["scenarios"][0]["latency"] else {}
+per = lambda x: x / ok if ok else 0
+print("| %s | %d | %.0f | %.0f | %.0f | %.2f ms | %.2f ms | %s |" % (
+    label, ok, per(srv), per(cli), per(srv + cli), lat.get("p50", 0) / 1e3,
+    lat.get("p99", 0) / 1e3, "GENERATOR LAGGED" if d["generator"].get("fell_behind") else ""))
+PY
+}
