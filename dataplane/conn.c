@@ -634,6 +634,7 @@ void conn_input(struct conn *c, const uint8_t *p, size_t n)
 	if (buf_append(dst, p, n, limit) < 0) {
 		/* More than the pause threshold arrived before the pause took
 		 * effect: a client that ignores flow control. */
+		M_INC(w->m.conns_cut);
 		conn_close(c);
 		return;
 	}

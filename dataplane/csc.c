@@ -365,6 +365,7 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 	w->csc_tokens->e[slot].who = *out;
 	json_decref(hdr);
 	json_decref(claims);
+	hdr = claims = NULL;    /* fail: below puts them again */
 service:
 	if (out->client[0])
 		return 0;

@@ -190,10 +190,15 @@ int metrics_render(struct server *srv, struct buf *out)
 	IG_GUARD(put(out, "# TYPE idgate_connections_total counter\n"
 		     "idgate_connections_total{result=\"accepted\"} %llu\n"
 		     "idgate_connections_total{result=\"refused_limit\"} %llu\n"
-		     "# TYPE idgate_connections_open gauge\nidgate_connections_open %llu\n",
+		     "# TYPE idgate_connections_open gauge\nidgate_connections_open %llu\n"
+		     "# HELP idgate_connections_cut_total Connections closed because their "
+		     "client sent far past the pause of its input (ignoring flow control).\n"
+		     "# TYPE idgate_connections_cut_total counter\n"
+		     "idgate_connections_cut_total %llu\n",
 		     (unsigned long long)SUM(conns_accepted),
 		     (unsigned long long)SUM(conns_refused),
-		     (unsigned long long)SUM(conns_open)));
+		     (unsigned long long)SUM(conns_open),
+		     (unsigned long long)SUM(conns_cut)));
 	IG_GUARD(put(out, "# HELP idgate_timeouts_total Connections closed (or answered 408) "
 		     "because a timer of this kind expired.\n"
 		     "# TYPE idgate_timeouts_total counter\n"

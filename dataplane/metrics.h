@@ -54,6 +54,7 @@ struct metrics {
 	uint64_t handshakes_full, handshakes_resumed, handshake_errors;
 	uint64_t tls_key_updates_refused;       /* RFC 8446 §4.6.3, tls.c */
 	uint64_t conns_accepted, conns_refused, conns_open;
+	uint64_t conns_cut;             /* sent far past the input pause */
 	uint64_t timeouts[TO_COUNT];
 	uint64_t shed_hsm_queue, rate_limited, bad_requests;
 	uint64_t credential_limited;     /* 429: one credential over its rate */

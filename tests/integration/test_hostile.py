@@ -11,6 +11,7 @@ import ssl
 import threading
 import time
 
+import harness
 from harness import JWT_BEARER, Server, expect, main
 from test_csc import approval, authorize, create, docs, sign, token
 from test_http import closed_by_server, read_response
@@ -41,7 +42,16 @@ def start(settings=None, workers=1, state=None):
 
 # --- clients that never read ------------------------------------------------
 
-def flood_without_reading(srv, conns, total, seconds):
+def tls_socket(srv, rcvbuf=None):
+    raw = socket.socket()
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(30)
+    raw.connect(("127.0.0.1", srv.port))
+    return srv.ssl_context().wrap_socket(raw, server_hostname="localhost")
+
+
+def flood_without_reading(srv, conns, total, seconds, rcvbuf=None):
     """<conns> TLS connections each pipelining up to <total> bytes of GETs
     (the last one cut in half) and never reading; returns the sockets."""
     one = b"GET /pki/ca.pem HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -60,7 +70,7 @@ def flood_without_reading(srv, conns, total, seconds):
             pass
 
     for _ in range(conns):
-        socks.append(srv.tls_socket())
+        socks.append(tls_socket(srv, rcvbuf))
     ts = [threading.Thread(target=push, args=(s,)) for s in socks]
     for t in ts:
         t.start()
@@ -79,13 +89,17 @@ def test_clients_that_never_read_hold_bounded_memory_and_are_cut(_ctx):
             peak = max(peak, rss_kb(srv))
             time.sleep(0.1)
         # Each holds at most 64 KiB of output (plus one response) and its
-        # paused input: 20 of them are a few MiB, not hundreds.
-        expect(peak - base < 48 * 1024, ("RSS grew by", peak - base, "KiB"))
+        # paused input: 20 of them are tens of MiB, not hundreds.  (Under
+        # AddressSanitizer freed memory stays in its quarantine: no bound.)
+        if "/san/" not in harness.BIN:
+            expect(peak - base < 48 * 1024, ("RSS grew by", peak - base, "KiB"))
         # The peer takes nothing: each is closed by the send timer (or,
         # having pushed more than a megabyte past the pause, cut at once).
         expect(wait_for(lambda: metric(srv, "idgate_connections_open") <= 1, 12),
                metric(srv, "idgate_connections_open"))
-        expect(metric(srv, 'idgate_timeouts_total{kind="send"}') >= 10, srv.metrics())
+        sent = metric(srv, 'idgate_timeouts_total{kind="send"}')
+        cut = metric(srv, "idgate_connections_cut_total")
+        expect(sent >= 1 and sent + cut >= 20, (sent, cut))
         for t in ts:
             t.join(10)
         for s in socks:
@@ -156,7 +170,9 @@ def test_each_state_has_its_timer(_ctx):
         a.close()
         # send: a header timer that fires while output is stuck still
         # ends with the connection closed (the send timer is armed)
-        socks, ts = flood_without_reading(srv, 1, 1 << 20, 3)
+        # (a small receive buffer and 160 KB of requests: the output
+        # fills every buffer while the input stays far below the cut)
+        socks, ts = flood_without_reading(srv, 1, 160 << 10, 3, rcvbuf=4096)
         expect(wait_for(lambda: metric(srv, 'idgate_timeouts_total{kind="send"}') >= 1, 8),
                "the send timer never fired")
         for t in ts:
@@ -230,20 +246,26 @@ def restart(srv, how):
     srv.start()
 
 
+def used_once(srv):
+    """A citizen's login assertion and device approval, each used once, and
+    the SAD the approval gave (not spent yet)."""
+    dev = srv.enrol()
+    a = dev.assertion()
+    st, _, j = login_with(srv, a)
+    expect(st == 200, (st, j))
+    tok = j["access_token"]
+    cred = create(srv, dev)
+    hashes = docs(1)[1]
+    jws = approval(srv, dev, cred, hashes)
+    st, j = authorize(srv, dev, tok, cred, hashes, jws=jws)
+    expect(st == 200, (st, j))
+    return dev, a, tok, cred, hashes, jws, j["SAD"]
+
+
 def test_single_use_survives_sigterm_and_kill(_ctx):
     srv = start({"csc.sad_lifetime_s": 60})
     try:
-        dev = srv.enrol()
-        a = dev.assertion()
-        st, _, j = login_with(srv, a)
-        expect(st == 200, (st, j))
-        tok = j["access_token"]
-        cred = create(srv, dev)
-        hashes = docs(1)[1]
-        jws = approval(srv, dev, cred, hashes)
-        st, j = authorize(srv, dev, tok, cred, hashes, jws=jws)
-        expect(st == 200, (st, j))
-        sad = j["SAD"]
+        dev, a, tok, cred, hashes, jws, sad = used_once(srv)
         st, j = sign(srv, tok, cred, sad, hashes)
         expect(st == 200, (st, j))
         for how in ("term", "kill", "kill"):
@@ -265,16 +287,7 @@ def test_single_use_survives_sigterm_and_kill(_ctx):
 def test_a_lost_single_use_table_refuses_what_came_before(_ctx):
     srv = start({"login.clock_skew_s": 2, "csc.sad_lifetime_s": 60})
     try:
-        dev = srv.enrol()
-        a = dev.assertion()
-        st, _, j = login_with(srv, a)
-        expect(st == 200, (st, j))
-        tok = j["access_token"]
-        cred = create(srv, dev)
-        hashes = docs(1)[1]
-        st, j = authorize(srv, dev, tok, cred, hashes)
-        expect(st == 200, (st, j))
-        sad = j["SAD"]
+        dev, a, tok, cred, hashes, _, sad = used_once(srv)
         srv.stop()
         os.unlink(os.path.join(srv.state, "replay.cache"))
         srv.start()
