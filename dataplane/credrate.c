@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../common/siphash.h"
 #include "credrate.h"
-#include "replay.h"
 
 #define TAT_BITS 40
 #define TAT_MASK ((UINT64_C(1) << TAT_BITS) - 1)
@@ -62,7 +62,7 @@ void credrate_free(struct credrate *r)
 int credrate_take(struct credrate *r, const void *id, size_t len, uint64_t now_ms,
 		  int strict)
 {
-	uint64_t h = replay_siphash24(r->key, id, len);
+	uint64_t h = siphash24_key(r->key, id, len);
 	uint64_t tag = h >> TAT_BITS, limit = strict ? r->tolerance / 2 : r->tolerance;
 	size_t home = (size_t)h & r->mask;
 

@@ -77,8 +77,4 @@ void replay_set_key(struct replay_cache *c, const uint8_t key[16]);
 int replay_check_and_insert(struct replay_cache *c, const void *id,
 			    size_t len, int64_t exp, int64_t now);
 
-/* SipHash-2-4 (Aumasson & Bernstein, 2012) of <msg> under the 16-byte
- * <key>: the cache's hash, exported for its test vectors. */
-uint64_t replay_siphash24(const uint8_t key[16], const void *msg, size_t len);
-
 #endif

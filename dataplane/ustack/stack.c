@@ -9,6 +9,8 @@
  */
 #include "stack.h"
 
+#include "../../common/siphash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -600,7 +602,7 @@ static uint32_t isn(struct us_stack *st, uint32_t raddr, uint16_t rport)
 	memcpy(in + 8, &rport, 2);
 	memcpy(in + 10, &st->cfg.port, 2);
 	/* RFC 6528: a 4 us clock plus a keyed hash of the connection */
-	return (uint32_t)(st->now_us / 4) + (uint32_t)us_siphash24(&st->cfg.key, in, 12);
+	return (uint32_t)(st->now_us / 4) + (uint32_t)siphash24(st->cfg.key.k0, st->cfg.key.k1, in, 12);
 }
 
 static uint16_t clamp_mss(const struct us_stack *st, uint16_t peer, int ts)

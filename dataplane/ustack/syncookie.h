@@ -21,8 +21,6 @@ struct us_cookie_key {
 	uint64_t k0, k1;                /* SipHash key: random per process */
 };
 
-/* SipHash-2-4 of <len> bytes (Aumasson and Bernstein). */
-uint64_t us_siphash24(const struct us_cookie_key *k, const uint8_t *in, size_t len);
 
 /* The ISN for a SYN from <saddr>:<sport> to <daddr>:<dport> with the
  * client's ISN <cisn> and MSS <mss>, at <now_s>. */
