@@ -125,6 +125,19 @@ int http_str_eq(struct http_str s, const char *lit)
 	return s.len == n && (n == 0 || memcmp(s.p, lit, n) == 0);
 }
 
+int http_bearer(struct http_str a, struct http_str *token)
+{
+	struct http_str scheme = { a.p, 7 };
+
+	token->p = a.p;
+	token->len = 0;
+	if (a.len <= 7 || !http_str_ieq(scheme, "Bearer "))
+		return 0;
+	token->p = a.p + 7;
+	token->len = a.len - 7;
+	return 1;
+}
+
 int http_str_ieq(struct http_str s, const char *lit)
 {
 	size_t i;

@@ -97,6 +97,10 @@ const struct http_str *http_find_header(const struct http_header *h, size_t n,
 int http_str_ieq(struct http_str s, const char *lit);
 /* 1 if <s> equals <lit> exactly. */
 int http_str_eq(struct http_str s, const char *lit);
+/* RFC 6750 §2.1: the token of an Authorization value "Bearer <token>"
+ * (the scheme in any case, RFC 9110 §11.1) in <token>: 1, or 0 when
+ * <authorization> is not a Bearer credential with a token. */
+int http_bearer(struct http_str authorization, struct http_str *token);
 
 /*
  * Decode application/x-www-form-urlencoded <body> (WHATWG URL §5.1):

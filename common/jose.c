@@ -23,6 +23,7 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/md.h>
 #include <mbedtls/sha256.h>
 
 /* ---- base64url, RFC 4648 §5 ---- */
@@ -160,6 +161,25 @@ void sha256(const uint8_t *msg, size_t len, uint8_t out[32])
 {
 	/* Cannot fail for SHA-256 in a software build (no _ALT module). */
 	(void)mbedtls_sha256(msg, len, out, 0);
+}
+
+void hmac_sha256(const uint8_t *key, size_t key_len, const struct ig_piece *v, size_t n,
+		 uint8_t out[32])
+{
+	mbedtls_md_context_t ctx;
+
+	/* Cannot fail for SHA-256 once set up; a set-up without memory
+	 * leaves <out> zero, which no caller mistakes for a key (they fail
+	 * the self-tests and the MACs that use it). */
+	memset(out, 0, 32);
+	mbedtls_md_init(&ctx);
+	if (mbedtls_md_setup(&ctx, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) == 0 &&
+	    mbedtls_md_hmac_starts(&ctx, key, key_len) == 0) {
+		for (size_t i = 0; i < n; i++)
+			(void)mbedtls_md_hmac_update(&ctx, v[i].p, v[i].len);
+		(void)mbedtls_md_hmac_finish(&ctx, out);
+	}
+	mbedtls_md_free(&ctx);
 }
 
 /* getrandom(2) as an mbedTLS f_rng: the kernel's CSPRNG, no state here. */

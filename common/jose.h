@@ -74,6 +74,16 @@ int p256_keygen(uint8_t d[32], struct p256_pub *pub);
 /* SHA-256 of <msg>. */
 void sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
 
+/* HMAC-SHA-256 (RFC 2104) under <key> of the concatenation of <n> pieces:
+ * how idgated derives every key from a secret of the state dir (the label
+ * is the first piece), and the pairwise subject. */
+struct ig_piece {
+	const void *p;
+	size_t len;
+};
+void hmac_sha256(const uint8_t *key, size_t key_len, const struct ig_piece *v, size_t n,
+		 uint8_t out[32]);
+
 /* A compact JWS split into its three base64url segments (views into the
  * caller's string).  Refuses anything but exactly two dots and non-empty
  * header and payload (the signature segment may be empty: the caller's alg

@@ -669,7 +669,6 @@ static int tls_sign_submit(struct conn *c)
 		p->job.dev = (uint8_t)dev;
 		p->job.owner = (uint16_t)w->id;
 		p->job.user = c;
-		p->job.user_gen = c->gen;
 		if (hsm_submit(srv->hsm, &p->job) == IG_OK) {
 			p->tls_sign = 1;        /* conn_hsm_done routes it to TLS */
 			c->waiting = 1;

@@ -65,9 +65,8 @@ struct csc_pending {
 
 static void csc_derive(const struct server *srv, const char *label, uint8_t out[32])
 {
-	mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
-			srv->pairwise_key, sizeof(srv->pairwise_key),
-			(const uint8_t *)label, strlen(label), out);
+	hmac_sha256(srv->pairwise_key, sizeof(srv->pairwise_key),
+		    (const struct ig_piece[]){ { label, strlen(label) } }, 1, out);
 }
 
 static int csc_read_pem_cert(const char *path, uint8_t *der, size_t cap, size_t *len)
@@ -279,8 +278,7 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 {
 	struct worker *w = c->w;
 	struct server *srv = w->srv;
-	const struct http_str *auth = http_find_header(r->h.headers, r->h.num_headers,
-						       "authorization");
+	struct http_str tok;
 	const char *why = "the access token is malformed";
 	const struct hsm_issuer *ks[HSM_MAX_KEYS], *key = NULL;
 	struct jws_parts parts;
@@ -295,11 +293,11 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 	uint8_t th[32];
 	unsigned slot;
 
-	if (!auth || auth->len < 8 || strncasecmp(auth->p, "Bearer ", 7)) {
+	if (!http_bearer(r->h.authorization, &tok)) {
 		why = "a Bearer access token is required";
 		goto fail;
 	}
-	sha256((const uint8_t *)auth->p + 7, auth->len - 7, th);
+	sha256((const uint8_t *)tok.p, tok.len, th);
 	slot = 2 * ((th[0] | (unsigned)th[1] << 8) % (CSC_TOKENS / 2));
 	for (unsigned way = 0; way < 2; way++) {
 		if (!memcmp(w->csc_tokens->e[slot + way].hash, th, 32) &&
@@ -310,7 +308,7 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 	}
 	if (w->csc_tokens->e[slot + 1].exp < w->csc_tokens->e[slot].exp)
 		slot++;
-	if (jws_split(auth->p + 7, auth->len - 7, &parts, &why) < 0)
+	if (jws_split(tok.p, tok.len, &parts, &why) < 0)
 		goto fail;
 	n = b64url_decode(parts.hdr, parts.hdr_len, (uint8_t *)hbuf, sizeof(hbuf) - 1);
 	if (n <= 0 || !(hdr = json_loadb(hbuf, (size_t)n, JSON_REJECT_DUPLICATES, NULL)))
@@ -578,8 +576,8 @@ static int csc_hashes(json_t *arr, uint8_t out[][32], unsigned *n, uint8_t list[
 
 static void csc_sad_mac(const struct server *srv, const uint8_t *body, uint8_t mac[32])
 {
-	mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), srv->sad_key,
-			sizeof(srv->sad_key), body, SAD_BODY, mac);
+	hmac_sha256(srv->sad_key, sizeof(srv->sad_key),
+		    (const struct ig_piece[]){ { body, SAD_BODY } }, 1, mac);
 }
 
 static void csc_authorize(struct conn *c, struct request *r, const struct csc_caller *who,
@@ -593,7 +591,7 @@ static void csc_authorize(struct conn *c, struct request *r, const struct csc_ca
 	struct assertion_policy pol;
 	struct store_cred dev;
 	uint8_t hashes[CSC_MULTISIGN][32], list[32], sad[SAD_LEN], claimed[32], tmp[32][32];
-	char aud[300], payload[2048], sad64[SAD_LEN * 2], replay_id[300];
+	char aud[300], payload[2048], sad64[SAD_LEN * 2];
 	json_t *auth, *claims = NULL;
 	const char *why, *jws, *cid;
 	unsigned n, cn;
@@ -671,9 +669,7 @@ static void csc_authorize(struct conn *c, struct request *r, const struct csc_ca
 				   "make a new one");
 		goto out;
 	}
-	len = snprintf(replay_id, sizeof(replay_id), "%s %s", a.kid, a.jti);
-	rc = replay_check_and_insert(srv->replay, replay_id, (size_t)len,
-				     a.exp + srv->cfg.clock_skew_s, w->now_s);
+	rc = assertion_once(srv, &a, w->now_s);
 	if (rc == IG_EPROTO) {
 		csc_denied(c, r, EP_CSC_AUTHORIZE, "device assertion replayed: jti already used");
 		goto out;
@@ -830,7 +826,6 @@ static void csc_sign(struct conn *c, struct request *r, const struct csc_caller 
 	p->job.owner = (uint16_t)w->id;
 	p->job.wx = &cp->wx;
 	p->job.user = c;
-	p->job.user_gen = c->gen;
 	p->ep = EP_CSC_SIGN;
 	p->start_ns = r->start_ns;
 	p->keep_alive = (uint8_t)r->h.keep_alive;
@@ -1027,7 +1022,6 @@ static int csc_create_submit(struct conn *c, int op, int dev, const uint8_t *dig
 	p->job.owner = (uint16_t)c->w->id;
 	p->job.wx = &p->csc->wx;
 	p->job.user = c;
-	p->job.user_gen = c->gen;
 	if (hsm_submit(c->w->srv->hsm, &p->job) != IG_OK)
 		return -1;
 	c->waiting = 1;

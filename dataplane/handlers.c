@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <mbedtls/md.h>
 
 #include "../common/jose.h"
 #include "../common/log.h"
@@ -79,18 +78,12 @@ static int client_id_ok(struct http_str s)
 void pairwise_sub(const struct server *srv, const char *citizen,
 		  const char *sector, size_t sector_len, char out[44])
 {
-	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-	mbedtls_md_context_t ctx;
+	const struct ig_piece v[] = {
+		{ "sub-v1", 7 }, { citizen, strlen(citizen) + 1 }, { sector, sector_len },
+	};
 	uint8_t mac[32];
 
-	mbedtls_md_init(&ctx);
-	mbedtls_md_setup(&ctx, md, 1);
-	mbedtls_md_hmac_starts(&ctx, srv->pairwise_key, sizeof(srv->pairwise_key));
-	mbedtls_md_hmac_update(&ctx, (const uint8_t *)"sub-v1", 7);
-	mbedtls_md_hmac_update(&ctx, (const uint8_t *)citizen, strlen(citizen) + 1);
-	mbedtls_md_hmac_update(&ctx, (const uint8_t *)sector, sector_len);
-	mbedtls_md_hmac_finish(&ctx, mac);
-	mbedtls_md_free(&ctx);
+	hmac_sha256(srv->pairwise_key, sizeof(srv->pairwise_key), v, 3, mac);
 	b64url_encode(mac, sizeof(mac), out);
 }
 
@@ -134,7 +127,6 @@ static int login_submit(struct conn *c)
 		p->job.ik = ik;
 		p->job.owner = (uint16_t)w->id;
 		p->job.user = c;
-		p->job.user_gen = c->gen;
 		sha256((const uint8_t *)p->token, (size_t)n, p->job.digest);
 		rc = hsm_submit(srv->hsm, &p->job);
 		if (rc == IG_OK)
@@ -186,6 +178,18 @@ int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *wh
 	return IG_OK;
 }
 
+/* RFC 7523 §3 item 7: a device's jti is used once within its validity
+ * (its exp, plus the skew a late check tolerates).  replay_check_and_insert's
+ * answers: IG_OK the first time, IG_EPROTO a replay, IG_EBLOCKED full. */
+int assertion_once(struct server *srv, const struct assertion *a, int64_t now)
+{
+	char id[ASSERTION_ID_MAX * 2 + 2];
+	int n = snprintf(id, sizeof(id), "%s %s", a->kid, a->jti);
+
+	return replay_check_and_insert(srv->replay, id, (size_t)n,
+				       a->exp + srv->cfg.clock_skew_s, now);
+}
+
 static void login(struct conn *c, struct request *r)
 {
 	struct worker *w = c->w;
@@ -196,10 +200,9 @@ static void login(struct conn *c, struct request *r)
 	struct assertion a;
 	struct store_cred cred;
 	struct assertion_policy pol;
-	char replay_id[ASSERTION_ID_MAX * 2 + 2];
 	uint8_t rnd[16];
 	const char *why = NULL;
-	int rc, n;
+	int rc;
 
 	if (!http_str_ieq(r->h.content_type, "application/x-www-form-urlencoded")) {
 		resp_error(c, EP_TOKEN, r->start_ns, 415, "invalid_request",
@@ -248,10 +251,7 @@ static void login(struct conn *c, struct request *r)
 			   "no HSM available", "Retry-After: 1\r\n", r->h.keep_alive);
 		return;
 	}
-	/* RFC 7523 §3 item 7: a jti is used once within its validity. */
-	n = snprintf(replay_id, sizeof(replay_id), "%s %s", a.kid, a.jti);
-	rc = replay_check_and_insert(srv->replay, replay_id, (size_t)n,
-				     a.exp + cfg->clock_skew_s, w->now_s);
+	rc = assertion_once(srv, &a, w->now_s);
 	if (rc == IG_EPROTO)
 		return login_error(c, r, "invalid_grant", "assertion replayed: jti already used");
 	if (rc < 0) {
@@ -383,13 +383,13 @@ static void admin_unaudited(struct conn *c, struct request *r, enum endpoint ep,
 /* Constant-time comparison of the presented admin token. */
 static int admin_authorized(const struct server *srv, const struct http_request *h)
 {
-	const struct http_str *a = &h->authorization;
+	struct http_str tok;
 	unsigned char diff = 0;
 
-	if (a->len != 7 + srv->admin_token_len || strncasecmp(a->p, "Bearer ", 7))
+	if (!http_bearer(h->authorization, &tok) || tok.len != srv->admin_token_len)
 		return 0;
 	for (size_t i = 0; i < srv->admin_token_len; i++)
-		diff |= (unsigned char)(a->p[7 + i] ^ srv->admin_token[i]);
+		diff |= (unsigned char)(tok.p[i] ^ srv->admin_token[i]);
 	return diff == 0;
 }
 

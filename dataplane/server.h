@@ -216,6 +216,8 @@ struct request {
 void handle_request(struct conn *c, struct request *r);
 int handle_head(struct conn *c, struct request *r);
 void login_finish(struct conn *c);
+struct assertion;
+int assertion_once(struct server *srv, const struct assertion *a, int64_t now);
 int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *what,
 		    uint64_t start_ns, enum endpoint ep, int keep_alive);
 /* The pairwise pseudonym of <citizen> for <sector> (base64url, 43 chars). */

@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include "../common/jose.h"
 #include "../common/result.h"
 #include "store.h"
 
@@ -424,25 +425,6 @@ uint64_t store_count(struct store *s)
 /* --- enrolment and revocation ------------------------------------------ */
 
 /* Base64url without padding (RFC 4648 §5) of 16 bytes: 22 characters. */
-static void cred_id_encode(const uint8_t in[16], char out[STORE_CRED_ID_LEN + 1])
-{
-	static const char a[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-	uint32_t v;
-
-	for (i = 0; i + 3 <= 16; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = a[v >> 18 & 63];
-		out[o++] = a[v >> 12 & 63];
-		out[o++] = a[v >> 6 & 63];
-		out[o++] = a[v & 63];
-	}
-	out[o++] = a[in[15] >> 2];
-	out[o++] = a[(in[15] & 3) << 4];
-	out[o] = '\0';
-}
-
 /* Random bytes for ids, fetched 16 ids at a time to spare syscalls in bulk
  * enrolment. */
 struct id_pool {
@@ -457,7 +439,7 @@ static int new_cred_id(struct id_pool *p, char out[STORE_CRED_ID_LEN + 1])
 			return -1;
 		p->off = 0;
 	}
-	cred_id_encode(p->buf + p->off, out);
+	b64url_encode(p->buf + p->off, 16, out); /* 22 characters */
 	p->off += 16;
 	return 0;
 }

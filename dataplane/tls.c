@@ -18,6 +18,7 @@
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/x509_crt.h>
 
+#include "../common/jose.h"
 #include "../common/result.h"
 
 /* Ciphertext buffers never need more than this: a few records in flight. */
@@ -53,15 +54,15 @@ static int bio_recv(void *arg, unsigned char *p, size_t n)
 static void ticket_key(const uint8_t secret[32], uint64_t p, uint8_t name[4],
 		       uint8_t key[32])
 {
-	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-	uint8_t msg[16], mac[32];
+	uint8_t period[8], mac[32];
 
-	memcpy(msg, "idgtktkey", 8);
 	for (int i = 0; i < 8; i++)
-		msg[8 + i] = (uint8_t)(p >> (56 - 8 * i));
-	mbedtls_md_hmac(md, secret, 32, msg, sizeof(msg), key);
-	memcpy(msg, "idgtknam", 8);
-	mbedtls_md_hmac(md, secret, 32, msg, sizeof(msg), mac);
+		period[i] = (uint8_t)(p >> (56 - 8 * i));
+	/* 8-byte labels; servers of every version derive the same keys */
+	hmac_sha256(secret, 32, (const struct ig_piece[]){ { "idgtktke", 8 }, { period, 8 } },
+		    2, key);
+	hmac_sha256(secret, 32, (const struct ig_piece[]){ { "idgtknam", 8 }, { period, 8 } },
+		    2, mac);
 	memcpy(name, mac, 4);
 	mbedtls_platform_zeroize(mac, sizeof(mac));
 }

@@ -212,6 +212,24 @@ static void test_sha256(void)
 	CHECK(memcmp(got, want, 32) == 0);
 }
 
+static void test_hmac_sha256(void)
+{
+	static const struct ig_piece whole[] = { { "what do ya want for nothing?", 28 } };
+	static const struct ig_piece parts[] = {
+		{ "what do ", 8 }, { "", 0 }, { "ya want for nothing?", 20 },
+	};
+	uint8_t want[32], got[32];
+
+	/* RFC 4231 §4.3, test case 2: whole, and in pieces. */
+	hex_to_bin("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+		   want, 32);
+	hmac_sha256((const uint8_t *)"Jefe", 4, whole, 1, got);
+	CHECK(memcmp(got, want, 32) == 0);
+	memset(got, 0, sizeof(got));
+	hmac_sha256((const uint8_t *)"Jefe", 4, parts, 3, got);
+	CHECK(memcmp(got, want, 32) == 0);
+}
+
 static void test_point_valid(void)
 {
 	struct p256_pub pub;
@@ -552,6 +570,7 @@ int main(void)
 	test_b64_vectors();
 	test_b64_rejects();
 	test_sha256();
+	test_hmac_sha256();
 	test_point_valid();
 	test_es256_known_answer();
 	test_es256_round_trip();
