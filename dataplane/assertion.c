@@ -6,6 +6,7 @@
  * the error_description of an invalid_grant answer (RFC 6749 §5.2,
  * RFC 7523 §3.1), so it must be a static string and say what to fix.
  */
+#include "../common/json.h"
 #include "assertion.h"
 
 #include <inttypes.h>
@@ -381,30 +382,12 @@ static void at_lit(struct at_writer *w, const char *s)
  * escaped, everything else copied. */
 static void at_str(struct at_writer *w, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	const char *run = s;
+	char esc[64 * JSON_ESC_MAX];
+	size_t n = strlen(s);
 
 	at_put(w, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-		size_t elen = 6;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		at_put(w, run, (size_t)(s - run));
-		run = s + 1;
-		switch (c) {
-		case '"': case '\\': esc[1] = (char)c; elen = 2; break;
-		case '\b': esc[1] = 'b'; elen = 2; break;
-		case '\f': esc[1] = 'f'; elen = 2; break;
-		case '\n': esc[1] = 'n'; elen = 2; break;
-		case '\r': esc[1] = 'r'; elen = 2; break;
-		case '\t': esc[1] = 't'; elen = 2; break;
-		}
-		at_put(w, esc, elen);
-	}
-	at_put(w, run, (size_t)(s - run));
+	for (size_t i = 0; i < n; i += 64)
+		at_put(w, esc, json_escape(esc, s + i, n - i < 64 ? n - i : 64));
 	at_put(w, "\"", 1);
 }
 

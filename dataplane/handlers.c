@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "../common/jose.h"
+#include "../common/json.h"
 #include "../common/log.h"
 #include "assertion.h"
 #include "credrate.h"
@@ -436,26 +437,16 @@ static int enrol_item(json_t *o, struct store_enrol *it, const char **why)
 	return IG_OK;
 }
 
-/* JSON-escape <s> into <b>. */
+/* <s> as a JSON string into <b>. */
 static int put_json_str(struct buf *b, const char *s)
 {
-	IG_GUARD(buf_append(b, "\"", 1, 1u << 30));
-	for (; *s; s++) {
-		char esc[8];
-		unsigned char ch = (unsigned char)*s;
+	size_t n = strlen(s);
 
-		if (ch == '"' || ch == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)ch;
-			IG_GUARD(buf_append(b, esc, 2, 1u << 30));
-		} else if (ch < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", ch);
-			IG_GUARD(buf_append(b, esc, 6, 1u << 30));
-		} else {
-			IG_GUARD(buf_append(b, s, 1, 1u << 30));
-		}
-	}
-	return buf_append(b, "\"", 1, 1u << 30);
+	IG_GUARD(buf_reserve(b, JSON_ESC_MAX * n + 2, 1u << 30));
+	b->data[b->len++] = '"';
+	b->len += json_escape(b->data + b->len, s, n);
+	b->data[b->len++] = '"';
+	return IG_OK;
 }
 
 static void enrol(struct conn *c, struct request *r)

@@ -37,6 +37,7 @@
 #include <mbedtls/sha256.h>
 
 #include "../common/hex.h"
+#include "../common/json.h"
 #include "../common/log.h"
 #include "audit.h"
 #include "mpmc.h"
@@ -253,30 +254,7 @@ static char *audit_put_u64(char *p, uint64_t v)
 /* The escaping of audit.h; at most 6 output bytes per input byte. */
 static char *audit_put_escaped(char *p, const char *s, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = (uint8_t)s[i];
-
-		switch (c) {
-		case '"': p = audit_put(p, "\\\""); break;
-		case '\\': p = audit_put(p, "\\\\"); break;
-		case '\b': p = audit_put(p, "\\b"); break;
-		case '\f': p = audit_put(p, "\\f"); break;
-		case '\n': p = audit_put(p, "\\n"); break;
-		case '\r': p = audit_put(p, "\\r"); break;
-		case '\t': p = audit_put(p, "\\t"); break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				p = audit_put(p, "\\u00");
-				*p++ = digits[c >> 4];
-				*p++ = digits[c & 15];
-			} else {
-				*p++ = (char)c;
-			}
-		}
-	}
-	return p;
+	return p + json_escape(p, s, n);
 }
 
 /* Serialize one record into <out> (AUDIT_MAX_LINE bytes; each field is at
