@@ -157,6 +157,28 @@ int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 
 /* ---- SHA-256 and P-256 ---- */
 
+enum jws_seg jws_segment_json(const char *seg, size_t n, json_t **out)
+{
+	uint8_t buf[b64url_dec_max(JWS_SEG_MAX)];
+	json_error_t err;
+	json_t *j;
+	int len;
+
+	*out = NULL;
+	if (n > JWS_SEG_MAX || (len = b64url_decode(seg, n, buf, sizeof(buf))) < 0)
+		return JWS_SEG_B64;
+	j = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, &err);
+	if (!j)
+		return json_error_code(&err) == json_error_duplicate_key ? JWS_SEG_DUP
+									  : JWS_SEG_JSON;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return JWS_SEG_NOTOBJ;
+	}
+	*out = j;
+	return JWS_SEG_OK;
+}
+
 void sha256(const uint8_t *msg, size_t len, uint8_t out[32])
 {
 	/* Cannot fail for SHA-256 in a software build (no _ALT module). */

@@ -97,4 +97,15 @@ struct jws_parts {
 int jws_split(const char *jws, size_t len, struct jws_parts *out,
 	      const char **why);
 
+/* A JWS segment (a JOSE header or a JWT claims set, RFC 7515 §5.2 steps
+ * 2-4): decoded from base64url and parsed as a JSON object, duplicate
+ * member names refused (§5.2 step 4 lets us; a duplicate would let two
+ * readers see two different claims).  JWS_SEG_OK with the object in *<out>
+ * (the caller puts it), else why not and *<out> NULL.  Segments of more
+ * than JWS_SEG_MAX bytes are JWS_SEG_B64. */
+#define JWS_SEG_MAX 8192
+enum jws_seg { JWS_SEG_OK, JWS_SEG_B64, JWS_SEG_JSON, JWS_SEG_DUP, JWS_SEG_NOTOBJ };
+struct json_t;
+enum jws_seg jws_segment_json(const char *seg, size_t n, struct json_t **out);
+
 #endif

@@ -19,42 +19,6 @@
 /* ---- parsing ---- */
 
 /* How decoding one JSON segment went; turned into a reason per segment. */
-enum as_seg {
-	AS_SEG_OK,
-	AS_SEG_B64,
-	AS_SEG_JSON,
-	AS_SEG_DUP,
-	AS_SEG_NOTOBJ,
-};
-
-/* Decode the base64url segment <seg> and parse it as a JSON object.
- * RFC 7515 §5.2 step 4 and RFC 7519 §7.2 step 9 let a JWS carry duplicate
- * member names only if the parser then refuses them or takes the last one;
- * refusing them means no two readers can disagree on the claims. */
-static enum as_seg as_segment(const char *seg, size_t n, json_t **out)
-{
-	uint8_t buf[b64url_dec_max(ASSERTION_MAX_LEN)];
-	json_error_t err;
-	json_t *j;
-	int len;
-
-	*out = NULL;
-	len = b64url_decode(seg, n, buf, sizeof(buf));
-	if (len < 0)
-		return AS_SEG_B64;
-	j = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES,
-		       &err);
-	if (!j)
-		return json_error_code(&err) == json_error_duplicate_key ?
-			       AS_SEG_DUP : AS_SEG_JSON;
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return AS_SEG_NOTOBJ;
-	}
-	*out = j;
-	return AS_SEG_OK;
-}
-
 /* The reasons for one identifier-like string member. */
 struct as_id_why {
 	const char *absent, *type, *empty, *length, *chars;
@@ -218,22 +182,22 @@ static int as_claims(json_t *c, struct assertion *a, const char **why)
 }
 
 static const char *const as_hdr_seg_why[] = {
-	[AS_SEG_B64] = "assertion header is not base64url",
-	[AS_SEG_JSON] = "assertion header is not valid JSON",
-	[AS_SEG_DUP] = "assertion header has a duplicate member",
-	[AS_SEG_NOTOBJ] = "assertion header is not a JSON object",
+	[JWS_SEG_B64] = "assertion header is not base64url",
+	[JWS_SEG_JSON] = "assertion header is not valid JSON",
+	[JWS_SEG_DUP] = "assertion header has a duplicate member",
+	[JWS_SEG_NOTOBJ] = "assertion header is not a JSON object",
 };
 static const char *const as_claims_seg_why[] = {
-	[AS_SEG_B64] = "assertion payload is not base64url",
-	[AS_SEG_JSON] = "assertion payload is not valid JSON",
-	[AS_SEG_DUP] = "assertion payload has a duplicate member",
-	[AS_SEG_NOTOBJ] = "assertion payload is not a JSON object",
+	[JWS_SEG_B64] = "assertion payload is not base64url",
+	[JWS_SEG_JSON] = "assertion payload is not valid JSON",
+	[JWS_SEG_DUP] = "assertion payload has a duplicate member",
+	[JWS_SEG_NOTOBJ] = "assertion payload is not a JSON object",
 };
 
 int assertion_parse(const char *jws, size_t len, struct assertion *a,
 		    const char **why)
 {
-	enum as_seg seg;
+	enum jws_seg seg;
 	json_t *j;
 	int rc;
 
@@ -246,14 +210,14 @@ int assertion_parse(const char *jws, size_t len, struct assertion *a,
 	IG_ENSURE(jws_split(jws, len, &a->parts, NULL) == IG_OK, IG_EPROTO,
 		  why, "assertion is not a compact JWS");
 
-	seg = as_segment(a->parts.hdr, a->parts.hdr_len, &j);
-	IG_ENSURE(seg == AS_SEG_OK, IG_EPROTO, why, as_hdr_seg_why[seg]);
+	seg = jws_segment_json(a->parts.hdr, a->parts.hdr_len, &j);
+	IG_ENSURE(seg == JWS_SEG_OK, IG_EPROTO, why, as_hdr_seg_why[seg]);
 	rc = as_header(j, a, why);
 	json_decref(j);
 	IG_GUARD(rc);
 
-	seg = as_segment(a->parts.payload, a->parts.payload_len, &j);
-	IG_ENSURE(seg == AS_SEG_OK, IG_EPROTO, why, as_claims_seg_why[seg]);
+	seg = jws_segment_json(a->parts.payload, a->parts.payload_len, &j);
+	IG_ENSURE(seg == JWS_SEG_OK, IG_EPROTO, why, as_claims_seg_why[seg]);
 	rc = as_claims(j, a, why);
 	json_decref(j);
 	IG_GUARD(rc);

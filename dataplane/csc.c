@@ -283,14 +283,9 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 	const struct hsm_issuer *ks[HSM_MAX_KEYS], *key = NULL;
 	struct jws_parts parts;
 	struct p256_pub pub;
-	char payload[1200];
-	uint8_t sig[64];
+	uint8_t sig[64], th[32];
 	json_t *claims = NULL, *hdr = NULL;
 	const char *kid, *iss, *cit, *client;
-	char hbuf[300];
-	int n;
-
-	uint8_t th[32];
 	unsigned slot;
 
 	if (!http_bearer(r->h.authorization, &tok)) {
@@ -310,8 +305,7 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 		slot++;
 	if (jws_split(tok.p, tok.len, &parts, &why) < 0)
 		goto fail;
-	n = b64url_decode(parts.hdr, parts.hdr_len, (uint8_t *)hbuf, sizeof(hbuf) - 1);
-	if (n <= 0 || !(hdr = json_loadb(hbuf, (size_t)n, JSON_REJECT_DUPLICATES, NULL)))
+	if (jws_segment_json(parts.hdr, parts.hdr_len, &hdr) != JWS_SEG_OK)
 		goto fail;
 	kid = json_string_value(json_object_get(hdr, "kid"));
 	if (!kid || strcmp(json_string_value(json_object_get(hdr, "alg")) ?: "", "ES256"))
@@ -335,9 +329,7 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 		why = "the access token's signature does not verify";
 		goto fail;
 	}
-	n = b64url_decode(parts.payload, parts.payload_len, (uint8_t *)payload,
-			  sizeof(payload) - 1);
-	if (n <= 0 || !(claims = json_loadb(payload, (size_t)n, JSON_REJECT_DUPLICATES, NULL)))
+	if (jws_segment_json(parts.payload, parts.payload_len, &claims) != JWS_SEG_OK)
 		goto fail;
 	iss = json_string_value(json_object_get(claims, "iss"));
 	cit = json_string_value(json_object_get(claims, "cit"));
@@ -591,11 +583,11 @@ static void csc_authorize(struct conn *c, struct request *r, const struct csc_ca
 	struct assertion_policy pol;
 	struct store_cred dev;
 	uint8_t hashes[CSC_MULTISIGN][32], list[32], sad[SAD_LEN], claimed[32], tmp[32][32];
-	char aud[300], payload[2048], sad64[SAD_LEN * 2];
+	char aud[300], sad64[SAD_LEN * 2];
 	json_t *auth, *claims = NULL;
 	const char *why, *jws, *cid;
 	unsigned n, cn;
-	int len, rc;
+	int rc;
 
 	if (!sc)
 		return csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "out of memory", r->h.keep_alive);
@@ -647,9 +639,7 @@ static void csc_authorize(struct conn *c, struct request *r, const struct csc_ca
 		csc_denied(c, r, EP_CSC_AUTHORIZE, why);
 		goto out;
 	}
-	len = b64url_decode(a.parts.payload, a.parts.payload_len, (uint8_t *)payload,
-			    sizeof(payload) - 1);
-	claims = len > 0 ? json_loadb(payload, (size_t)len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	(void)jws_segment_json(a.parts.payload, a.parts.payload_len, &claims);
 	if (!claims || strcmp(json_string_value(json_object_get(claims, "credentialID")) ?: "",
 			      sc->id) ||
 	    csc_hashes(json_object_get(claims, "hashes"), tmp, &cn, claimed, &why) < 0 ||

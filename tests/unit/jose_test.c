@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -228,6 +230,29 @@ static void test_hmac_sha256(void)
 	memset(got, 0, sizeof(got));
 	hmac_sha256((const uint8_t *)"Jefe", 4, parts, 3, got);
 	CHECK(memcmp(got, want, 32) == 0);
+}
+
+static void test_segment_json(void)
+{
+	static const struct { const char *seg; enum jws_seg want; } v[] = {
+		{ "eyJhIjoxfQ", JWS_SEG_OK },           /* {"a":1} */
+		{ "eyJhIjoxfQ==", JWS_SEG_B64 },        /* padding is not base64url */
+		{ "eyJhIjox", JWS_SEG_JSON },           /* {"a":1 */
+		{ "eyJhIjoxLCJhIjoyfQ", JWS_SEG_DUP },  /* {"a":1,"a":2} */
+		{ "WzFd", JWS_SEG_NOTOBJ },             /* [1] */
+		{ "", JWS_SEG_JSON },
+	};
+	struct json_t *o;
+	char big[JWS_SEG_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		CHECK_EQ(jws_segment_json(v[i].seg, strlen(v[i].seg), &o), v[i].want);
+		CHECK((o != NULL) == (v[i].want == JWS_SEG_OK));
+		json_decref(o);
+	}
+	memset(big, 'A', sizeof(big));
+	CHECK_EQ(jws_segment_json(big, sizeof(big), &o), JWS_SEG_B64);
+	CHECK(o == NULL);
 }
 
 static void test_point_valid(void)
@@ -571,6 +596,7 @@ int main(void)
 	test_b64_rejects();
 	test_sha256();
 	test_hmac_sha256();
+	test_segment_json();
 	test_point_valid();
 	test_es256_known_answer();
 	test_es256_round_trip();
