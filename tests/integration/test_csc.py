@@ -24,10 +24,13 @@ from harness import FaultServer, Server, Skip, expect, jwk_of, main, make_jws
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 RSA_SHA256 = "1.2.840.113549.1.1.11"
 SHA256 = "2.16.840.1.101.3.4.2.1"
+# A few citizens approve dozens of signatures in seconds here, far above a
+# phone's rate (which test_hostile.py tests).
+FAST_PHONES = {"login.credential_burst": 255, "login.credential_interval_ms": 1}
 
 
 def setup():
-    srv = Server(workers=1, settings={"csc.sad_lifetime_s": 3})
+    srv = Server(workers=1, settings=dict(FAST_PHONES, **{"csc.sad_lifetime_s": 3}))
     srv.start()
     srv.tmp = tempfile.mkdtemp(prefix="idgate-csc-")
     srv.alice = srv.enrol()
@@ -114,7 +117,8 @@ def fault_server(srv):
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", auditfs]).returncode:
             raise Skip("cannot mount a tmpfs for the audit log (needs root)")
         log = os.path.join(auditfs, "audit-idgated.log")
-        fs = srv.fs = FaultServer(workers=1, settings={"audit.server_log": log})
+        fs = srv.fs = FaultServer(workers=1, settings=dict(FAST_PHONES,
+                                                           **{"audit.server_log": log}))
         fs.auditfs, fs.audit_log = auditfs, log
         fs.start()
         fs.alice = fs.enrol()
@@ -447,7 +451,7 @@ def test_kill_9_during_signhash_load_then_restart(srv):
     a batch's fdatasync and its head update leaves it."""
     import hashlib as _h
     import threading
-    k = Server(workers=1)
+    k = Server(workers=1, settings=FAST_PHONES)
     k.start()
     try:
         dev = k.enrol()
@@ -502,7 +506,7 @@ def test_kill_9_during_signhash_load_then_restart(srv):
 def test_keys_audit_recover_honours_log(srv):
     """A broken chain is for an officer: idgated refuses to start, and
     idgate-keys audit recover --log repairs the log it names."""
-    k = Server(workers=1)
+    k = Server(workers=1, settings=FAST_PHONES)
     k.start()
     try:
         k.stop()
