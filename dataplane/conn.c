@@ -652,6 +652,26 @@ void conn_eof(struct conn *c)
 	conn_flush(c);
 }
 
+/* ---- waiting for the HSM ------------------------------------------------------ */
+
+void conn_await(struct conn *c)
+{
+	c->waiting = 1;
+	c->refs++;
+}
+
+int conn_hsm_submit(struct conn *c, struct hsm_job *job)
+{
+	int rc;
+
+	job->owner = (uint16_t)c->w->id;
+	job->user = c;
+	rc = hsm_submit(c->w->srv->hsm, job);
+	if (rc == IG_OK)
+		conn_await(c);
+	return rc;
+}
+
 /* ---- TLS handshakes signed by the HSMs' TLS key ------------------------------ */
 
 /* Submit the handshake's signature to an HSM holding the certificate's
@@ -667,12 +687,8 @@ static int tls_sign_submit(struct conn *c)
 	while ((dev = hsm_choose_tls(srv->hsm, &srv->tls_pub, p->tried)) >= 0) {
 		p->job.op = HSM_OP_SIGN_TLS;
 		p->job.dev = (uint8_t)dev;
-		p->job.owner = (uint16_t)w->id;
-		p->job.user = c;
-		if (hsm_submit(srv->hsm, &p->job) == IG_OK) {
+		if (conn_hsm_submit(c, &p->job) == IG_OK) {
 			p->tls_sign = 1;        /* conn_hsm_done routes it to TLS */
-			c->waiting = 1;
-			c->refs++;
 			return IG_OK;
 		}
 		p->tried |= 1u << dev;

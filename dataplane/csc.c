@@ -813,17 +813,13 @@ static void csc_sign(struct conn *c, struct request *r, const struct csc_caller 
 	memset(&p->job, 0, sizeof(p->job));
 	p->job.op = HSM_OP_SIGN_WRAPPED;
 	p->job.dev = (uint8_t)dev;
-	p->job.owner = (uint16_t)w->id;
 	p->job.wx = &cp->wx;
-	p->job.user = c;
 	p->ep = EP_CSC_SIGN;
 	p->start_ns = r->start_ns;
 	p->keep_alive = (uint8_t)r->h.keep_alive;
-	if (hsm_submit(srv->hsm, &p->job) != IG_OK)
+	if (conn_hsm_submit(c, &p->job) != IG_OK)
 		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "signing queue full",
 				r->h.keep_alive);
-	c->waiting = 1;
-	c->refs++;
 }
 
 /*
@@ -866,8 +862,7 @@ static int csc_sign_hold(struct conn *c)
 	if (hsm_hold(hsm, job) != IG_OK)
 		return -1;
 	c->pend->csc->at_audit = 1;
-	c->waiting = 1;
-	c->refs++;
+	conn_await(c);
 	rc = csc_sign_audit(c, "ok", 1);
 	if (rc < 0) {
 		job->status = rc;
@@ -1009,14 +1004,8 @@ static int csc_create_submit(struct conn *c, int op, int dev, const uint8_t *dig
 		memcpy(p->job.digest, digest, 32);
 	p->job.op = (uint8_t)op;
 	p->job.dev = (uint8_t)dev;
-	p->job.owner = (uint16_t)c->w->id;
 	p->job.wx = &p->csc->wx;
-	p->job.user = c;
-	if (hsm_submit(c->w->srv->hsm, &p->job) != IG_OK)
-		return -1;
-	c->waiting = 1;
-	c->refs++;
-	return 0;
+	return conn_hsm_submit(c, &p->job) == IG_OK ? 0 : -1;
 }
 
 void csc_admin_create(struct conn *c, struct request *r, struct http_str citizen)

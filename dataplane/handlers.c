@@ -126,10 +126,8 @@ static int login_submit(struct conn *c)
 		p->job.key = HSM_KEY_ISSUER;
 		p->job.dev = (uint8_t)dev;
 		p->job.ik = ik;
-		p->job.owner = (uint16_t)w->id;
-		p->job.user = c;
 		sha256((const uint8_t *)p->token, (size_t)n, p->job.digest);
-		rc = hsm_submit(srv->hsm, &p->job);
+		rc = conn_hsm_submit(c, &p->job);
 		if (rc == IG_OK)
 			return IG_OK;
 		p->tried |= 1u << dev;
@@ -296,8 +294,6 @@ static void login(struct conn *c, struct request *r)
 			   "Retry-After: 1\r\n", r->h.keep_alive);
 		return;
 	}
-	c->waiting = 1;
-	c->refs++;
 }
 
 void login_finish(struct conn *c)
@@ -310,11 +306,8 @@ void login_finish(struct conn *c)
 		/* That HSM failed or missed its deadline: the token is signed
 		 * again, with another HSM's key (a signature is safe to redo). */
 		p->tried |= 1u << p->job.dev;
-		if (login_submit(c) == IG_OK) {
-			c->waiting = 1;
-			c->refs++;
+		if (login_submit(c) == IG_OK)
 			return;
-		}
 		p->job.status = IG_EBLOCKED;
 	}
 	if (p->job.status != IG_OK) {

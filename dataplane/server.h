@@ -188,6 +188,13 @@ void conn_sent(struct conn *c);          /* c->out fully sent */
 void conn_close(struct conn *c);         /* start closing now */
 void conn_put(struct conn *c);           /* an op finished: free if last */
 void conn_hsm_done(struct worker *w, struct hsm_job *job);
+/* The request in progress on <c> waits for a completion (conn_hsm_done):
+ * no further request is served, the request timers stop (the HSM's
+ * deadline bounds the wait) and the wait holds a reference. */
+void conn_await(struct conn *c);
+/* <job> (in the connection's memory) to the HSM engine for <c>, which
+ * then awaits it.  IG_OK, or hsm_submit's refusal with nothing changed. */
+int conn_hsm_submit(struct conn *c, struct hsm_job *job);
 /* tls_async_signer.start for a TLS key in the HSMs (tls.key_file = hsm):
  * <arg> is the worker. */
 int conn_tls_sign_start(void *arg, struct tls_conn *tc, const uint8_t *hash,
