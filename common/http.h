@@ -14,11 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "result.h"
+
 #define HTTP_MAX_HEADERS 32
 
+/* The parser's answers, in the project's vocabulary (result.h). */
 enum {
-	HTTP_INCOMPLETE = -2, /* need more bytes */
-	HTTP_BAD = -1,        /* malformed: answer 400 (see `why`) */
+	HTTP_INCOMPLETE = IG_EBLOCKED, /* need more bytes */
+	HTTP_BAD = IG_EPROTO,          /* malformed: answer 400 (see `why`) */
 };
 
 struct http_str {
