@@ -47,7 +47,10 @@ static const uint8_t b64url_value1[256] = {
 	['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
 };
 
-size_t b64url_encode(const uint8_t *in, size_t n, char *out)
+/* Either alphabet, with base64's '=' padding or without (base64url in
+ * JOSE, RFC 7515 §2: "with all trailing '=' characters omitted"). */
+static size_t b64_encode_with(const uint8_t *in, size_t n, char *out, const char *alphabet,
+			      int pad)
 {
 	size_t i, o = 0;
 
@@ -55,24 +58,42 @@ size_t b64url_encode(const uint8_t *in, size_t n, char *out)
 		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
 			     in[i + 2];
 
-		out[o++] = b64url_alphabet[v >> 18];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-		out[o++] = b64url_alphabet[(v >> 6) & 63];
-		out[o++] = b64url_alphabet[v & 63];
+		out[o++] = alphabet[v >> 18];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = alphabet[(v >> 6) & 63];
+		out[o++] = alphabet[v & 63];
 	}
-	/* RFC 7515 §2: base64url "with all trailing '=' characters omitted". */
 	if (n - i == 1) {
-		out[o++] = b64url_alphabet[in[i] >> 2];
-		out[o++] = b64url_alphabet[(in[i] & 3) << 4];
+		out[o++] = alphabet[in[i] >> 2];
+		out[o++] = alphabet[(in[i] & 3) << 4];
+		if (pad) {
+			out[o++] = '=';
+			out[o++] = '=';
+		}
 	} else if (n - i == 2) {
 		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
 
-		out[o++] = b64url_alphabet[v >> 10];
-		out[o++] = b64url_alphabet[(v >> 4) & 63];
-		out[o++] = b64url_alphabet[(v << 2) & 63];
+		out[o++] = alphabet[v >> 10];
+		out[o++] = alphabet[(v >> 4) & 63];
+		out[o++] = alphabet[(v << 2) & 63];
+		if (pad)
+			out[o++] = '=';
 	}
 	out[o] = '\0';
 	return o;
+}
+
+size_t b64url_encode(const uint8_t *in, size_t n, char *out)
+{
+	return b64_encode_with(in, n, out, b64url_alphabet, 0);
+}
+
+size_t b64_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	return b64_encode_with(in, n, out, alphabet, 1);
 }
 
 /* Decode <k> alphabet characters of <in> into 6-bit values; -1 if any

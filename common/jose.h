@@ -31,6 +31,10 @@ int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
  * (also beyond <cap>).  For values a peer sends in JSON (CSC hashes);
  * PEM (RFC 7468, line breaks allowed) is not this. */
 int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+/* Base64 with padding into <out> (b64_enc_len(n) + 1 bytes, NUL-ended);
+ * returns the length. */
+#define b64_enc_len(n) (((n) + 2) / 3 * 4)
+size_t b64_encode(const uint8_t *in, size_t n, char *out);
 
 struct p256_pub {
 	uint8_t x[32], y[32];

@@ -449,11 +449,10 @@ static json_t *csc_cred_info(const struct server *srv, const struct store_signcr
 			 "validTo", info.not_after);
 	if (strcmp(certs, "none")) {
 		list = json_array();
-		mbedtls_base64_encode((uint8_t *)b64, sizeof(b64), &n, sc->cert, sc->cert_len);
+		n = b64_encode(sc->cert, sc->cert_len, b64);
 		json_array_append_new(list, json_stringn(b64, n));
 		if (!strcmp(certs, "chain") && srv->ca_der_len) {
-			mbedtls_base64_encode((uint8_t *)ca64, sizeof(ca64), &n, srv->ca_der,
-					      srv->ca_der_len);
+			n = b64_encode(srv->ca_der, srv->ca_der_len, ca64);
 			json_array_append_new(list, json_stringn(ca64, n));
 		}
 		json_object_set_new(cert, "certificates", list);
@@ -834,12 +833,8 @@ static int csc_sign_audit(struct conn *c, const char *result, int durable)
 	int len = snprintf(detail, sizeof(detail), "%u hash(es):", cp->wx.n);
 
 	for (unsigned i = 0; i < cp->wx.n; i++) {
-		size_t olen;
-
 		detail[len++] = ' ';
-		mbedtls_base64_encode((uint8_t *)detail + len, sizeof(detail) - (size_t)len,
-				      &olen, cp->wx.digests[i], 32);
-		len += (int)olen;
+		len += (int)b64_encode(cp->wx.digests[i], 32, detail + len);
 	}
 	detail[len] = '\0';
 	return csc_audit(c->w->srv, cp->citizen, "csc.signHash", cp->sc.id, result, detail,
@@ -912,7 +907,7 @@ static void csc_sign_finish(struct conn *c)
 			slen = p256_sig_to_der(s, der);
 			s = der;
 		}
-		mbedtls_base64_encode((uint8_t *)b64, sizeof(b64), &n, s, slen);
+		n = b64_encode(s, slen, b64);
 		json_array_append_new(sigs, json_stringn(b64, n));
 	}
 	{

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "../common/jose.h"
 #include "../common/result.h"
 
 #define HDRLOG_HEADER_LEN 40    /* V2 payload header */
@@ -275,76 +276,34 @@ int hdrlog_decode(const uint8_t *buf, size_t len, int compressed,
 	return rc;
 }
 
-/* ---- base64 (RFC 4648 §4) --------------------------------------------------- */
-
-static const char hdrlog_b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* ---- base64 (RFC 4648 §4): the log's encoding of each histogram ---------- */
 
 char *hdrlog_b64_encode(const uint8_t *in, size_t len)
 {
-	char *s = malloc((len + 2) / 3 * 4 + 1), *o = s;
+	char *s = malloc(b64_enc_len(len) + 1);
 
-	if (!s)
-		return NULL;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		size_t left = len - i;
-
-		if (left > 1)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (left > 2)
-			v |= in[i + 2];
-		*o++ = hdrlog_b64[v >> 18];
-		*o++ = hdrlog_b64[(v >> 12) & 63];
-		*o++ = left > 1 ? hdrlog_b64[(v >> 6) & 63] : '=';
-		*o++ = left > 2 ? hdrlog_b64[v & 63] : '=';
-	}
-	*o = 0;
+	if (s)
+		b64_encode(in, len, s);
 	return s;
-}
-
-static int hdrlog_b64_val(char c)
-{
-	const char *p = c ? strchr(hdrlog_b64, c) : NULL;
-
-	return p ? (int)(p - hdrlog_b64) : -1;
 }
 
 int hdrlog_b64_decode(const char *in, size_t len, uint8_t **out)
 {
 	uint8_t *b;
-	size_t n = 0;
+	int n;
 
-	if (len % 4 || !len)
+	if (!len)
 		return IG_EPROTO;
-	b = malloc(len / 4 * 3);
+	b = malloc(len / 4 * 3 + 3);
 	if (!b)
 		return IG_ENOMEM;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4], pad = 0;
-
-		for (int k = 0; k < 4; k++) {
-			v[k] = hdrlog_b64_val(in[i + k]);
-			/* '=' only as the last one or two characters */
-			if (in[i + k] == '=' && i + 4 == len && k >= 2 &&
-			    (k == 3 || in[i + 3] == '=')) {
-				v[k] = 0;
-				pad++;
-			} else if (v[k] < 0) {
-				free(b);
-				return IG_EPROTO;
-			}
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		b[n++] = (uint8_t)(w >> 16);
-		if (pad < 2)
-			b[n++] = (uint8_t)(w >> 8);
-		if (pad < 1)
-			b[n++] = (uint8_t)w;
+	n = b64_decode(in, len, b, len / 4 * 3 + 3);
+	if (n < 0) {
+		free(b);
+		return IG_EPROTO;
 	}
 	*out = b;
-	return (int)n;
+	return n;
 }
 
 /* ---- the log ------------------------------------------------------------------ */

@@ -129,12 +129,17 @@ static void test_b64_vectors(void)
 		{ "\xff\xfe\xfd", "//79" },
 	};
 	uint8_t dec[16];
+	char enc[b64_enc_len(6) + 1];
 
 	for (size_t i = 0; i < IG_ARRAY_LEN(vec); i++) {
 		size_t n = strlen(vec[i][0]);
 
 		CHECK_EQ(b64std_guarded(vec[i][1], strlen(vec[i][1]), dec, n), n);
 		CHECK(memcmp(dec, vec[i][0], n) == 0);
+		/* and back, padded, NUL-ended */
+		CHECK_EQ(b64_encode((const uint8_t *)vec[i][0], n, enc), strlen(vec[i][1]));
+		CHECK(strcmp(enc, vec[i][1]) == 0);
+		CHECK(strlen(enc) <= b64_enc_len(n));
 	}
 }
 
