@@ -7,16 +7,15 @@
  * the library's static constants and static comb table, allocates nothing
  * and costs a few dozen instructions, so a cache (thread-local or shared)
  * would buy nothing and cost a destructor.  Randomness for the client-side
- * operations comes straight from getrandom(2), which is thread-safe and
- * needs no DRBG state either.
+ * operations comes from rand.h (the kernel's CSPRNG): no DRBG state either.
  */
 #include "jose.h"
 #include "p256.h"
+#include "rand.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <jansson.h>
 #include <mbedtls/bignum.h>
@@ -225,23 +224,6 @@ void hmac_sha256(const uint8_t *key, size_t key_len, const struct ig_piece *v, s
 	mbedtls_md_free(&ctx);
 }
 
-/* getrandom(2) as an mbedTLS f_rng: the kernel's CSPRNG, no state here. */
-static int jose_rng(void *ctx IG_UNUSED, unsigned char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t got = getrandom(buf, len, 0);
-
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return MBEDTLS_ERR_ECP_RANDOM_FAILED;
-		}
-		buf += got;
-		len -= (size_t)got;
-	}
-	return 0;
-}
-
 /* Load <pub> into <q> and check it lies on P-256 (SEC 1 §3.2.2.1: both
  * coordinates below p and y^2 = x^3 - 3x + b).  0 or an mbedTLS error. */
 static int jose_load_point(const mbedtls_ecp_group *grp,
@@ -309,7 +291,7 @@ int es256_sign(const uint8_t d[32], const uint8_t *msg, size_t len,
 	if (rc == 0)
 		rc = mbedtls_ecdsa_sign_det_ext(&grp, &r, &s, &priv, hash,
 						sizeof(hash), MBEDTLS_MD_SHA256,
-						jose_rng, NULL);
+						ig_rng, NULL);
 	if (rc == 0)
 		rc = mbedtls_mpi_write_binary(&r, sig, 32);
 	if (rc == 0)
@@ -333,7 +315,7 @@ int p256_keygen(uint8_t d[32], struct p256_pub *pub)
 	mbedtls_mpi_init(&priv);
 	rc = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
 	if (rc == 0)
-		rc = mbedtls_ecp_gen_keypair(&grp, &priv, &q, jose_rng, NULL);
+		rc = mbedtls_ecp_gen_keypair(&grp, &priv, &q, ig_rng, NULL);
 	if (rc == 0)
 		rc = mbedtls_mpi_write_binary(&priv, d, 32);
 	if (rc == 0)

@@ -7,8 +7,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "../common/rand.h"
 #include "../common/siphash.h"
 #include "credrate.h"
 
@@ -39,7 +39,7 @@ struct credrate *credrate_new(size_t slots, unsigned burst, uint64_t interval_ms
 	if (!r)
 		return NULL;
 	/* Keyed: a client cannot choose credential ids that share a window. */
-	if (getrandom(r->key, sizeof(r->key), 0) != (ssize_t)sizeof(r->key) ||
+	if (ig_random(r->key, sizeof(r->key)) != IG_OK ||
 	    !(r->slot = calloc(n, sizeof(uint64_t)))) {
 		free(r);
 		return NULL;

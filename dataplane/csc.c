@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <mbedtls/base64.h>
 #include <mbedtls/constant_time.h>
@@ -15,6 +14,7 @@
 
 #include "../common/p256.h"
 #include "../common/log.h"
+#include "../common/rand.h"
 #include "../hsm/p11.h"
 #include "../hsm/x509.h"
 #include "assertion.h"
@@ -194,7 +194,7 @@ int csc_cit_claim(struct worker *w, const char *citizen_id, char out[CSC_CIT_MAX
 	if (n == 0 || n > STORE_CITIZEN_MAX)
 		return IG_EINTERNAL;
 	memcpy(plain, citizen_id, n);
-	rc = mbedtls_ctr_drbg_random(&w->tls.drbg, buf, 12) ||
+	rc = ig_random(buf, 12) != IG_OK ||
 	     mbedtls_gcm_crypt_and_tag(&w->cit_gcm, MBEDTLS_GCM_ENCRYPT, sizeof(plain), buf,
 				       12, (const uint8_t *)"cit", 3, plain, buf + 12, 16,
 				       buf + 12 + sizeof(plain));
@@ -676,7 +676,7 @@ static void csc_authorize(struct conn *c, struct request *r, const struct csc_ca
 		sad[SAD_EXP + i] =
 			(uint8_t)((uint64_t)(w->now_s + srv->cfg.csc_sad_s) >> (56 - 8 * i));
 	sad[SAD_COUNT] = (uint8_t)n;
-	if (mbedtls_ctr_drbg_random(&w->tls.drbg, sad + SAD_NONCE, 16)) {
+	if (ig_random(sad + SAD_NONCE, 16) != IG_OK) {
 		csc_busy(c, r->start_ns, EP_CSC_AUTHORIZE, "no random numbers", r->h.keep_alive);
 		goto out;
 	}
@@ -1080,7 +1080,7 @@ static void csc_create_finish(struct conn *c)
 		/* Subject: the citizen's pseudonym for the platform. */
 		pairwise_sub(srv, cp->sc.citizen_id, "\001csc", 4, cp->citizen);
 		snprintf(subject, sizeof(subject), "CN=%s,O=idgate citizen,C=HK", cp->citizen);
-		if (getrandom(serial, sizeof(serial), 0) != sizeof(serial))
+		if (ig_random(serial, sizeof(serial)) != IG_OK)
 			return csc_create_fail(c, 500, "server_error", "no random numbers");
 		serial[0] &= 0x7f;
 		serial[0] |= 0x01; /* positive, never zero */

@@ -35,10 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/rand.h"
 #include "server.h"
 
 #ifdef IG_NO_DPDK
@@ -858,8 +858,8 @@ static int stack_init(struct worker *w, struct dp *d, const char **why)
 	const char *swhy = NULL;
 
 	stack_config(w, &uc);
-	if (getrandom(&uc.key, sizeof(uc.key), 0) != (ssize_t)sizeof(uc.key)) {
-		*why = "getrandom failed";
+	if (ig_random(&uc.key, sizeof(uc.key)) != IG_OK) {
+		*why = "no random bytes from the kernel";
 		return IG_EINTERNAL;
 	}
 	d->uops = (struct us_ops){

@@ -20,6 +20,7 @@
 #include "../common/jose.h"
 #include "../common/json.h"
 #include "../common/log.h"
+#include "../common/rand.h"
 #include "assertion.h"
 #include "credrate.h"
 #include "replay.h"
@@ -269,7 +270,7 @@ static void login(struct conn *c, struct request *r)
 		p->client_id[0] = 0;
 		pairwise_sub(srv, cred.citizen_id, cfg->issuer, strlen(cfg->issuer), p->sub);
 	}
-	if (mbedtls_ctr_drbg_random(&w->tls.drbg, rnd, sizeof(rnd)) != 0) {
+	if (ig_random(rnd, sizeof(rnd)) != IG_OK) {
 		resp_error(c, EP_TOKEN, r->start_ns, 500, "server_error",
 			   "no random numbers for the token id", NULL, r->h.keep_alive);
 		return;

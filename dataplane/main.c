@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,6 +25,7 @@
 #include "../common/jose.h"
 #include "../common/log.h"
 #include "../common/p256.h"
+#include "../common/rand.h"
 #include "../hsm/audit.h"
 #include "csc.h"
 #include "ratelimit.h"
@@ -102,8 +102,8 @@ static int secret_file(const char *path, uint8_t *out, size_t n, int text,
 		*why = "cannot open a secret file";
 		return IG_EUSAGE;
 	}
-	if (getrandom(rnd, 32, 0) != 32) {
-		*why = "getrandom failed";
+	if (ig_random(rnd, 32) != IG_OK) {
+		*why = "no random bytes from the kernel";
 		return IG_EINTERNAL;
 	}
 	if (text) {

@@ -10,8 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "../common/rand.h"
 #include "../common/result.h"
 #include "ratelimit.h"
 
@@ -60,7 +60,7 @@ struct ratelimit *ratelimit_new(size_t slots, double rate_per_s, double burst)
 	/* A keyed hash, so that a client cannot choose addresses that crowd
 	 * one set and keep evicting each other into fresh buckets.  Without
 	 * the key, the hash is not worth more than that. */
-	if (getrandom(&rl->seed, sizeof(rl->seed), 0) != (ssize_t)sizeof(rl->seed)) {
+	if (ig_random(&rl->seed, sizeof(rl->seed)) != IG_OK) {
 		ratelimit_free(rl);
 		return NULL;
 	}

@@ -31,10 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/rand.h"
 #include "../common/result.h"
 #include "../common/siphash.h"
 #include "replay.h"
@@ -94,7 +94,7 @@ struct replay_cache *replay_new(size_t slots)
 		return NULL;
 	/* The key keeps ids' slots and tags unpredictable, so a client cannot
 	 * pick jtis that pile into one window and fill it. */
-	if (getrandom(c->key, sizeof(c->key), 0) != (ssize_t)sizeof(c->key)) {
+	if (ig_random(c->key, sizeof(c->key)) != IG_OK) {
 		free(c);
 		return NULL;
 	}
@@ -175,7 +175,7 @@ struct replay_cache *replay_open(const char *path, size_t slots, int64_t now,
 	} else {
 		/* A new table: nothing of the old one (none, resized, damaged)
 		 * can be trusted, unless there never was one. */
-		if (getrandom(h.key, sizeof(h.key), 0) != (ssize_t)sizeof(h.key)) {
+		if (ig_random(h.key, sizeof(h.key)) != IG_OK) {
 			*why = "no random key for the replay cache";
 			goto fail;
 		}

@@ -13,10 +13,10 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "../common/jose.h"
+#include "../common/rand.h"
 #include "../common/result.h"
 #include "store.h"
 
@@ -425,22 +425,15 @@ uint64_t store_count(struct store *s)
 /* --- enrolment and revocation ------------------------------------------ */
 
 /* Base64url without padding (RFC 4648 §5) of 16 bytes: 22 characters. */
-/* Random bytes for ids, fetched 16 ids at a time to spare syscalls in bulk
- * enrolment. */
-struct id_pool {
-	uint8_t buf[256];
-	size_t off;
-};
-
-static int new_cred_id(struct id_pool *p, char out[STORE_CRED_ID_LEN + 1])
+/* A fresh credential id: 128 random bits as 22 base64url characters
+ * (rand.h's pool spares bulk enrolment a system call per id). */
+static int new_cred_id(char out[STORE_CRED_ID_LEN + 1])
 {
-	if (p->off + 16 > sizeof(p->buf)) {
-		if (getrandom(p->buf, sizeof(p->buf), 0) != (ssize_t)sizeof(p->buf))
-			return -1;
-		p->off = 0;
-	}
-	b64url_encode(p->buf + p->off, 16, out); /* 22 characters */
-	p->off += 16;
+	uint8_t id[16];
+
+	if (ig_random(id, sizeof(id)) != IG_OK)
+		return -1;
+	b64url_encode(id, sizeof(id), out);
 	return 0;
 }
 
@@ -450,7 +443,7 @@ enum { ENROL_OK, ENROL_REFUSED, ENROL_FATAL };
  * bits do not collide, but a collision would hand one citizen's credential
  * to another: the put refuses to overwrite, and we draw again.  Returns 0
  * or an LMDB error; *<no_random> is set if no random id could be had. */
-static int put_new_cred(struct store *s, MDB_txn *txn, struct id_pool *pool,
+static int put_new_cred(struct store *s, MDB_txn *txn,
 			MDB_val *val, char id[STORE_CRED_ID_LEN + 1],
 			int *no_random)
 {
@@ -458,7 +451,7 @@ static int put_new_cred(struct store *s, MDB_txn *txn, struct id_pool *pool,
 	int rc = MDB_KEYEXIST;
 
 	for (int tries = 0; rc == MDB_KEYEXIST; tries++) {
-		if (tries == 4 || new_cred_id(pool, id)) {
+		if (tries == 4 || new_cred_id(id)) {
 			*no_random = 1;
 			return 0;
 		}
@@ -470,7 +463,7 @@ static int put_new_cred(struct store *s, MDB_txn *txn, struct id_pool *pool,
 /* One item inside the batch's transaction.  A refusal writes nothing; a
  * fatal result (an LMDB error in <*mdb_rc>, or 0 there and the reason in
  * it->why) dooms the whole transaction. */
-static int enrol_one(struct store *s, MDB_txn *txn, struct id_pool *pool,
+static int enrol_one(struct store *s, MDB_txn *txn,
 		     struct store_enrol *it, int64_t now, int *mdb_rc)
 {
 	uint8_t dk[64], rec[REC_MAX];
@@ -497,7 +490,7 @@ static int enrol_one(struct store *s, MDB_txn *txn, struct id_pool *pool,
 	memcpy(c.citizen_id, it->citizen_id, clen);
 	c.device_key = it->key;
 	val = (MDB_val){ .mv_size = rec_encode(rec, &c), .mv_data = rec };
-	rc = put_new_cred(s, txn, pool, &val, it->cred_id_out, &no_random);
+	rc = put_new_cred(s, txn, &val, it->cred_id_out, &no_random);
 	if (no_random) {
 		it->why = "cannot draw a credential id";
 		goto fatal;
@@ -543,7 +536,6 @@ static int enrol_write_fail(struct store_enrol *items, size_t n, int mdb_rc)
 int store_enrol(struct store *s, struct store_enrol *items, size_t n,
 		int64_t now)
 {
-	struct id_pool pool = { .off = sizeof(pool.buf) };
 	MDB_txn *txn;
 	int rc, done = 0, mdb_rc = 0;
 
@@ -563,7 +555,7 @@ int store_enrol(struct store *s, struct store_enrol *items, size_t n,
 
 		it->cred_id_out[0] = '\0';
 		it->why = NULL;
-		rc = enrol_one(s, txn, &pool, it, now, &mdb_rc);
+		rc = enrol_one(s, txn, it, now, &mdb_rc);
 		if (rc == ENROL_FATAL) {
 			mdb_txn_abort(txn);
 			if (mdb_rc)
@@ -746,7 +738,6 @@ int store_reader_get_signcred(struct store_reader *r, const char *id, size_t len
 int store_signcred_put(struct store *s, struct store_signcred *c, int64_t now,
 		       const char **why)
 {
-	struct id_pool pool = { .off = sizeof(pool.buf) };
 	uint8_t *rec, ikey[STORE_CITIZEN_MAX + 1 + STORE_CRED_ID_LEN];
 	size_t clen;
 	MDB_val val, key, empty = { 0, NULL };
@@ -771,7 +762,7 @@ int store_signcred_put(struct store *s, struct store_signcred *c, int64_t now,
 	key = (MDB_val){ .mv_size = STORE_CRED_ID_LEN, .mv_data = c->id };
 	rc = MDB_KEYEXIST;
 	for (int tries = 0; rc == MDB_KEYEXIST && !no_random; tries++) {
-		if (tries == 4 || new_cred_id(&pool, c->id))
+		if (tries == 4 || new_cred_id(c->id))
 			no_random = 1;
 		else
 			rc = mdb_put(txn, s->signcred, &key, &val, MDB_NOOVERWRITE);

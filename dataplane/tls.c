@@ -19,6 +19,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "../common/jose.h"
+#include "../common/rand.h"
 #include "../common/result.h"
 
 /* Ciphertext buffers never need more than this: a few records in flight. */
@@ -300,24 +301,16 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 		    const struct tls_options *opt, const uint8_t ticket_secret[32],
 		    uint32_t ticket_lifetime, int64_t now, const char **why)
 {
-	static const char pers[] = "idgate tls";
 	int rc;
 
 	memset(ts, 0, sizeof(*ts));
 	mbedtls_ssl_config_init(&ts->conf);
-	mbedtls_entropy_init(&ts->entropy);
-	mbedtls_ctr_drbg_init(&ts->drbg);
 	mbedtls_x509_crt_init(&ts->cert);
 	mbedtls_pk_init(&ts->key);
 	mbedtls_ssl_ticket_init(&ts->ticket);
 	memcpy(ts->ticket_secret, ticket_secret, 32);
 	ts->ticket_lifetime = ticket_lifetime;
 
-	if ((rc = mbedtls_ctr_drbg_seed(&ts->drbg, mbedtls_entropy_func, &ts->entropy,
-					(const uint8_t *)pers, sizeof(pers) - 1))) {
-		*why = mbed_why(rc, "seeding the DRBG");
-		return IG_EINTERNAL;
-	}
 	if ((rc = mbedtls_x509_crt_parse_file(&ts->cert, cert_file))) {
 		*why = mbed_why(rc, "reading the TLS certificate");
 		return IG_EUSAGE;
@@ -328,7 +321,7 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 			return IG_EUSAGE;
 	} else {
 		if ((rc = mbedtls_pk_parse_keyfile(&ts->key, key_file, NULL,
-						   mbedtls_ctr_drbg_random, &ts->drbg))) {
+						   ig_rng, NULL))) {
 			*why = mbed_why(rc, "reading the TLS key");
 			return IG_EUSAGE;
 		}
@@ -341,7 +334,7 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 		*why = mbed_why(rc, "TLS defaults");
 		return IG_EINTERNAL;
 	}
-	mbedtls_ssl_conf_rng(&ts->conf, mbedtls_ctr_drbg_random, &ts->drbg);
+	mbedtls_ssl_conf_rng(&ts->conf, ig_rng, NULL); /* common/rand.h */
 	IG_GUARD(tls_conf_negotiation(ts, opt, why));
 	if ((rc = mbedtls_ssl_conf_own_cert(&ts->conf, &ts->cert, &ts->key))) {
 		*why = mbed_why(rc, "TLS certificate and key do not go together");
@@ -350,8 +343,8 @@ int tls_server_init(struct tls_server *ts, const char *cert_file,
 	if (async)
 		mbedtls_ssl_conf_async_private_cb(&ts->conf, async_sign_start, NULL,
 						  async_resume, async_cancel, ts);
-	if ((rc = mbedtls_ssl_ticket_setup(&ts->ticket, mbedtls_ctr_drbg_random,
-					   &ts->drbg, MBEDTLS_CIPHER_AES_256_GCM,
+	if ((rc = mbedtls_ssl_ticket_setup(&ts->ticket, ig_rng, NULL,
+					   MBEDTLS_CIPHER_AES_256_GCM,
 					   ticket_lifetime))) {
 		*why = mbed_why(rc, "session tickets");
 		return IG_EINTERNAL;
@@ -376,8 +369,6 @@ void tls_server_free(struct tls_server *ts)
 	psa_destroy_key(ts->key_id);
 #endif
 	mbedtls_x509_crt_free(&ts->cert);
-	mbedtls_ctr_drbg_free(&ts->drbg);
-	mbedtls_entropy_free(&ts->entropy);
 	mbedtls_platform_zeroize(ts->ticket_secret, sizeof(ts->ticket_secret));
 }
 
@@ -547,8 +538,6 @@ int tls_make_self_signed(const char *cert_file, const char *key_file,
 {
 	static const unsigned char ip4[4] = { 127, 0, 0, 1 };
 	static const unsigned char ip6[16] = { [15] = 1 };
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
 	mbedtls_pk_context key;
 	mbedtls_x509write_cert crt;
 	mbedtls_x509_san_list san[3];
@@ -565,16 +554,12 @@ int tls_make_self_signed(const char *cert_file, const char *key_file,
 		*why = "only one of the TLS certificate and key exists";
 		return IG_EUSAGE;
 	}
-	mbedtls_entropy_init(&entropy);
-	mbedtls_ctr_drbg_init(&drbg);
 	mbedtls_pk_init(&key);
 	mbedtls_x509write_crt_init(&crt);
 	*why = "making the TLS certificate";
-	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) ||
-	    mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) ||
-	    mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
-				mbedtls_ctr_drbg_random, &drbg) ||
-	    mbedtls_ctr_drbg_random(&drbg, serial, sizeof(serial)))
+	if (mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) ||
+	    mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key), ig_rng, NULL) ||
+	    ig_random(serial, sizeof(serial)) != IG_OK)
 		goto out;
 	serial[0] &= 0x7f; /* a positive INTEGER */
 	serial[0] |= 0x40;
@@ -622,8 +607,7 @@ int tls_make_self_signed(const char *cert_file, const char *key_file,
 		*why = "writing the TLS key file";
 		goto out;
 	}
-	if (mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random,
-				      &drbg) ||
+	if (mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), ig_rng, NULL) ||
 	    write_file(cert_file, pem, strlen((char *)pem), 0644)) {
 		*why = "writing the TLS certificate file";
 		unlink(key_file);
@@ -634,7 +618,5 @@ out:
 	mbedtls_platform_zeroize(pem, sizeof(pem));
 	mbedtls_x509write_crt_free(&crt);
 	mbedtls_pk_free(&key);
-	mbedtls_ctr_drbg_free(&drbg);
-	mbedtls_entropy_free(&entropy);
 	return rc == IG_OK ? IG_OK : IG_EINTERNAL;
 }

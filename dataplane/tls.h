@@ -14,8 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
@@ -54,8 +52,6 @@ struct tls_options {
 
 struct tls_server {
 	mbedtls_ssl_config conf;
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
 	mbedtls_x509_crt cert;
 	mbedtls_pk_context key;
 #if defined(MBEDTLS_USE_PSA_CRYPTO)

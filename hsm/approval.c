@@ -20,10 +20,10 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "../common/jose.h"
+#include "../common/rand.h"
 #include "approval.h"
 
 #define APPROVAL_TYP "idgate-approval+jwt"
@@ -315,7 +315,7 @@ int approval_create(const char *officer, const char *key_pem_path,
 	if (!pkey)
 		return IG_EUSAGE;
 
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	if (ig_random(nonce, sizeof(nonce)) != IG_OK) {
 		EVP_PKEY_free(pkey);
 		IG_ENSURE(0, IG_EINTERNAL, why, "no random bytes for the nonce");
 	}

@@ -16,13 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <time.h>
 
 #include <mbedtls/platform_util.h>
 
+#include "../common/rand.h"
 #include "hsm.h"
 #include "p11.h"
 #include "x509.h"
@@ -130,16 +130,9 @@ static int hsm_prov_random_pin(char pin[33], const char **why)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t raw[16];
-	size_t got = 0;
 
-	while (got < sizeof(raw)) {
-		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		IG_ENSURE(n > 0, IG_EINTERNAL, why, "getrandom failed");
-		got += (size_t)n;
-	}
+	IG_ENSURE(ig_random(raw, sizeof(raw)) == IG_OK, IG_EINTERNAL, why,
+		  "no random bytes from the kernel");
 	for (size_t i = 0; i < sizeof(raw); i++) {
 		pin[2 * i] = hex[raw[i] >> 4];
 		pin[2 * i + 1] = hex[raw[i] & 15];
@@ -489,8 +482,8 @@ int hsm_provision_ca_cert(const char *module, const char *token,
 		*why = "the token has no usable CA key pair labelled idgate-ca";
 		rc = IG_EUSAGE;
 	}
-	if (rc == IG_OK && getrandom(serial, sizeof(serial), 0) != sizeof(serial)) {
-		*why = "getrandom failed";
+	if (rc == IG_OK && ig_random(serial, sizeof(serial)) != IG_OK) {
+		*why = "no random bytes from the kernel";
 		rc = IG_EINTERNAL;
 	}
 	if (rc == IG_OK) {

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/bn.h>
@@ -25,9 +24,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/obj_mac.h>
-#include <openssl/rand.h>
 
 #include "../common/jose.h"
+#include "../common/rand.h"
 #include "../common/result.h"
 
 /* ---- keys ------------------------------------------------------------ */
@@ -230,7 +229,7 @@ static int lg_approve_with(EC_KEY *key, BIGNUM *bd,
 	a->hashes[len++] = '[';
 	for (unsigned k = 0; k < nhash; k++) {
 		/* Any 32 bytes stand for a document's SHA-256. */
-		if (RAND_bytes(h, sizeof(h)) != 1)
+		if (ig_random(h, sizeof(h)) != IG_OK)
 			return IG_EINTERNAL;
 		a->hashes[len++] = k ? ',' : '"';
 		if (k)
@@ -390,7 +389,7 @@ int lg_signer_start(struct lg_signer **out, const struct lg_signer_params *p)
 	s->pool[LG_POOL_SIGN].esz = sizeof(struct lg_approval);
 	s->key = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
 	s->bd = BN_new();
-	if (getrandom(&s->run_id, sizeof(s->run_id), 0) != sizeof(s->run_id))
+	if (ig_random(&s->run_id, sizeof(s->run_id)) != IG_OK)
 		s->run_id = (uint64_t)time(NULL);
 	s->rng = s->run_id | 1;
 	pthread_mutex_init(&s->lock, NULL);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -21,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "../common/http.h"
+#include "../common/rand.h"
 #include "../common/result.h"
 
 #define LG_ANSWER_MAX 65536
@@ -218,7 +218,7 @@ int lg_tokens_start(struct lg_tokens **out, const struct lg_config *cfg,
 	t->pop = pop;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->wake, NULL);
-	if (getrandom(&t->run_id, sizeof(t->run_id), 0) != sizeof(t->run_id))
+	if (ig_random(&t->run_id, sizeof(t->run_id)) != IG_OK)
 		t->run_id = (uint64_t)time(NULL);
 	if (want > pop->nsigning)
 		want = pop->nsigning;

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "../../common/rand.h"
 #include "../../dataplane/config.h"
 #include "../approval.h"
 #include "../audit.h"
@@ -360,8 +360,8 @@ static int kt_new_key(struct kt *t, struct kt_hsm *h, enum keyring_purpose purpo
 			"destroy retired ones first\n", h->name, KEYRING_MAX);
 		return IG_EUSAGE;
 	}
-	if (getrandom(id, sizeof(id), 0) != sizeof(id)) {
-		fprintf(stderr, "idgate-keys: getrandom failed\n");
+	if (ig_random(id, sizeof(id)) != IG_OK) {
+		fprintf(stderr, "idgate-keys: no random bytes from the kernel\n");
 		return IG_EINTERNAL;
 	}
 	if (!label) {
@@ -816,8 +816,8 @@ static int cmd_ca_cert(struct kt *t, const char *ref)
 		return IG_EUSAGE;
 	}
 	memset(&spec, 0, sizeof(spec));
-	if (getrandom(spec.serial, 16, 0) != 16) {
-		fprintf(stderr, "idgate-keys: getrandom failed\n");
+	if (ig_random(spec.serial, 16) != IG_OK) {
+		fprintf(stderr, "idgate-keys: no random bytes from the kernel\n");
 		return IG_EINTERNAL;
 	}
 	spec.serial[0] = (uint8_t)((spec.serial[0] & 0x7f) | 0x01);
