@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "../../common/http.h"
 #include "../../common/rand.h"
 #include "../../dataplane/config.h"
 #include "../approval.h"
@@ -845,9 +846,12 @@ static int cmd_ca_cert(struct kt *t, const char *ref)
 /* GET <path> from the admin listener with the admin token; the body. */
 static char *kt_admin_get(struct kt *t, const char *path, int *status)
 {
-	char host[64], *token, req[512], *resp = NULL, *body;
+	char host[64], *token, req[512], *resp = NULL;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	size_t len = 0, cap = 0;
+	struct http_response r;
+	const char *why = NULL;
+	size_t len = 0, cap = 0, body_len;
+	int head;
 	uint16_t port;
 	char portstr[8];
 	ssize_t n;
@@ -901,14 +905,20 @@ static char *kt_admin_get(struct kt *t, const char *path, int *status)
 	close(fd);
 	if (!resp)
 		return NULL;
-	resp[len] = '\0';
-	body = strstr(resp, "\r\n\r\n");
-	if (strncmp(resp, "HTTP/1.1 ", 9) || !body) {
+	/* The answer, read with the project's HTTP parser: the body is what
+	 * Content-Length says, or everything to the close. */
+	head = http_parse_response(resp, len, 8192, &r, &why);
+	if (head < 0 || r.chunked ||
+	    (r.has_content_length && r.content_length > len - (size_t)head)) {
+		fprintf(stderr, "idgate-keys: a malformed answer from idgated: %s\n",
+			head < 0 && why ? why : "truncated or chunked");
 		free(resp);
 		return NULL;
 	}
-	*status = atoi(resp + 9);
-	memmove(resp, body + 4, strlen(body + 4) + 1);
+	*status = r.status;
+	body_len = r.has_content_length ? (size_t)r.content_length : len - (size_t)head;
+	memmove(resp, resp + head, body_len);
+	resp[body_len] = '\0';
 	return resp;
 }
 
