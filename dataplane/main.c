@@ -302,6 +302,8 @@ static void *worker_main(void *arg)
 
 	snprintf(tag, sizeof(tag), w->admin ? "admin" : "w%u", w->id);
 	log_set_thread(tag);
+	if (!w->admin)
+		(void)log_nonblocking(); /* a worker never waits for stderr */
 	{
 		char name[16];
 
@@ -646,6 +648,10 @@ int main(int argc, char **argv)
 	if (csc_init(&srv, &why) < 0)
 		goto fail;
 
+	if (log_start() < 0) {
+		why = "cannot start the log writer thread";
+		goto stop;
+	}
 	srv.workers = calloc(srv.nworkers + 1, sizeof(*srv.workers));
 	threads = calloc(srv.nworkers + 1, sizeof(*threads));
 	if (!srv.workers || !threads) {
@@ -746,5 +752,6 @@ out:
 	mbedtls_platform_zeroize(srv.admin_token, sizeof(srv.admin_token));
 	mbedtls_platform_zeroize(srv.pairwise_key, sizeof(srv.pairwise_key));
 	mbedtls_platform_zeroize(srv.ticket_secret, sizeof(srv.ticket_secret));
+	log_stop(); /* the workers' last lines, after every worker stopped */
 	return rc;
 }
