@@ -15,7 +15,6 @@
 #include "../common/p256.h"
 #include "../common/log.h"
 #include "../common/rand.h"
-#include "../hsm/p11.h"
 #include "../hsm/x509.h"
 #include "assertion.h"
 #include "csc.h"
@@ -878,7 +877,7 @@ static void csc_sign_finish(struct conn *c)
 	 * but never returned). */
 	if (!cp->at_audit) {
 		if (p->job.status != IG_OK) {
-			if (csc_sign_audit(c, hsm_p11_why("error", p->job.ckr), 0) < 0)
+			if (csc_sign_audit(c, hsm_ckr_why("error", p->job.ckr), 0) < 0)
 				log_warn("audit log: cannot record a failed signHash of %s",
 					 cp->sc.id);
 			return csc_busy(c, p->start_ns, EP_CSC_SIGN, "the HSM could not sign",
@@ -1075,7 +1074,7 @@ static void csc_create_finish(struct conn *c)
 
 	if (p->job.status != IG_OK)
 		return csc_create_fail(c, 503, "temporarily_unavailable",
-				       hsm_p11_why("the HSM failed", p->job.ckr));
+				       hsm_ckr_why("the HSM failed", p->job.ckr));
 	if (cp->step == 1) {
 		/* Subject: the citizen's pseudonym for the platform. */
 		pairwise_sub(srv, cp->sc.citizen_id, "\001csc", 4, cp->citizen);
@@ -1183,7 +1182,7 @@ void csc_abandoned(struct conn *c)
 	 * the same, saying the signatures never left. */
 	if (csc_sign_audit(c, p->job.status == IG_OK
 				      ? "signed, not delivered: the client left"
-				      : hsm_p11_why("error", p->job.ckr), 0) < 0) {
+				      : hsm_ckr_why("error", p->job.ckr), 0) < 0) {
 		M_INC(c->w->m.audit_refused);
 		log_err("audit log: cannot record an abandoned signHash of %s", cp->sc.id);
 	}

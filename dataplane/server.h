@@ -20,7 +20,7 @@
 #include "../hsm/audit.h"
 #include "../hsm/hsm.h"
 #include <mbedtls/gcm.h>
-#include "config.h"
+#include "../common/config.h"
 #include "metrics.h"
 #include "tls.h"
 

@@ -2025,3 +2025,8 @@ void hsm_get_stats(const struct hsm_engine *ce, struct hsm_stats *st)
 	done = st->completed_ok + st->completed_err;
 	st->in_flight = st->submitted > done ? st->submitted - done : 0;
 }
+
+const char *hsm_ckr_why(const char *what, unsigned long ckr)
+{
+	return hsm_p11_why(what, (CK_RV)ckr);
+}

@@ -367,4 +367,9 @@ int hsm_provision_ca_cert(const char *module, const char *token,
 			  const char *pin_file, const char *subject, unsigned days,
 			  const char *path, const char **why);
 
+/* "<what>: CKR_NAME" for a job's <ckr> (PKCS#11 v2.40 §5.1's return
+ * values), for the answers and logs of the layers above, which do not see
+ * PKCS#11's header.  A static or thread-local string. */
+const char *hsm_ckr_why(const char *what, unsigned long ckr);
+
 #endif

@@ -55,6 +55,9 @@ for t in "$bin"/tests/*_test; do
 	[ -x "$t" ] && run "unit/$(basename "$t")" 300 "$t"
 done
 
+echo "== source checks"
+run "source/layers" 60 sh tests/layers.sh
+
 echo "== fuzz corpora replayed"
 for r in "$bin"/tests/fuzz_*-replay; do
 	[ -x "$r" ] || continue

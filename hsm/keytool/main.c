@@ -26,7 +26,7 @@
 
 #include "../../common/http.h"
 #include "../../common/rand.h"
-#include "../../dataplane/config.h"
+#include "../../common/config.h"
 #include "../approval.h"
 #include "../audit.h"
 #include "../x509.h"

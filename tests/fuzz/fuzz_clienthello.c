@@ -20,7 +20,7 @@
 #include <psa/crypto.h>
 
 #include "../../common/result.h"
-#include "../../dataplane/config.h"
+#include "../../common/config.h"
 #include "../../dataplane/tls.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -121,6 +121,16 @@ class Server:
             if self.own_state:
                 shutil.rmtree(self.state, ignore_errors=True)
 
+    def wait_log(self, text, within=3.0):
+        """True once <text> is in the server's log (a worker's lines reach
+        it through the log writer thread, some milliseconds later)."""
+        end = time.time() + within
+        while text not in self.log_text():
+            if time.time() > end:
+                return False
+            time.sleep(0.02)
+        return True
+
     def log_text(self):
         try:
             with open(self.log_path, "rb") as f:

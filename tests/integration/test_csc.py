@@ -402,7 +402,7 @@ def test_no_signature_leaves_before_its_record_is_durable(srv):
     st, j = sign(fs, fs.tok, fs.cred, a["SAD"], hashes)
     expect(st == 503 and "durable" in j["error_description"], (st, j))
     expect("idgate_csc_audit_failed_total 1" in fs.metrics(), fs.metrics())
-    expect("not durable" in fs.log_text(), fs.log_text())
+    expect(fs.wait_log("not durable"), fs.log_text())
 
 
 def test_revoked_credential(srv):

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../dataplane/config.h"
+#include "../../common/config.h"
 #include "check.h"
 
 static int load_text(struct config *c, const char *text, char *err, size_t n)

@@ -17,7 +17,7 @@
 #include <openssl/ssl.h>
 #include <psa/crypto.h>
 
-#include "../../dataplane/config.h"
+#include "../../common/config.h"
 #include "../../dataplane/tls.h"
 #include "check.h"
 

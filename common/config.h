@@ -1,8 +1,10 @@
 /*
- * config.h - idgated's settings: embedded defaults, an INI file
- * (--config FILE, parsed with inih) and a few command-line flags.
+ * config.h - the settings of idgated and idgate-keys (which reads the same
+ * file: the HSMs, the state dir, the audit logs): embedded defaults, an
+ * INI file (--config FILE, parsed with inih) and a few command-line flags.
  * Every setting is described once, in the table in config.c, which also
- * produces `idgated --help`.
+ * produces `idgated --help`.  In common/ so that idgate-keys needs nothing
+ * of the dataplane.
  */
 #ifndef IG_CONFIG_H
 #define IG_CONFIG_H
