@@ -473,7 +473,7 @@ static void csc_list(struct conn *c, struct request *r, const char *citizen, jso
 	struct server *srv = c->w->srv;
 	char ids[64][STORE_CRED_ID_LEN + 1];
 	const char *why, *certs = csc_certs_arg(body);
-	int n = store_citizen_signcreds(srv->store, citizen, ids, 64, &why);
+	int n = store_reader_citizen_signcreds(c->w->reader, citizen, ids, 64, &why);
 	json_t *o = json_object(), *list = json_array(), *infos = NULL;
 
 	if (n < 0) {

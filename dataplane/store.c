@@ -348,19 +348,18 @@ int store_reader_get_cred(struct store_reader *r, const char *cred_id,
 	return rc;
 }
 
-/* The ids listed under <citizen_id> in index <dbi> (see below). */
-static int store_list_index(struct store *s, MDB_dbi dbi, const char *citizen_id,
-			    char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
-			    const char **why)
+/* The ids listed under <citizen_id> in index <dbi> (see below), read in
+ * <txn>. */
+static int list_index(MDB_txn *txn, MDB_dbi dbi, const char *citizen_id,
+		      char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap, const char **why)
 {
 	char prefix[STORE_CITIZEN_MAX + 1];
 	MDB_val key, val;
 	MDB_cursor *cur;
-	MDB_txn *txn;
 	size_t plen;
 	int rc, n = 0;
 
-	if (!s || (!ids && cap)) {
+	if (!ids && cap) {
 		SET_WHY(why, "bad arguments");
 		return IG_EUSAGE;
 	}
@@ -368,12 +367,7 @@ static int store_list_index(struct store *s, MDB_dbi dbi, const char *citizen_id
 	IG_ENSURE(citizen_ok(citizen_id, plen), IG_EPROTO, why, W_CITIZEN);
 	memcpy(prefix, citizen_id, plen);
 	prefix[plen++] = '\0';
-	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
-		SET_WHY(why, W_READ);
-		return IG_EINTERNAL;
-	}
 	if (mdb_cursor_open(txn, dbi, &cur)) {
-		mdb_txn_abort(txn);
 		SET_WHY(why, W_READ);
 		return IG_EINTERNAL;
 	}
@@ -392,12 +386,52 @@ static int store_list_index(struct store *s, MDB_dbi dbi, const char *citizen_id
 		}
 		n++;
 	}
-	mdb_cursor_close(cur);  /* a read-only txn's cursor outlives it */
-	mdb_txn_abort(txn);
+	mdb_cursor_close(cur);
 	if (rc && rc != MDB_NOTFOUND) {
 		SET_WHY(why, W_READ);
 		return IG_EINTERNAL;
 	}
+	return n;
+}
+
+/* list_index in a read transaction of its own (tools, the admin worker). */
+static int store_list_index(struct store *s, MDB_dbi dbi, const char *citizen_id,
+			    char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+			    const char **why)
+{
+	MDB_txn *txn;
+	int n;
+
+	if (!s) {
+		SET_WHY(why, "bad arguments");
+		return IG_EUSAGE;
+	}
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	n = list_index(txn, dbi, citizen_id, ids, cap, why);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* list_index in a worker's reader: no reader-table lock, no allocation. */
+static int reader_list_index(struct store_reader *r, MDB_dbi dbi, const char *citizen_id,
+			     char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+			     const char **why)
+{
+	int n;
+
+	if (!r) {
+		SET_WHY(why, "bad arguments");
+		return IG_EUSAGE;
+	}
+	if (mdb_txn_renew(r->txn)) {
+		SET_WHY(why, W_READ);
+		return IG_EINTERNAL;
+	}
+	n = list_index(r->txn, dbi, citizen_id, ids, cap, why);
+	mdb_txn_reset(r->txn);
 	return n;
 }
 
@@ -424,7 +458,6 @@ uint64_t store_count(struct store *s)
 
 /* --- enrolment and revocation ------------------------------------------ */
 
-/* Base64url without padding (RFC 4648 §5) of 16 bytes: 22 characters. */
 /* A fresh credential id: 128 random bits as 22 base64url characters
  * (rand.h's pool spares bulk enrolment a system call per id). */
 static int new_cred_id(char out[STORE_CRED_ID_LEN + 1])
@@ -838,4 +871,11 @@ int store_citizen_signcreds(struct store *s, const char *citizen_id,
 			    const char **why)
 {
 	return store_list_index(s, s ? s->citizen_sc : 0, citizen_id, ids, cap, why);
+}
+
+int store_reader_citizen_signcreds(struct store_reader *r, const char *citizen_id,
+				   char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+				   const char **why)
+{
+	return reader_list_index(r, r ? r->s->citizen_sc : 0, citizen_id, ids, cap, why);
 }

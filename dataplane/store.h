@@ -140,6 +140,10 @@ int store_reader_get_signcred(struct store_reader *r, const char *id, size_t len
 int store_citizen_signcreds(struct store *s, const char *citizen_id,
 			    char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
 			    const char **why);
+/* The same in a worker's reader (no reader-table lock on a request). */
+int store_reader_citizen_signcreds(struct store_reader *r, const char *citizen_id,
+				   char (*ids)[STORE_CRED_ID_LEN + 1], size_t cap,
+				   const char **why);
 
 /* Count of credentials (for metrics; 0 if the store cannot be read). */
 uint64_t store_count(struct store *s);

@@ -479,6 +479,11 @@ static void test_signcreds(struct store *s)
 	 * signing credential ids. */
 	CHECK_EQ(store_citizen_signcreds(s, "signer-1", ids, 4, &why), 2);
 	CHECK_EQ(store_citizen_signcreds(s, "signer-2", ids, 4, &why), 0);
+	/* the same through a worker's reader, and its refusals */
+	CHECK_EQ(store_reader_citizen_signcreds(r, "signer-1", ids, 4, &why), 2);
+	CHECK_EQ(store_reader_citizen_signcreds(r, "signer-2", ids, 4, &why), 0);
+	CHECK_EQ(store_reader_citizen_signcreds(r, "", ids, 4, &why), IG_EPROTO);
+	CHECK_EQ(store_reader_citizen_signcreds(NULL, "signer-1", ids, 4, &why), IG_EUSAGE);
 	CHECK_EQ(store_citizen_creds(s, "signer-1", ids, 4, &why), 0);
 	CHECK_EQ(store_reader_get_signcred(r, "AAAAAAAAAAAAAAAAAAAAAA", 22, &got, &why),
 		 IG_EPROTO);
