@@ -138,13 +138,11 @@ static void conn_expire(struct conn *c, int k)
 		resp_error(c, EP_OTHER, w->now_ns, 408, "request_timeout",
 			   "request not received in time", NULL, 0);
 		conn_flush(c);
-	} else if (k == TO_LINGER || k == TO_SEND) {
+	} else {
 		if (k == TO_SEND)
 			log_debug("fd %d: the peer took no output for %llu ms: closed", c->fd,
 				  (unsigned long long)(w->timeout_ns[k] / 1000000));
-		conn_close(c);
-	} else {
-		conn_close(c);
+		conn_close(c); /* a lingering one is aborted: its peer never closed */
 	}
 }
 
