@@ -75,20 +75,20 @@ static int csc_read_pem_cert(const char *path, uint8_t *der, size_t cap, size_t 
 	FILE *f = fopen(path, "re");
 
 	if (!f)
-		return -1;
+		return IG_EUSAGE;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	b = strstr(buf, "-----BEGIN CERTIFICATE-----");
 	e = b ? strstr(b, "-----END CERTIFICATE-----") : NULL;
 	if (!b || !e)
-		return -1;
+		return IG_EUSAGE;
 	b += strlen("-----BEGIN CERTIFICATE-----");
 	/* mbedtls_base64_decode skips the line breaks. */
 	if (mbedtls_base64_decode(der, cap, &olen, (const uint8_t *)b, (size_t)(e - b)))
-		return -1;
+		return IG_EUSAGE;
 	*len = olen;
-	return 0;
+	return IG_OK;
 }
 
 int csc_init(struct server *srv, const char **why)
@@ -216,13 +216,13 @@ static int csc_cit_open(struct worker *w, const char *claim, size_t len,
 	    mbedtls_gcm_auth_decrypt(&w->cit_gcm, STORE_CITIZEN_MAX, buf, 12,
 				     (const uint8_t *)"cit", 3, buf + 12 + STORE_CITIZEN_MAX,
 				     16, buf + 12, (uint8_t *)out))
-		return -1;
+		return IG_EPROTO;
 	out[STORE_CITIZEN_MAX] = '\0';
 	n = strlen(out);
 	for (size_t i = n; i < STORE_CITIZEN_MAX; i++)
 		if (out[i])
-			return -1;
-	return n ? 0 : -1;
+			return IG_EPROTO;
+	return n ? IG_OK : IG_EPROTO;
 }
 
 /* ---- answers ------------------------------------------------------------- */
@@ -357,7 +357,7 @@ static int csc_caller(struct conn *c, struct request *r, enum endpoint ep,
 	hdr = claims = NULL;    /* fail: below puts them again */
 service:
 	if (out->client[0])
-		return 0;
+		return IG_OK;
 	why = "the access token was issued to no relying service: log in with the "
 	      "service's client_id to use the CSC API";
 fail:
@@ -366,7 +366,7 @@ fail:
 	resp_error(c, ep, r->start_ns, 401, "invalid_token", why,
 		   "WWW-Authenticate: Bearer realm=\"idgate\", error=\"invalid_token\"\r\n",
 		   r->h.keep_alive);
-	return -1;
+	return IG_EPROTO;
 }
 
 /* The request body as a JSON object, or -1 answered (400). */
@@ -393,17 +393,17 @@ static int csc_own(struct conn *c, struct request *r, enum endpoint ep, const ch
 
 	if (!id) {
 		csc_bad(c, r, ep, "missing credentialID");
-		return -1;
+		return IG_EPROTO;
 	}
 	if (store_reader_get_signcred(c->w->reader, id, strlen(id), sc, &why) < 0) {
 		csc_bad(c, r, ep, "unknown credentialID");
-		return -1;
+		return IG_EPROTO;
 	}
 	if (strcmp(sc->citizen_id, citizen)) {
 		csc_denied(c, r, ep, "the credential is not the caller's");
-		return -1;
+		return IG_EPROTO;
 	}
-	return 0;
+	return IG_OK;
 }
 
 /* ---- info, credentials/list, credentials/info ------------------------------- */
@@ -489,7 +489,7 @@ static void csc_list(struct conn *c, struct request *r, const char *citizen, jso
 
 		json_array_append_new(list, json_string(ids[i]));
 		if (infos && sc && store_reader_get_signcred(c->w->reader, ids[i],
-							     STORE_CRED_ID_LEN, sc, &why) == 0) {
+							     STORE_CRED_ID_LEN, sc, &why) == IG_OK) {
 			json_t *one = csc_cred_info(srv, sc, certs);
 
 			if (one) {
@@ -518,7 +518,7 @@ static void csc_credinfo(struct conn *c, struct request *r, const char *citizen,
 		free(sc);
 		return csc_bad(c, r, EP_CSC, "certificates must be none, single or chain");
 	}
-	if (csc_own(c, r, EP_CSC, citizen, body, sc) == 0) {
+	if (csc_own(c, r, EP_CSC, citizen, body, sc) == IG_OK) {
 		o = csc_cred_info(c->w->srv, sc, certs);
 		if (o)
 			csc_json(c, r, EP_CSC, 200, o);
@@ -532,7 +532,7 @@ static void csc_credinfo(struct conn *c, struct request *r, const char *citizen,
 /* ---- authorize and the SAD --------------------------------------------------- */
 
 /* The hashes of <body> (base64 SHA-256 values, 1..CSC_MULTISIGN), their
- * list's digest into <list>; -1 with <*why>. */
+ * list's digest into <list>; IG_EPROTO with <*why>. */
 static int csc_hashes(json_t *arr, uint8_t out[][32], unsigned *n, uint8_t list[32],
 		      const char **why)
 {
@@ -543,7 +543,7 @@ static int csc_hashes(json_t *arr, uint8_t out[][32], unsigned *n, uint8_t list[
 	*why = "hashes must be 1 to 16 base64 SHA-256 values";
 	if (!json_is_array(arr) || json_array_size(arr) < 1 ||
 	    json_array_size(arr) > CSC_MULTISIGN)
-		return -1;
+		return IG_EPROTO;
 	mbedtls_md_init(&md);
 	mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 0);
 	mbedtls_md_starts(&md);
@@ -554,14 +554,14 @@ static int csc_hashes(json_t *arr, uint8_t out[][32], unsigned *n, uint8_t list[
 		 * and the approval name the very bytes signed. */
 		if (!s || b64_decode(s, json_string_length(v), out[i], 32) != 32) {
 			mbedtls_md_free(&md);
-			return -1;
+			return IG_EPROTO;
 		}
 		mbedtls_md_update(&md, out[i], 32);
 	}
 	mbedtls_md_finish(&md, list);
 	mbedtls_md_free(&md);
 	*n = (unsigned)json_array_size(arr);
-	return 0;
+	return IG_OK;
 }
 
 static void csc_sad_mac(const struct server *srv, const uint8_t *body, uint8_t mac[32])
@@ -845,7 +845,7 @@ static int csc_sign_audit(struct conn *c, const char *result, int durable)
  * worker does not wait (fsync is the audit writer's): the job is held in
  * the worker's completion ring (hsm_hold) and comes back when the writer
  * is done, or at once with the error when the log refuses the record.
- * -1 when the ring is full.
+ * IG_EBLOCKED when the ring is full.
  */
 static int csc_sign_hold(struct conn *c)
 {
@@ -854,7 +854,7 @@ static int csc_sign_hold(struct conn *c)
 	int rc;
 
 	if (hsm_hold(hsm, job) != IG_OK)
-		return -1;
+		return IG_EBLOCKED;
 	c->pend->csc->at_audit = 1;
 	conn_await(c);
 	rc = csc_sign_audit(c, "ok", 1);
@@ -862,7 +862,7 @@ static int csc_sign_hold(struct conn *c)
 		job->status = rc;
 		hsm_post(hsm, job);
 	}
-	return 0;
+	return IG_OK;
 }
 
 static void csc_sign_finish(struct conn *c)
@@ -988,7 +988,7 @@ static void csc_create_fail(struct conn *c, int status, const char *err, const c
 		   status == 503 ? "Retry-After: 1\r\n" : NULL, p->keep_alive);
 }
 
-/* Submit the next HSM job of a creation; -1 when none could be. */
+/* Submit the next HSM job of a creation; hsm_submit's refusal when none could be. */
 static int csc_create_submit(struct conn *c, int op, int dev, const uint8_t *digest)
 {
 	struct pending *p = c->pend;
@@ -999,7 +999,7 @@ static int csc_create_submit(struct conn *c, int op, int dev, const uint8_t *dig
 	p->job.op = (uint8_t)op;
 	p->job.dev = (uint8_t)dev;
 	p->job.wx = &p->csc->wx;
-	return conn_hsm_submit(c, &p->job) == IG_OK ? 0 : -1;
+	return conn_hsm_submit(c, &p->job);
 }
 
 void csc_admin_create(struct conn *c, struct request *r, struct http_str citizen)
