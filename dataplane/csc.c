@@ -468,12 +468,13 @@ static const char *csc_certs_arg(json_t *body)
 	return v ? v : "single";
 }
 
-static void csc_list(struct conn *c, struct request *r, const char *citizen, json_t *body)
+static void csc_list(struct conn *c, struct request *r, const struct csc_caller *who,
+		     json_t *body)
 {
 	struct server *srv = c->w->srv;
 	char ids[64][STORE_CRED_ID_LEN + 1];
 	const char *why, *certs = csc_certs_arg(body);
-	int n = store_reader_citizen_signcreds(c->w->reader, citizen, ids, 64, &why);
+	int n = store_reader_citizen_signcreds(c->w->reader, who->citizen, ids, 64, &why);
 	json_t *o = json_object(), *list = json_array(), *infos = NULL;
 
 	if (n < 0) {
@@ -505,7 +506,7 @@ static void csc_list(struct conn *c, struct request *r, const char *citizen, jso
 	csc_json(c, r, EP_CSC, 200, o);
 }
 
-static void csc_credinfo(struct conn *c, struct request *r, const char *citizen,
+static void csc_credinfo(struct conn *c, struct request *r, const struct csc_caller *who,
 			 json_t *body)
 {
 	struct store_signcred *sc = malloc(sizeof(*sc));
@@ -518,7 +519,7 @@ static void csc_credinfo(struct conn *c, struct request *r, const char *citizen,
 		free(sc);
 		return csc_bad(c, r, EP_CSC, "certificates must be none, single or chain");
 	}
-	if (csc_own(c, r, EP_CSC, citizen, body, sc) == IG_OK) {
+	if (csc_own(c, r, EP_CSC, who->citizen, body, sc) == IG_OK) {
 		o = csc_cred_info(c->w->srv, sc, certs);
 		if (o)
 			csc_json(c, r, EP_CSC, 200, o);
@@ -925,58 +926,52 @@ static void csc_sign_finish(struct conn *c)
 
 /* ---- routes ---------------------------------------------------------------------- */
 
-void csc_route(struct conn *c, struct request *r)
+static void csc_ca_pem(struct conn *c, struct request *r)
 {
-	struct http_str path = r->h.path;
+	struct server *srv = c->w->srv;
+
+	if (!srv->ca_pem)
+		return resp_error(c, EP_CSC, r->start_ns, 404, "not_found", "no CA certificate",
+				  NULL, r->h.keep_alive);
+	resp_send(c, EP_CSC, r->start_ns, 200, "application/x-pem-file",
+		  "Cache-Control: public, max-age=3600\r\n", srv->ca_pem, strlen(srv->ca_pem),
+		  r->h.keep_alive);
+}
+
+/* A CSC method past info: its route's arg. */
+struct csc_method {
+	void (*run)(struct conn *c, struct request *r, const struct csc_caller *who,
+		    json_t *body);
+};
+static const struct csc_method m_list = { csc_list }, m_info = { csc_credinfo },
+	m_authorize = { csc_authorize }, m_sign = { csc_sign };
+
+/* Every method past info: a citizen's token issued to a relying service
+ * (csc_caller), a JSON object body, then the method. */
+static void csc_method(struct conn *c, struct request *r)
+{
+	const struct csc_method *m = r->arg;
 	struct csc_caller who;
-	static const struct { const char *path; enum endpoint ep; } routes[] = {
-		{ "/csc/v2/info", EP_CSC },
-		{ "/csc/v2/credentials/list", EP_CSC },
-		{ "/csc/v2/credentials/info", EP_CSC },
-		{ "/csc/v2/credentials/authorize", EP_CSC_AUTHORIZE },
-		{ "/csc/v2/signatures/signHash", EP_CSC_SIGN },
-	};
-	size_t i = 0;
 	json_t *body;
 
-	if (http_str_eq(path, "/pki/ca.pem")) {
-		struct server *srv = c->w->srv;
-
-		if (!http_str_eq(r->h.method, "GET"))
-			return resp_error(c, EP_CSC, r->start_ns, 405, "invalid_request",
-					  "use GET", "Allow: GET\r\n", r->h.keep_alive);
-		if (!srv->ca_pem)
-			return resp_error(c, EP_CSC, r->start_ns, 404, "not_found",
-					  "no CA certificate", NULL, r->h.keep_alive);
-		return resp_send(c, EP_CSC, r->start_ns, 200, "application/x-pem-file",
-				 "Cache-Control: public, max-age=3600\r\n", srv->ca_pem,
-				 strlen(srv->ca_pem), r->h.keep_alive);
-	}
-	while (i < IG_ARRAY_LEN(routes) && !http_str_eq(path, routes[i].path))
-		i++;
-	if (i == IG_ARRAY_LEN(routes))
-		return resp_error(c, EP_OTHER, r->start_ns, 404, "not_found",
-				  "no such CSC method", NULL, r->h.keep_alive);
-	if (!http_str_eq(r->h.method, "POST"))
-		return resp_error(c, routes[i].ep, r->start_ns, 405, "invalid_request",
-				  "CSC methods are POST", "Allow: POST\r\n", r->h.keep_alive);
-	if (i == 0)
-		return csc_info(c, r);
-	/* The same rule for every method past info: a citizen's token issued
-	 * to a relying service (csc_caller). */
-	if (csc_caller(c, r, routes[i].ep, &who) < 0)
+	if (csc_caller(c, r, r->ep, &who) < 0)
 		return;
-	body = csc_body(c, r, routes[i].ep);
+	body = csc_body(c, r, r->ep);
 	if (!body)
 		return;
-	switch (i) {
-	case 1: csc_list(c, r, who.citizen, body); break;
-	case 2: csc_credinfo(c, r, who.citizen, body); break;
-	case 3: csc_authorize(c, r, &who, body); break;
-	default: csc_sign(c, r, &who, body); break;
-	}
+	m->run(c, r, &who, body);
 	json_decref(body);
 }
+
+static const struct route csc_rows[] = {
+	{ "GET", "/pki/ca.pem", EP_CSC, csc_ca_pem, NULL },
+	{ "POST", "/csc/v2/info", EP_CSC, csc_info, NULL },
+	{ "POST", "/csc/v2/credentials/list", EP_CSC, csc_method, &m_list },
+	{ "POST", "/csc/v2/credentials/info", EP_CSC, csc_method, &m_info },
+	{ "POST", "/csc/v2/credentials/authorize", EP_CSC_AUTHORIZE, csc_method, &m_authorize },
+	{ "POST", "/csc/v2/signatures/signHash", EP_CSC_SIGN, csc_method, &m_sign },
+};
+const struct route_table csc_routes = ROUTE_TABLE(csc_rows);
 
 /* ---- admin: creating and disabling credentials ------------------------------------ */
 
@@ -1002,8 +997,10 @@ static int csc_create_submit(struct conn *c, int op, int dev, const uint8_t *dig
 	return conn_hsm_submit(c, &p->job);
 }
 
-void csc_admin_create(struct conn *c, struct request *r, struct http_str citizen)
+static void csc_admin_create(struct conn *c, struct request *r)
 {
+	struct http_str citizen = r->param;
+
 	struct server *srv = c->w->srv;
 	struct pending *p = c->pend;
 	struct csc_pending *cp;
@@ -1122,8 +1119,10 @@ static void csc_create_finish(struct conn *c)
 		  strlen(body), p->keep_alive);
 }
 
-void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id)
+static void csc_admin_revoke(struct conn *c, struct request *r)
 {
+	struct http_str id = r->param;
+
 	struct server *srv = c->w->srv;
 	const char *why = NULL;
 	struct store_signcred *sc = malloc(sizeof(*sc));
@@ -1195,3 +1194,9 @@ void csc_finish(struct conn *c)
 	else
 		csc_sign_finish(c);
 }
+
+static const struct route csc_admin_rows[] = {
+	{ "POST", "/v1/admin/citizens/*/signing-credential", EP_SC_CREATE, csc_admin_create, NULL },
+	{ "DELETE", "/v1/admin/signing-credentials/*", EP_SC_REVOKE, csc_admin_revoke, NULL },
+};
+const struct route_table csc_admin_routes = ROUTE_TABLE(csc_admin_rows);

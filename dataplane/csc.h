@@ -27,6 +27,7 @@
 #ifndef IG_CSC_H
 #define IG_CSC_H
 
+#include "route.h"
 #include "server.h"
 
 #define CSC_CIT_MAX 160 /* the "cit" claim, base64url, NUL included */
@@ -46,13 +47,12 @@ void csc_worker_free(struct worker *w);
 /* The "cit" claim for <citizen_id>; IG_OK or IG_EINTERNAL. */
 int csc_cit_claim(struct worker *w, const char *citizen_id, char out[CSC_CIT_MAX]);
 
-/* Public routes under /csc/v2/ (and GET /pki/ca.pem). */
-void csc_route(struct conn *c, struct request *r);
-
-/* Admin: POST /v1/admin/citizens/{id}/signing-credential,
+/* The TLS listener's routes of remote signing: the CSC API v2 under
+ * /csc/v2/ and GET /pki/ca.pem. */
+extern const struct route_table csc_routes;
+/* The admin listener's: POST /v1/admin/citizens/{id}/signing-credential,
  * DELETE /v1/admin/signing-credentials/{id}. */
-void csc_admin_create(struct conn *c, struct request *r, struct http_str citizen);
-void csc_admin_revoke(struct conn *c, struct request *r, struct http_str id);
+extern const struct route_table csc_admin_routes;
 
 /* An HSM job of a CSC request or a credential creation came back. */
 void csc_finish(struct conn *c);

@@ -1,15 +1,7 @@
 /*
- * handlers.c - routes and the request handlers of both listeners.
- *
- * TLS listener (citizens' apps, relying services):
- *   POST /oauth2/token                    RFC 7523 JWT-bearer grant
- *   GET  /.well-known/openid-configuration
- *   GET  /.well-known/jwks.json
- * Admin listener (plain HTTP, private network):
- *   GET  /healthz, /readyz                no token (load balancers)
- *   GET  /metrics                         admin token
- *   POST /v1/admin/citizens               admin token: enrol (one or bulk)
- *   DELETE /v1/admin/credentials/{id}     admin token: revoke
+ * handlers.c - the login, discovery, JWKS, health, metrics and admin
+ * handlers, and each listener's route table (public_rows, admin_rows;
+ * csc.c adds its own): the routes are the tables near the end of the file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +16,7 @@
 #include "assertion.h"
 #include "credrate.h"
 #include "replay.h"
+#include "route.h"
 #include "csc.h"
 #include "server.h"
 #include "store.h"
@@ -615,8 +608,10 @@ done:
 	buf_free(&out);
 }
 
-static void revoke(struct conn *c, struct request *r, struct http_str id)
+static void revoke(struct conn *c, struct request *r)
 {
+	struct http_str id = r->param;
+
 	const char *why = NULL;
 	struct store_cred cred;
 
@@ -635,46 +630,22 @@ static void revoke(struct conn *c, struct request *r, struct http_str id)
 
 /* ---- routing ----------------------------------------------------------- */
 
-static void method_not_allowed(struct conn *c, struct request *r, enum endpoint ep,
-			       const char *allow)
+static void serve_json(struct conn *c, struct request *r, const char *body, const char *extra)
 {
-	char extra[64];
-
-	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
-	resp_error(c, ep, r->start_ns, 405, "invalid_request", "method not allowed", extra,
-		   r->h.keep_alive);
-}
-
-static void serve_static(struct conn *c, struct request *r, enum endpoint ep,
-			 const char *body, const char *extra)
-{
-	if (!http_str_eq(r->h.method, "GET"))
-		return method_not_allowed(c, r, ep, "GET");
-	resp_send(c, ep, r->start_ns, 200, "application/json", extra, body, strlen(body),
+	resp_send(c, r->ep, r->start_ns, 200, "application/json", extra, body, strlen(body),
 		  r->h.keep_alive);
 }
 
-static void route_public(struct conn *c, struct request *r)
+static void jwks(struct conn *c, struct request *r)
 {
 	struct server *srv = c->w->srv;
-	struct http_str path = r->h.path;
 
-	if (http_str_eq(path, "/oauth2/token")) {
-		if (!http_str_eq(r->h.method, "POST"))
-			return method_not_allowed(c, r, EP_TOKEN, "POST");
-		return login(c, r);
-	}
-	if ((path.len > 8 && !memcmp(path.p, "/csc/v2/", 8)) ||
-	    http_str_eq(path, "/pki/ca.pem"))
-		return csc_route(c, r);
-	if (http_str_eq(path, "/.well-known/jwks.json"))
-		return serve_static(c, r, EP_JWKS, atomic_load(&srv->jwks),
-				    srv->jwks_cache_control);
-	if (http_str_eq(path, "/.well-known/openid-configuration"))
-		return serve_static(c, r, EP_DISCOVERY, srv->discovery,
-				    "Cache-Control: public, max-age=3600\r\n");
-	resp_error(c, EP_OTHER, r->start_ns, 404, "not_found", "no such resource", NULL,
-		   r->h.keep_alive);
+	serve_json(c, r, atomic_load(&srv->jwks), srv->jwks_cache_control);
+}
+
+static void discovery(struct conn *c, struct request *r)
+{
+	serve_json(c, r, c->w->srv->discovery, "Cache-Control: public, max-age=3600\r\n");
 }
 
 /*
@@ -730,106 +701,60 @@ static void hsm_status(struct conn *c, struct request *r)
 	free(body);
 }
 
-static void route_admin(struct conn *c, struct request *r)
+static void healthz(struct conn *c, struct request *r)
+{
+	resp_send(c, EP_HEALTHZ, r->start_ns, 200, "text/plain", NULL, "ok\n", 3,
+		  r->h.keep_alive);
+}
+
+static void readyz(struct conn *c, struct request *r)
 {
 	struct server *srv = c->w->srv;
-	struct http_str path = r->h.path;
-	static const char prefix[] = "/v1/admin/credentials/";
-	const size_t plen = sizeof(prefix) - 1;
-	static const char cprefix[] = "/v1/admin/citizens/", csuffix[] = "/signing-credential";
-	static const char sprefix[] = "/v1/admin/signing-credentials/";
-	const size_t cplen = sizeof(cprefix) - 1, sclen = sizeof(csuffix) - 1,
-		     splen = sizeof(sprefix) - 1;
-	enum endpoint ep = EP_OTHER;
+	const char *why = "ready\n";
+	int ready = 0;
 
-	if (http_str_eq(path, "/healthz")) {
-		if (!http_str_eq(r->h.method, "GET"))
-			return method_not_allowed(c, r, EP_HEALTHZ, "GET");
-		return resp_send(c, EP_HEALTHZ, r->start_ns, 200, "text/plain", NULL, "ok\n",
-				 3, r->h.keep_alive);
-	}
-	if (http_str_eq(path, "/readyz")) {
-		const char *why = "ready\n";
-		int ready = 0;
-
-		if (!http_str_eq(r->h.method, "GET"))
-			return method_not_allowed(c, r, EP_READYZ, "GET");
-		if (!hsm_ready(srv->hsm))
-			why = "not ready: no HSM answers\n";
-		else if (atomic_load(&srv->replay_live) >= replay_slots(srv->replay) / 10 * 9)
-			why = "not ready: the replay cache is 90% full\n";
-		else
-			ready = 1;
-		return resp_send(c, EP_READYZ, r->start_ns, ready ? 200 : 503, "text/plain",
-				 NULL, why, strlen(why), r->h.keep_alive);
-	}
-	if (http_str_eq(path, "/metrics"))
-		ep = EP_METRICS;
-	else if (http_str_eq(path, "/v1/admin/citizens"))
-		ep = EP_ENROL;
-	else if (http_str_eq(path, "/v1/admin/hsm"))
-		ep = EP_HSM_STATUS;
-	else if (path.len > cplen + sclen && !memcmp(path.p, cprefix, cplen) &&
-		 !memcmp(path.p + path.len - sclen, csuffix, sclen))
-		ep = EP_SC_CREATE;
-	else if (path.len > splen && !memcmp(path.p, sprefix, splen))
-		ep = EP_SC_REVOKE;
-	else if (path.len > plen && !memcmp(path.p, prefix, plen))
-		ep = EP_REVOKE;
+	if (!hsm_ready(srv->hsm))
+		why = "not ready: no HSM answers\n";
+	else if (atomic_load(&srv->replay_live) >= replay_slots(srv->replay) / 10 * 9)
+		why = "not ready: the replay cache is 90% full\n";
 	else
-		return resp_error(c, EP_OTHER, r->start_ns, 404, "not_found", "no such resource",
-				  NULL, r->h.keep_alive);
-	if (!admin_authorized(srv, &r->h))
-		return resp_error(c, ep, r->start_ns, 401, "invalid_token",
-				  "the admin token is missing or wrong",
-				  "WWW-Authenticate: Bearer realm=\"idgate-admin\"\r\n",
-				  r->h.keep_alive);
-	switch (ep) {
-	case EP_METRICS: {
-		struct buf out = { 0 };
-
-		if (!http_str_eq(r->h.method, "GET"))
-			return method_not_allowed(c, r, ep, "GET");
-		if (metrics_render(srv, &out) < 0)
-			resp_error(c, ep, r->start_ns, 500, "server_error", "out of memory", NULL,
-				   r->h.keep_alive);
-		else
-			resp_send(c, ep, r->start_ns, 200, "text/plain; version=0.0.4", NULL,
-				  out.data, out.len, r->h.keep_alive);
-		buf_free(&out);
-		return;
-	}
-	case EP_HSM_STATUS:
-		if (!http_str_eq(r->h.method, "GET"))
-			return method_not_allowed(c, r, ep, "GET");
-		return hsm_status(c, r);
-	case EP_SC_CREATE: {
-		struct http_str id = { path.p + cplen, path.len - cplen - sclen };
-
-		if (!http_str_eq(r->h.method, "POST"))
-			return method_not_allowed(c, r, ep, "POST");
-		return csc_admin_create(c, r, id);
-	}
-	case EP_SC_REVOKE: {
-		struct http_str id = { path.p + splen, path.len - splen };
-
-		if (!http_str_eq(r->h.method, "DELETE"))
-			return method_not_allowed(c, r, ep, "DELETE");
-		return csc_admin_revoke(c, r, id);
-	}
-	case EP_ENROL:
-		if (!http_str_eq(r->h.method, "POST"))
-			return method_not_allowed(c, r, ep, "POST");
-		return enrol(c, r);
-	default: {
-		struct http_str id = { path.p + plen, path.len - plen };
-
-		if (!http_str_eq(r->h.method, "DELETE"))
-			return method_not_allowed(c, r, ep, "DELETE");
-		return revoke(c, r, id);
-	}
-	}
+		ready = 1;
+	resp_send(c, EP_READYZ, r->start_ns, ready ? 200 : 503, "text/plain", NULL, why,
+		  strlen(why), r->h.keep_alive);
 }
+
+static void metrics(struct conn *c, struct request *r)
+{
+	struct buf out = { 0 };
+
+	if (metrics_render(c->w->srv, &out) < 0)
+		resp_error(c, EP_METRICS, r->start_ns, 500, "server_error", "out of memory", NULL,
+			   r->h.keep_alive);
+	else
+		resp_send(c, EP_METRICS, r->start_ns, 200, "text/plain; version=0.0.4", NULL,
+			  out.data, out.len, r->h.keep_alive);
+	buf_free(&out);
+}
+
+/* The TLS listener: citizens' apps and relying services. */
+static const struct route public_rows[] = {
+	{ "POST", "/oauth2/token", EP_TOKEN, login, NULL },
+	{ "GET", "/.well-known/jwks.json", EP_JWKS, jwks, NULL },
+	{ "GET", "/.well-known/openid-configuration", EP_DISCOVERY, discovery, NULL },
+};
+static const struct route_table public_routes[] = { ROUTE_TABLE(public_rows) };
+
+/* The admin listener: every route but health and readiness needs the admin
+ * token, checked on the head (handle_head) before anything else. */
+static const struct route admin_rows[] = {
+	{ "GET", "/healthz", EP_HEALTHZ, healthz, NULL },
+	{ "GET", "/readyz", EP_READYZ, readyz, NULL },
+	{ "GET", "/metrics", EP_METRICS, metrics, NULL },
+	{ "GET", "/v1/admin/hsm", EP_HSM_STATUS, hsm_status, NULL },
+	{ "POST", "/v1/admin/citizens", EP_ENROL, enrol, NULL },
+	{ "DELETE", "/v1/admin/credentials/*", EP_REVOKE, revoke, NULL },
+};
+static const struct route_table admin_routes[] = { ROUTE_TABLE(admin_rows) };
 
 /* Every request's head, before any of its body is buffered: on the admin
  * listener, health and readiness take no body and everything else needs
@@ -859,8 +784,13 @@ int handle_head(struct conn *c, struct request *r)
 
 void handle_request(struct conn *c, struct request *r)
 {
-	if (c->w->admin)
-		route_admin(c, r);
-	else
-		route_public(c, r);
+	if (c->w->admin) {
+		const struct route_table t[] = { admin_routes[0], csc_admin_routes };
+
+		route_request(t, 2, c, r);
+	} else {
+		const struct route_table t[] = { public_routes[0], csc_routes };
+
+		route_request(t, 2, c, r);
+	}
 }

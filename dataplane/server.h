@@ -217,7 +217,9 @@ struct request {
 	struct http_request h;
 	const char *body;
 	size_t body_len;
-	enum endpoint ep;
+	enum endpoint ep;               /* its route's (route.h) */
+	struct http_str param;          /* the route pattern's '*' segment */
+	const void *arg;                /* its route's argument */
 	uint64_t start_ns;
 };
 void handle_request(struct conn *c, struct request *r);
