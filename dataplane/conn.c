@@ -199,7 +199,7 @@ struct conn *conn_open(struct worker *w, int fd)
 	c->lingering = 0;
 	c->continue_sent = 0;
 	c->served = 0;
-	c->pend->tls_sign = 0;
+	c->pend->resume = NULL;
 	c->gen++;
 	c->addr_len = 0;
 	c->raw.off = c->raw.len = 0;
@@ -652,13 +652,14 @@ void conn_eof(struct conn *c)
 
 /* ---- waiting for the HSM ------------------------------------------------------ */
 
-void conn_await(struct conn *c)
+void conn_await(struct conn *c, conn_resume_fn *resume)
 {
+	c->pend->resume = resume;
 	c->waiting = 1;
 	c->refs++;
 }
 
-int conn_hsm_submit(struct conn *c, struct hsm_job *job)
+int conn_hsm_submit(struct conn *c, struct hsm_job *job, conn_resume_fn *resume)
 {
 	int rc;
 
@@ -666,8 +667,14 @@ int conn_hsm_submit(struct conn *c, struct hsm_job *job)
 	job->user = c;
 	rc = hsm_submit(c->w->srv->hsm, job);
 	if (rc == IG_OK)
-		conn_await(c);
+		conn_await(c, resume);
 	return rc;
+}
+
+void conn_answered(struct conn *c)
+{
+	if (!c->waiting)
+		c->served = 1;
 }
 
 /* ---- TLS handshakes signed by the HSMs' TLS key ------------------------------ */
@@ -675,6 +682,8 @@ int conn_hsm_submit(struct conn *c, struct hsm_job *job)
 /* Submit the handshake's signature to an HSM holding the certificate's
  * key, skipping those that failed it.  IG_OK, or IG_ECLOSED when none
  * takes it. */
+static conn_resume_fn tls_sign_resume;
+
 static int tls_sign_submit(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -685,10 +694,8 @@ static int tls_sign_submit(struct conn *c)
 	while ((dev = hsm_choose_tls(srv->hsm, &srv->tls_pub, p->tried)) >= 0) {
 		p->job.op = HSM_OP_SIGN_TLS;
 		p->job.dev = (uint8_t)dev;
-		if (conn_hsm_submit(c, &p->job) == IG_OK) {
-			p->tls_sign = 1;        /* conn_hsm_done routes it to TLS */
+		if (conn_hsm_submit(c, &p->job, tls_sign_resume) == IG_OK)
 			return IG_OK;
-		}
 		p->tried |= 1u << dev;
 	}
 	return IG_ECLOSED;
@@ -701,7 +708,6 @@ int conn_tls_sign_start(void *arg, struct tls_conn *tc, const uint8_t *hash,
 	struct pending *p = c->pend;
 
 	memset(&p->job, 0, sizeof(p->job));
-	p->tls_sign = 0;        /* set once a job is in flight */
 	p->tried = 0;
 	/* ECDSA P-256 uses the hash's leftmost 256 bits (FIPS 186-4 §6.4);
 	 * a shorter hash (SHA-1 in TLS 1.2) is the same number left-padded. */
@@ -713,11 +719,14 @@ int conn_tls_sign_start(void *arg, struct tls_conn *tc, const uint8_t *hash,
 }
 
 /* The HSM answered a handshake's signature: hand it to TLS (or retry on
- * another HSM holding the key); conn_hsm_done then advances the handshake. */
-static void tls_sign_finish(struct conn *c)
+ * another HSM holding the key); conn_hsm_done then advances the handshake.
+ * A closed connection's late signature is dropped. */
+static void tls_sign_resume(struct conn *c, int alive)
 {
 	struct hsm_job *job = &c->pend->job;
 
+	if (!alive)
+		return;
 	if (job->status == IG_EBLOCKED) {
 		c->pend->tried |= 1u << job->dev;
 		if (tls_sign_submit(c) == IG_OK)
@@ -734,27 +743,16 @@ static void tls_sign_finish(struct conn *c)
 void conn_hsm_done(struct worker *w, struct hsm_job *job)
 {
 	struct conn *c = job->user;
-	int tls = c->pend->tls_sign;
+	conn_resume_fn *resume = c->pend->resume;
 
 	c->waiting = 0;
-	c->pend->tls_sign = 0;  /* set again if it is retried */
-	if (!c->closing && tls) {
-		tls_sign_finish(c);
-		conn_pump(c, 0);
-		conn_flush(c);
-	} else if (!c->closing) {
-		if (c->pend->ep == EP_TOKEN)
-			login_finish(c); /* may have gone to another HSM: waiting again */
-		else
-			csc_finish(c);
-		if (!c->waiting)
-			c->served = 1;
+	c->pend->resume = NULL; /* set again if the request waits once more */
+	resume(c, !c->closing);
+	if (!c->closing) {
 		/* Pipelined requests are served before a half-close is
 		 * honoured: conn_pump's settling sees to it. */
 		conn_pump(c, 0);
 		conn_flush(c);
-	} else if (!tls && c->pend->ep != EP_TOKEN) {
-		csc_abandoned(c); /* the client left: still audited */
 	}
 	c->refs--;
 	conn_put(c);

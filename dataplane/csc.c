@@ -60,6 +60,8 @@ struct csc_pending {
 	char citizen[STORE_CITIZEN_MAX + 1];
 };
 
+static conn_resume_fn csc_resume;
+
 /* ---- keys, the CA certificate ------------------------------------------- */
 
 static void csc_derive(const struct server *srv, const char *label, uint8_t out[32])
@@ -702,7 +704,7 @@ static struct csc_pending *csc_pending(struct conn *c)
 
 /* The audit writer made a signHash record durable, or failed to: the job
  * goes back to its worker through the completion ring, like an HSM's
- * answer (hsm_post), and conn_hsm_done takes it to csc_finish. */
+ * answer (hsm_post), and conn_hsm_done resumes the request (csc_resume). */
 static void csc_audit_done(void *arg, int rc, uint64_t seq)
 {
 	struct conn *c = arg;
@@ -816,7 +818,7 @@ static void csc_sign(struct conn *c, struct request *r, const struct csc_caller 
 	p->ep = EP_CSC_SIGN;
 	p->start_ns = r->start_ns;
 	p->keep_alive = (uint8_t)r->h.keep_alive;
-	if (conn_hsm_submit(c, &p->job) != IG_OK)
+	if (conn_hsm_submit(c, &p->job, csc_resume) != IG_OK)
 		return csc_busy(c, r->start_ns, EP_CSC_SIGN, "signing queue full",
 				r->h.keep_alive);
 }
@@ -857,7 +859,7 @@ static int csc_sign_hold(struct conn *c)
 	if (hsm_hold(hsm, job) != IG_OK)
 		return IG_EBLOCKED;
 	c->pend->csc->at_audit = 1;
-	conn_await(c);
+	conn_await(c, csc_resume);
 	rc = csc_sign_audit(c, "ok", 1);
 	if (rc < 0) {
 		job->status = rc;
@@ -994,7 +996,7 @@ static int csc_create_submit(struct conn *c, int op, int dev, const uint8_t *dig
 	p->job.op = (uint8_t)op;
 	p->job.dev = (uint8_t)dev;
 	p->job.wx = &p->csc->wx;
-	return conn_hsm_submit(c, &p->job);
+	return conn_hsm_submit(c, &p->job, csc_resume);
 }
 
 static void csc_admin_create(struct conn *c, struct request *r)
@@ -1145,7 +1147,7 @@ static void csc_admin_revoke(struct conn *c, struct request *r)
 		  "{\"status\":\"disabled\"}", 21, r->h.keep_alive);
 }
 
-void csc_abandoned(struct conn *c)
+static void csc_abandoned(struct conn *c)
 {
 	struct pending *p = c->pend;
 	struct csc_pending *cp = p->csc;
@@ -1187,7 +1189,7 @@ void csc_abandoned(struct conn *c)
 	}
 }
 
-void csc_finish(struct conn *c)
+static void csc_finish(struct conn *c)
 {
 	if (c->pend->ep == EP_SC_CREATE)
 		csc_create_finish(c);
@@ -1200,3 +1202,14 @@ static const struct route csc_admin_rows[] = {
 	{ "DELETE", "/v1/admin/signing-credentials/*", EP_SC_REVOKE, csc_admin_revoke, NULL },
 };
 const struct route_table csc_admin_routes = ROUTE_TABLE(csc_admin_rows);
+
+/* A CSC request's or a credential creation's HSM job, or its audit
+ * record, came back: go on with it; for a client that left, a signHash
+ * that reached the HSM is audited all the same (not delivered). */
+static void csc_resume(struct conn *c, int alive)
+{
+	if (!alive)
+		return csc_abandoned(c);
+	csc_finish(c);
+	conn_answered(c);
+}

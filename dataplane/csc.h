@@ -54,13 +54,6 @@ extern const struct route_table csc_routes;
  * DELETE /v1/admin/signing-credentials/{id}. */
 extern const struct route_table csc_admin_routes;
 
-/* An HSM job of a CSC request or a credential creation came back. */
-void csc_finish(struct conn *c);
-
-/* The same, for a connection closed meanwhile (nothing can be answered):
- * a signHash that reached the HSM is audited all the same, its result
- * saying that the signatures were not delivered. */
-void csc_abandoned(struct conn *c);
 
 /* The connection's CSC state (free with the connection). */
 void csc_conn_free(struct conn *c);

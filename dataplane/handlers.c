@@ -88,6 +88,8 @@ void pairwise_sub(const struct server *srv, const char *citizen,
  * rotation: try the next.  Returns IG_OK, IG_EBLOCKED (every queue full) or
  * IG_ECLOSED (no HSM up).
  */
+static conn_resume_fn login_resume;
+
 static int login_submit(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -121,7 +123,7 @@ static int login_submit(struct conn *c)
 		p->job.dev = (uint8_t)dev;
 		p->job.ik = ik;
 		sha256((const uint8_t *)p->token, (size_t)n, p->job.digest);
-		rc = conn_hsm_submit(c, &p->job);
+		rc = conn_hsm_submit(c, &p->job, login_resume);
 		if (rc == IG_OK)
 			return IG_OK;
 		p->tried |= 1u << dev;
@@ -290,7 +292,7 @@ static void login(struct conn *c, struct request *r)
 	}
 }
 
-void login_finish(struct conn *c)
+static void login_finish(struct conn *c)
 {
 	struct pending *p = c->pend;
 	char body[sizeof(p->token) + 100];
@@ -324,6 +326,16 @@ void login_finish(struct conn *c)
 	resp_send(c, p->ep, p->start_ns, 200, "application/json",
 		  "Cache-Control: no-store\r\nPragma: no-cache\r\n", body, (size_t)n,
 		  p->keep_alive);
+}
+
+/* The HSM signed (or failed to sign) a login's token: answer it, unless
+ * the client left (a token nobody can receive is dropped). */
+static void login_resume(struct conn *c, int alive)
+{
+	if (!alive)
+		return;
+	login_finish(c); /* may have gone to another HSM: waiting again */
+	conn_answered(c);
 }
 
 /* ---- admin ------------------------------------------------------------- */

@@ -30,6 +30,12 @@ struct replay_cache;
 struct credrate;
 struct ratelimit;
 struct worker;
+struct conn;
+
+/* A continuation: what resumes a request whose asynchronous operation
+ * completed.  <alive> is 0 when the connection closed meanwhile: nothing
+ * can be answered, but what must happen anyway (an audit record) does. */
+typedef void conn_resume_fn(struct conn *c, int alive);
 
 struct server {
 	struct config cfg;
@@ -86,7 +92,7 @@ struct pending {
 	char sub[44], jti[24], client_id[129];
 	int64_t iat, exp;
 	uint32_t tried;                 /* HSMs that failed this request */
-	uint8_t tls_sign;               /* the job is a TLS handshake's signature */
+	conn_resume_fn *resume;         /* what the awaited completion resumes */
 	char cit[160];                  /* the token's "cit" claim (csc.h) */
 	struct csc_pending *csc;        /* remote signing state, made on use */
 };
@@ -188,13 +194,17 @@ void conn_sent(struct conn *c);          /* c->out fully sent */
 void conn_close(struct conn *c);         /* start closing now */
 void conn_put(struct conn *c);           /* an op finished: free if last */
 void conn_hsm_done(struct worker *w, struct hsm_job *job);
-/* The request in progress on <c> waits for a completion (conn_hsm_done):
- * no further request is served, the request timers stop (the HSM's
- * deadline bounds the wait) and the wait holds a reference. */
-void conn_await(struct conn *c);
+/* The request in progress on <c> waits for a completion (an HSM job, or
+ * an audit record handed back the same way), which conn_hsm_done gives to
+ * <resume>: no further request is served meanwhile, the request timers
+ * stop (the HSM's deadline bounds the wait) and the wait holds a
+ * reference. */
+void conn_await(struct conn *c, conn_resume_fn *resume);
 /* <job> (in the connection's memory) to the HSM engine for <c>, which
  * then awaits it.  IG_OK, or hsm_submit's refusal with nothing changed. */
-int conn_hsm_submit(struct conn *c, struct hsm_job *job);
+int conn_hsm_submit(struct conn *c, struct hsm_job *job, conn_resume_fn *resume);
+/* A request answered in this pass (its timers restart for the next). */
+void conn_answered(struct conn *c);
 /* tls_async_signer.start for a TLS key in the HSMs (tls.key_file = hsm):
  * <arg> is the worker. */
 int conn_tls_sign_start(void *arg, struct tls_conn *tc, const uint8_t *hash,
@@ -224,7 +234,6 @@ struct request {
 };
 void handle_request(struct conn *c, struct request *r);
 int handle_head(struct conn *c, struct request *r);
-void login_finish(struct conn *c);
 struct assertion;
 int assertion_once(struct server *srv, const struct assertion *a, int64_t now);
 int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *what,
