@@ -677,6 +677,25 @@ void conn_answered(struct conn *c)
 		c->served = 1;
 }
 
+int worker_completion_fd(struct worker *w)
+{
+	return hsm_completion_fd(w->srv->hsm, w->id);
+}
+
+unsigned worker_reap(struct worker *w)
+{
+	struct hsm_job *jobs[64];
+	size_t n, total = 0;
+
+	do {
+		n = hsm_reap(w->srv->hsm, w->id, jobs, IG_ARRAY_LEN(jobs));
+		for (size_t i = 0; i < n; i++)
+			conn_hsm_done(w, jobs[i]);
+		total += n;
+	} while (n == IG_ARRAY_LEN(jobs));
+	return (unsigned)total;
+}
+
 /* ---- TLS handshakes signed by the HSMs' TLS key ------------------------------ */
 
 /* Submit the handshake's signature to an HSM holding the certificate's

@@ -5,7 +5,7 @@
  * connection layer.  It only moves bytes; everything above is in conn.c.
  *
  * Each worker polls, in one loop: its RX queue (frames into the stack), the
- * HSM engine's completion ring (hsm_reap: no eventfd, no system call), the
+ * worker's completions (worker_reap: no eventfd read, no system call), the
  * stack's timers, the conns' deferred work, its TX batch, and the
  * connection layer's timeouts.  Nothing on the packet path takes a lock or
  * makes a system call; poll = adaptive sleeps only when idle, in poll(2)
@@ -917,7 +917,7 @@ static int dpdk_init(struct worker *w, const char **why)
 		return rc;
 	}
 	d->intr_fd = -1;
-	d->efd = hsm_completion_fd(w->srv->hsm, w->id);
+	d->efd = worker_completion_fd(w);
 	if (g.rx_intr) {
 		d->intr_fd = rte_eth_dev_rx_intr_ctl_q_get_fd(g.port, d->queue);
 		if (d->intr_fd < 0)
@@ -950,22 +950,6 @@ static void publish(struct dp *d)
 	M_SET(m->socks, us_stack_socks(d->st));
 	M_SET(m->time_waits, us_stack_time_waits(d->st));
 	M_SET(m->buffer_bytes, us_stack_buffer_bytes(d->st));
-}
-
-/* HSM completions, polled: the engine still writes the eventfd, which
- * nobody reads here (its counter only grows). */
-static unsigned reap(struct worker *w)
-{
-	struct hsm_job *jobs[64];
-	size_t n, total = 0;
-
-	do {
-		n = hsm_reap(w->srv->hsm, w->id, jobs, IG_ARRAY_LEN(jobs));
-		for (size_t i = 0; i < n; i++)
-			conn_hsm_done(w, jobs[i]);
-		total += n;
-	} while (n == IG_ARRAY_LEN(jobs));
-	return (unsigned)total;
 }
 
 /* poll = adaptive, idle: sleep until the stack's or the connection
@@ -1020,7 +1004,7 @@ static void nap(struct dp *d)
 			uint64_t v;
 
 			if (read(d->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				log_warn("hsm eventfd: %s", strerror(errno));
+				log_warn("completion eventfd: %s", strerror(errno));
 		}
 		return;
 	}
@@ -1039,7 +1023,7 @@ static void dpdk_run(struct worker *w)
 		worker_clock(w);
 		d->now_us = w->now_ns / 1000;
 		work = rx(d);
-		work += reap(w);
+		work += worker_reap(w); /* polled; the eventfd is read after a nap */
 		us_stack_poll(d->st, d->now_us);
 		if (d->dq_head) {
 			work += run_deferred(d);

@@ -194,6 +194,13 @@ void conn_sent(struct conn *c);          /* c->out fully sent */
 void conn_close(struct conn *c);         /* start closing now */
 void conn_put(struct conn *c);           /* an op finished: free if last */
 void conn_hsm_done(struct worker *w, struct hsm_job *job);
+/* The worker's completions (HSM jobs, and what is handed back the same
+ * way): worker_completion_fd becomes readable (an eventfd: the backend
+ * reads it to reset it) when some may wait; worker_reap resumes every
+ * waiting one and says how many.  The backends know nothing more of the
+ * HSM engine. */
+int worker_completion_fd(struct worker *w);
+unsigned worker_reap(struct worker *w);
 /* The request in progress on <c> waits for a completion (an HSM job, or
  * an audit record handed back the same way), which conn_hsm_done gives to
  * <resume>: no further request is served meanwhile, the request timers

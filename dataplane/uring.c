@@ -168,7 +168,7 @@ static int uring_init(struct worker *w, const char **why)
 		return IG_EUSAGE;
 	arm_accept(u);
 	/* The admin worker submits HSM jobs too (credential creation). */
-	u->efd = hsm_completion_fd(w->srv->hsm, w->id);
+	u->efd = worker_completion_fd(w);
 	arm_hsm(u);
 	return IG_OK;
 }
@@ -274,15 +274,11 @@ static void on_send(struct conn *c, struct io_uring_cqe *cqe)
 
 static void on_hsm(struct worker *w, struct uring *u, struct io_uring_cqe *cqe)
 {
-	struct hsm_job *jobs[64];
 	uint64_t v;
-	size_t n;
 
 	if (read(u->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_warn("hsm eventfd: %s", strerror(errno));
-	while ((n = hsm_reap(w->srv->hsm, w->id, jobs, IG_ARRAY_LEN(jobs))) > 0)
-		for (size_t i = 0; i < n; i++)
-			conn_hsm_done(w, jobs[i]);
+		log_warn("completion eventfd: %s", strerror(errno));
+	(void)worker_reap(w);
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		arm_hsm(u);
 }
