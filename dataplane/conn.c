@@ -627,7 +627,10 @@ void conn_input(struct conn *c, const uint8_t *p, size_t n)
 	size_t limit = c->tls_on ? RAW_PAUSE + RECV_SLACK
 				 : w->lim.max_head + w->lim.max_body + RECV_SLACK;
 
-	if (c->closing)
+	/* After the last answer no request is read: a plain-HTTP peer's
+	 * further bytes are not kept (TLS input stays bounded by the pause
+	 * and may still carry its close_notify). */
+	if (c->closing || (c->close_after_send && !c->tls_on))
 		return;
 	if (buf_append(dst, p, n, limit) < 0) {
 		/* More than the pause threshold arrived before the pause took

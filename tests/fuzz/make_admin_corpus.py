@@ -11,7 +11,7 @@ import sys
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-TOKEN = "fuzz-admin-token-0123456789"  # the harness's token
+TOKEN = "fuzz-admin-token-0123456789"  # LOOP_TOKEN of tests/unit/loop.h
 AUTH = "Authorization: Bearer %s\r\n" % TOKEN
 
 
