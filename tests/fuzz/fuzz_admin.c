@@ -23,15 +23,7 @@
 #include "../../dataplane/replay.h"
 #include "../../dataplane/server.h"
 #include "../../dataplane/store.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define FUZZ_ASSERT(cond)                                                      \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 #define TOKEN "fuzz-admin-token-0123456789"
 
