@@ -71,6 +71,12 @@ def main():
         "long-value": "[server]\nstate_dir = " + "a" * 255 + "\n",
         "too-long-value": "[server]\nstate_dir = " + "a" * 256 + "\n",
         "long-line": "[server]\nissuer = https://" + "x" * 400 + "\n",
+        # inih reads 200 bytes a line: longer lines were cut in two, the
+        # rest read as a line of its own (here a setting).
+        "line-cut-setting": "[server]\nworkers = 2\nstate_dir = /" + "0" * 186 + "max_conns = 7\n",
+        "line-cut-section": "[server]\nissuer = https://" + "x" * 182 + "[tls]\nmin_version = 1.3\n",
+        "line-198": "[server]\nstate_dir = /" + "0" * 185 + "\n",
+        "line-199": "[server]\nstate_dir = /" + "0" * 186 + "\n",
         "long-path": "[server]\nstate_dir = " + "d" * 250 + "\n[tls]\ncert_file = " + "c" * 250 + "\n",
         "many-hsms": "".join("[hsm.h%d]\ntoken = t%d\n" % (i, i) for i in range(10)),
         "hsm-bad-name": "[hsm.a/b]\ntoken = x\n",
