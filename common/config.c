@@ -579,9 +579,19 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 	fclose(l.f);
 	free(l.line);
 	if (l.failed) {
-		size_t n = strlen(err);
+		char where[300];
+		size_t n = strlen(err), w;
 
-		snprintf(err + n, errlen - n, " (in %s, line %d)", path, rc);
+		/* The place matters most: a reason quoting a long name or value
+		 * is shortened to leave room for it. */
+		snprintf(where, sizeof(where), " (in %s, line %d)", path, rc);
+		w = strlen(where);
+		if (n + w >= errlen && errlen > w + 4) {
+			n = errlen - 1 - w - 3;
+			memcpy(err + n, "...", 3);
+			n += 3;
+		}
+		snprintf(err + n, errlen - n, "%s", where);
 		return -1;
 	}
 	if (rc != 0) {

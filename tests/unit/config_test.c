@@ -91,6 +91,13 @@ int main(void)
 		CHECK_EQ(load_bytes(&c, "[server]\nworkers = 2\0 junk\n", 27, err,
 				    sizeof(err)), -1);
 		CHECK(strstr(err, "line 2 of ") && strstr(err, "holds a NUL byte"));
+
+		/* A reason quoting a long name keeps the place: it is shortened. */
+		snprintf(text, sizeof(text), "[server]\nworkers = 2\n%0*d = 1\n", 190, 0);
+		CHECK_EQ(load_text(&c, text, err, 120), -1);
+		CHECK_EQ(strlen(err), 119);
+		CHECK(!strncmp(err, "unknown setting server.000", 26));
+		CHECK(strstr(err, "... (in /tmp/idgate-config-") && strstr(err, ", line 3)"));
 	}
 	CHECK_EQ(config_set(&c, "server", "poll", "sometimes", err, sizeof(err)), -1);
 	CHECK_EQ(config_set(&c, "server", "max_conns", "-1", err, sizeof(err)), -1);
