@@ -839,3 +839,25 @@ int store_citizen_signcreds(struct store *s, const char *citizen_id,
 {
 	return store_list_index(s, s ? s->citizen_sc : 0, citizen_id, ids, cap, why);
 }
+
+/* --- for tests ------------------------------------------------------------ */
+
+_Static_assert(REC_MAX <= STORE_TEST_REC_MAX && SC_MAX <= STORE_TEST_REC_MAX,
+	       "STORE_TEST_REC_MAX holds any record");
+
+int store_test_decode(int signing, const void *key, size_t klen,
+		      const void *val, size_t vlen, void *out)
+{
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
+	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
+
+	if (signing)
+		return sc_decode(&k, &v, out) < 0 ? IG_EINTERNAL : IG_OK;
+	return rec_decode(&k, &v, out);
+}
+
+size_t store_test_encode(int signing, const void *rec,
+			 uint8_t out[STORE_TEST_REC_MAX])
+{
+	return signing ? sc_encode(out, rec) : rec_encode(out, rec);
+}
