@@ -693,8 +693,14 @@ static int sc_decode(const MDB_val *key, const MDB_val *val,
 	c->alg = p[1];
 	c->created = get_be64(p + 2);
 	c->revoked = get_be64(p + 10);
-	if (sc_field(val, &o, 0, STORE_CITIZEN_MAX, c->citizen_id, &n) || !n ||
-	    sc_field(val, &o, 0, sizeof(c->hsm) - 1, c->hsm, &n) ||
+	/* What store_signcred_put promises, as rec_decode checks it: a record
+	 * that breaks it is damaged, whatever its lengths say (a NUL in the
+	 * citizen id would otherwise make it another citizen's). */
+	if (c->created < 0 || c->revoked < 0 ||
+	    sc_field(val, &o, 0, STORE_CITIZEN_MAX, c->citizen_id, &n) ||
+	    !citizen_ok(c->citizen_id, n) ||
+	    sc_field(val, &o, 0, sizeof(c->hsm) - 1, c->hsm, &n) || !n ||
+	    memchr(c->hsm, '\0', n) ||
 	    sc_field(val, &o, 0, sizeof(c->wrap_id), c->wrap_id, &n))
 		return -1;
 	c->wrap_id_len = (uint8_t)n;

@@ -66,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_terminated(s->citizen_id, sizeof(s->citizen_id));
 		fz_terminated(s->hsm, sizeof(s->hsm));
 		fz_citizen(s->citizen_id);
+		FUZZ_ASSERT(s->hsm[0] != '\0');
 		FUZZ_ASSERT(s->created >= 0 && s->revoked >= 0);
 		FUZZ_ASSERT(s->wrap_id_len <= sizeof(s->wrap_id) &&
 			    s->blob_len <= sizeof(s->blob) && s->cert_len <= sizeof(s->cert));

@@ -61,6 +61,8 @@ def main():
         "sc-citizen-nul": inp(1, signcred(citizen=b"alice\x00bob")),
         "sc-citizen-bad": inp(1, signcred(citizen=b"../alice")),
         "sc-hsm-nul": inp(1, signcred(hsm=b"hsm\x00a")),
+        "sc-hsm-empty": inp(1, signcred(hsm=b"")),
+        "sc-revoked-negative": inp(1, signcred(revoked=-1)),
         "sc-negative": inp(1, signcred(created=-5)),
         "sc-alg-unknown": inp(1, signcred(alg=9)),
         "sc-trailing": inp(1, signcred() + b"\x00"),
