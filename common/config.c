@@ -511,6 +511,12 @@ struct load_ctx {
 	char *err;
 	size_t errlen;
 	int failed;
+	FILE *f;
+	char *line;                    /* getline's buffer */
+	size_t cap;
+	unsigned lineno;               /* of the line last read */
+	const char *bad_line;          /* why the reader stopped early, or NULL */
+	char too_long[48];
 };
 
 static int on_ini(void *arg, const char *section, const char *name,
@@ -527,24 +533,73 @@ static int on_ini(void *arg, const char *section, const char *name,
 	return 1;
 }
 
+/*
+ * inih's line reader, one whole line at a time.  inih reads a line into a
+ * buffer of <num> bytes (INI_MAX_LINE of the library, 200 in Debian's) and
+ * its own reader takes a longer line as several: the value is cut short and
+ * the rest parsed as a line of its own (a setting, a section, a comment),
+ * every later line number off by one.  A line that does not fit, or that
+ * holds a NUL byte (inih would drop the rest of it), stops the reading with
+ * <bad_line> set instead.
+ */
+static char *ini_line(char *str, int num, void *arg)
+{
+	struct load_ctx *l = arg;
+	ssize_t n = getline(&l->line, &l->cap, l->f);
+
+	if (n <= 0)
+		return NULL;
+	l->lineno++;
+	if (n > num - 1) {
+		snprintf(l->too_long, sizeof(l->too_long), "is longer than %d bytes",
+			 num - 2);
+		l->bad_line = l->too_long;
+		return NULL;
+	}
+	if ((size_t)n != strlen(l->line)) {
+		l->bad_line = "holds a NUL byte";
+		return NULL;
+	}
+	memcpy(str, l->line, (size_t)n + 1);
+	return str;
+}
+
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	struct load_ctx l = { c, err, errlen, 0 };
-	int rc = ini_parse(path, on_ini, &l);
+	struct load_ctx l = { .c = c, .err = err, .errlen = errlen };
+	int rc;
 
-	if (rc == -1) {
+	l.f = fopen(path, "re");
+	if (!l.f) {
 		snprintf(err, errlen, "cannot open config file %s: %s", path,
 			 strerror(errno));
 		return -1;
 	}
+	rc = ini_parse_stream(ini_line, &l, on_ini, &l);
+	fclose(l.f);
+	free(l.line);
 	if (l.failed) {
-		size_t n = strlen(err);
+		char where[300];
+		size_t n = strlen(err), w;
 
-		snprintf(err + n, errlen - n, " (in %s, line %d)", path, rc);
+		/* The place matters most: a reason quoting a long name or value
+		 * is shortened to leave room for it. */
+		snprintf(where, sizeof(where), " (in %s, line %d)", path, rc);
+		w = strlen(where);
+		if (n + w >= errlen && errlen > w + 4) {
+			n = errlen - 1 - w - 3;
+			memcpy(err + n, "...", 3);
+			n += 3;
+		}
+		snprintf(err + n, errlen - n, "%s", where);
 		return -1;
 	}
 	if (rc != 0) {
 		snprintf(err, errlen, "syntax error in %s at line %d", path, rc);
+		return -1;
+	}
+	if (l.bad_line) {
+		snprintf(err, errlen, "line %u of %s %s", l.lineno, path, l.bad_line);
 		return -1;
 	}
 	return 0;

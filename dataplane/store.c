@@ -726,8 +726,14 @@ static int sc_decode(const MDB_val *key, const MDB_val *val,
 	c->alg = p[1];
 	c->created = get_be64(p + 2);
 	c->revoked = get_be64(p + 10);
-	if (sc_field(val, &o, 0, STORE_CITIZEN_MAX, c->citizen_id, &n) || !n ||
-	    sc_field(val, &o, 0, sizeof(c->hsm) - 1, c->hsm, &n) ||
+	/* What store_signcred_put promises, as rec_decode checks it: a record
+	 * that breaks it is damaged, whatever its lengths say (a NUL in the
+	 * citizen id would otherwise make it another citizen's). */
+	if (c->created < 0 || c->revoked < 0 ||
+	    sc_field(val, &o, 0, STORE_CITIZEN_MAX, c->citizen_id, &n) ||
+	    !citizen_ok(c->citizen_id, n) ||
+	    sc_field(val, &o, 0, sizeof(c->hsm) - 1, c->hsm, &n) || !n ||
+	    memchr(c->hsm, '\0', n) ||
 	    sc_field(val, &o, 0, sizeof(c->wrap_id), c->wrap_id, &n))
 		return -1;
 	c->wrap_id_len = (uint8_t)n;
@@ -878,4 +884,26 @@ int store_reader_citizen_signcreds(struct store_reader *r, const char *citizen_i
 				   const char **why)
 {
 	return reader_list_index(r, r ? r->s->citizen_sc : 0, citizen_id, ids, cap, why);
+}
+
+/* --- for tests ------------------------------------------------------------ */
+
+_Static_assert(REC_MAX <= STORE_TEST_REC_MAX && SC_MAX <= STORE_TEST_REC_MAX,
+	       "STORE_TEST_REC_MAX holds any record");
+
+int store_test_decode(int signing, const void *key, size_t klen,
+		      const void *val, size_t vlen, void *out)
+{
+	MDB_val k = { .mv_size = klen, .mv_data = (void *)key };
+	MDB_val v = { .mv_size = vlen, .mv_data = (void *)val };
+
+	if (signing)
+		return sc_decode(&k, &v, out) < 0 ? IG_EINTERNAL : IG_OK;
+	return rec_decode(&k, &v, out);
+}
+
+size_t store_test_encode(int signing, const void *rec,
+			 uint8_t out[STORE_TEST_REC_MAX])
+{
+	return signing ? sc_encode(out, rec) : rec_encode(out, rec);
 }

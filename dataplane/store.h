@@ -154,4 +154,20 @@ uint64_t store_count(struct store *s);
  * far.  IG_OK or IG_EINTERNAL. */
 int store_set_nosync(struct store *s, int on);
 
+/*
+ * For tests only (fuzz_store): the record codecs behind the lookups and
+ * writes above, without LMDB.  store_test_decode reads the value <val>
+ * (<vlen> bytes) stored under the key <key> (<klen> bytes) as a lookup
+ * does: IG_OK, or IG_EINTERNAL where the lookup answers "corrupt
+ * credential record".  <signing> 1: a signing credential, <out> a struct
+ * store_signcred; 0: a device credential, a struct store_cred.
+ * store_test_encode writes <rec> (of the same type) as a write does and
+ * returns the length.
+ */
+#define STORE_TEST_REC_MAX 4096
+int store_test_decode(int signing, const void *key, size_t klen,
+		      const void *val, size_t vlen, void *out);
+size_t store_test_encode(int signing, const void *rec,
+			 uint8_t out[STORE_TEST_REC_MAX]);
+
 #endif

@@ -13,21 +13,15 @@
  * Checks: no crash or leak (ASan), output bounded by what the layer
  * promises, and every connection released once its timers have fired.
  */
-#include <stdint.h>
-#include <stdlib.h>
-
 #include "../unit/loop.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define FUZZ_ASSERT(cond)                                                      \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 static struct loop L;
+
+static void fuzz_fini(void)
+{
+	loop_fini(&L);
+}
 
 /* The peer reads: at most the pause bound plus one response was queued
  * (the biggest admin answer here, /metrics, is far below 1 MiB). */
@@ -44,6 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	static char dir[] = "/tmp/fuzz-admin-XXXXXX";
 
 	FUZZ_ASSERT(loop_init(&L, dir) == 0);
+	atexit(fuzz_fini);      /* no state directory left behind */
 	return 0;
 }
 

@@ -11,14 +11,7 @@
 #include <string.h>
 
 #include "../../common/http.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_ASSERT(cond)                                                      \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			abort();                                               \
-	} while (0)
+#include "fuzz.h"
 
 static const char *fuzz_lo, *fuzz_hi;
 

@@ -8,17 +8,23 @@
 #include "../../common/config.h"
 #include "check.h"
 
-static int load_text(struct config *c, const char *text, char *err, size_t n)
+static int load_bytes(struct config *c, const char *text, size_t len,
+		      char *err, size_t n)
 {
 	char path[] = "/tmp/idgate-config-XXXXXX";
 	int fd = mkstemp(path), rc;
 
-	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
 		return -2;
 	close(fd);
 	rc = config_load(c, path, err, n);
 	unlink(path);
 	return rc;
+}
+
+static int load_text(struct config *c, const char *text, char *err, size_t n)
+{
+	return load_bytes(c, text, strlen(text), err, n);
 }
 
 int main(void)
@@ -62,6 +68,37 @@ int main(void)
 	CHECK(strstr(err, "syntax error") || strstr(err, "unknown"));
 	CHECK_EQ(config_load(&c, "/nonexistent/idgate.ini", err, sizeof(err)), -1);
 	CHECK(strstr(err, "cannot open"));
+
+	/* inih's buffer holds 200 bytes a line: a longer line is refused
+	 * whole, not cut in two with the rest read as a line of its own (here
+	 * a setting, which used to pass), and the line numbers stay true. */
+	{
+		char text[600];
+
+		config_defaults(&c);
+		snprintf(text, sizeof(text), "[server]\nworkers = 2\nstate_dir = /%0*d"
+			 "max_conns = 7\n", 186, 0);
+		CHECK_EQ(load_text(&c, text, err, sizeof(err)), -1);
+		CHECK(strstr(err, "line 3 of ") && strstr(err, " is longer than 198 bytes"));
+		CHECK_EQ(c.max_conns, 10000);
+		snprintf(text, sizeof(text), "[server]\nstate_dir = /%0*d\n", 185, 0);
+		CHECK_EQ(load_text(&c, text, err, sizeof(err)), 0);
+		CHECK_EQ(strlen(c.state_dir), 186);
+		snprintf(text, sizeof(text), "[server]\nstate_dir = /%0*d\nworkers = x\n",
+			 186, 0);
+		CHECK_EQ(load_text(&c, text, err, sizeof(err)), -1);
+		CHECK(strstr(err, "line 2 of "));
+		CHECK_EQ(load_bytes(&c, "[server]\nworkers = 2\0 junk\n", 27, err,
+				    sizeof(err)), -1);
+		CHECK(strstr(err, "line 2 of ") && strstr(err, "holds a NUL byte"));
+
+		/* A reason quoting a long name keeps the place: it is shortened. */
+		snprintf(text, sizeof(text), "[server]\nworkers = 2\n%0*d = 1\n", 190, 0);
+		CHECK_EQ(load_text(&c, text, err, 120), -1);
+		CHECK_EQ(strlen(err), 119);
+		CHECK(!strncmp(err, "unknown setting server.000", 26));
+		CHECK(strstr(err, "... (in /tmp/idgate-config-") && strstr(err, ", line 3)"));
+	}
 	CHECK_EQ(config_set(&c, "server", "poll", "sometimes", err, sizeof(err)), -1);
 	CHECK_EQ(config_set(&c, "server", "max_conns", "-1", err, sizeof(err)), -1);
 	CHECK_EQ(config_set(&c, "server", "rate_limit", "-5", err, sizeof(err)), -1);

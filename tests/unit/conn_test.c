@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "loop.h"
@@ -185,5 +186,7 @@ int main(void)
 	test_head_before_body();
 	test_pipelining_and_backpressure();
 	test_timers();
+	loop_fini(&L);
+	CHECK(access(dir, F_OK) != 0);
 	return check_done("conn");
 }

@@ -12,6 +12,7 @@
  */
 #ifndef IG_TEST_LOOP_H
 #define IG_TEST_LOOP_H
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #define LOOP_TOKEN "fuzz-admin-token-0123456789" /* the fuzz corpus holds it too */
 
 struct loop {
+	char dir[64];           /* the state directory, removed by loop_fini */
 	struct server srv;
 	struct worker *w;
 	struct worker *workers[1];
@@ -74,6 +76,7 @@ static int loop_init(struct loop *L, char *dir)
 	loop_current = L;
 	if (!mkdtemp(dir))
 		return -1;
+	snprintf(L->dir, sizeof(L->dir), "%s", dir);
 	config_defaults(&L->srv.cfg);
 	if (config_finish(&L->srv.cfg, err, sizeof(err)) != 0)
 		return -1;
@@ -153,6 +156,33 @@ static void loop_wait(struct loop *L, unsigned ms)
 {
 	L->w->now_ns += (uint64_t)ms * 1000000ull;
 	worker_tick(L->w);
+}
+
+static int loop_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* Everything loop_init made, the state directory included. */
+static void loop_fini(struct loop *L)
+{
+	if (L->w) {
+		worker_free_conns(L->w);
+		store_reader_free(L->w->reader);
+		free(L->w->scratch);
+		free(L->w);
+		L->w = NULL;
+	}
+	audit_close(L->srv.audit);
+	store_close(L->srv.store);
+	replay_free(L->srv.replay);
+	credrate_free(L->srv.credrate);
+	free(atomic_load(&L->srv.jwks));
+	buf_free(&L->peer);
+	if (L->dir[0])
+		nftw(L->dir, loop_rm, 8, FTW_DEPTH | FTW_PHYS);
+	L->dir[0] = '\0';
 }
 
 #endif

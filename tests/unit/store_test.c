@@ -353,7 +353,8 @@ static void test_readers_writer(struct store *s, const char *old_id)
 
 /* --- a damaged record ------------------------------------------------- */
 
-static void corrupt(const char *id, const void *val, size_t len)
+/* Overwrite the record <id> of the database <db> ("cred", "signcred"). */
+static void corrupt_in(const char *db, const char *id, const void *val, size_t len)
 {
 	MDB_env *env;
 	MDB_txn *txn;
@@ -361,13 +362,18 @@ static void corrupt(const char *id, const void *val, size_t len)
 	MDB_val k = { 22, (void *)id }, v = { len, (void *)val };
 
 	CHECK(!mdb_env_create(&env));
-	CHECK(!mdb_env_set_maxdbs(env, 3));
+	CHECK(!mdb_env_set_maxdbs(env, 5));
 	CHECK(!mdb_env_open(env, dir, 0, 0600));
 	CHECK(!mdb_txn_begin(env, NULL, 0, &txn));
-	CHECK(!mdb_dbi_open(txn, "cred", 0, &dbi));
+	CHECK(!mdb_dbi_open(txn, db, 0, &dbi));
 	CHECK(!mdb_put(txn, dbi, &k, &v, 0));
 	CHECK(!mdb_txn_commit(txn));
 	mdb_env_close(env);
+}
+
+static void corrupt(const char *id, const void *val, size_t len)
+{
+	corrupt_in("cred", id, val, len);
 }
 
 static void test_corrupt(struct store **sp, char (*ids)[STORE_CRED_ID_LEN + 1])
@@ -403,6 +409,68 @@ static void test_corrupt(struct store **sp, char (*ids)[STORE_CRED_ID_LEN + 1])
 	CHECK_EQ(store_revoke(*sp, ids[1], 22, NOW, &why), IG_EINTERNAL);
 	CHECK_EQ(store_reader_get_cred(r, ids[6], 22, &c, &why), IG_OK);
 	store_reader_free(r);
+}
+
+/*
+ * Signing credentials whose record breaks what store_signcred_put
+ * promises, though every length in it holds: a citizen id with a NUL
+ * (read as "signer-1" it was another citizen's), or that is not a citizen
+ * id, an HSM name with a NUL or empty, a negative time.
+ */
+static void test_corrupt_signcred(struct store **sp)
+{
+	static struct store_signcred a, got;
+	static const struct {
+		size_t off;            /* of the byte changed in the record */
+		uint8_t to;
+	} damage[] = {
+		/* The record: version, alg, created (8), revoked (8), then the
+		 * citizen id at 19 after its length, the HSM name's length at
+		 * 27 and the name at 28. */
+		{ 26, 0 },             /* "signer-1"'s last byte */
+		{ 21, '/' },           /* a citizen id of other characters */
+		{ 30, 0 },             /* in "main" */
+		{ 27, 0 },             /* the HSM name's length (and no name) */
+		{ 2, 0x80 },           /* created < 0 */
+		{ 10, 0xff },          /* revoked < 0 */
+	};
+	char ids[IG_ARRAY_LEN(damage)][STORE_CRED_ID_LEN + 1];
+	uint8_t rec[STORE_TEST_REC_MAX];
+	const char *why = NULL;
+	size_t n;
+
+	strcpy(a.citizen_id, "signer-1");
+	strcpy(a.hsm, "main");
+	a.alg = 1;
+	for (size_t i = 0; i < IG_ARRAY_LEN(damage); i++) {
+		CHECK_EQ(store_signcred_put(*sp, &a, 1000, &why), IG_OK);
+		strcpy(ids[i], a.id);
+	}
+	n = store_test_encode(1, &a, rec);
+	CHECK_EQ(store_test_decode(1, a.id, 22, rec, n, &got), IG_OK);
+	store_close(*sp);
+	for (size_t i = 0; i < IG_ARRAY_LEN(damage); i++) {
+		uint8_t bad[STORE_TEST_REC_MAX];
+		size_t len = n;
+
+		memcpy(bad, rec, n);
+		bad[damage[i].off] = damage[i].to;
+		if (damage[i].off == 27) {
+			memmove(bad + 28, bad + 32, n - 32);
+			len = n - 4;
+		}
+		CHECK_EQ(store_test_decode(1, ids[i], 22, bad, len, &got), IG_EINTERNAL);
+		corrupt_in("signcred", ids[i], bad, len);
+	}
+	CHECK_EQ(store_open(sp, dir, 0, &why), IG_OK);
+	for (size_t i = 0; i < IG_ARRAY_LEN(damage); i++) {
+		struct store_reader *r = store_reader_new(*sp);
+
+		why = NULL;
+		CHECK_EQ(store_reader_get_signcred(r, ids[i], 22, &got, &why), IG_EINTERNAL);
+		CHECK(why && !strcmp(why, "corrupt credential record"));
+		store_reader_free(r);
+	}
 }
 
 /* --- a tiny map ----------------------------------------------------------- */
@@ -531,6 +599,7 @@ int main(void)
 	test_reopen(&s, ids);
 	test_readers_writer(s, ids[0]);
 	test_corrupt(&s, ids);
+	test_corrupt_signcred(&s);
 	store_close(s);
 	test_map_full();
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
