@@ -103,7 +103,7 @@ int http_str_eq(struct http_str s, const char *lit);
 /* RFC 6750 §2.1: the token of an Authorization value "Bearer <token>"
  * (the scheme in any case, RFC 9110 §11.1) in <token>: 1, or 0 when
  * <authorization> is not a Bearer credential with a token. */
-int http_bearer(struct http_str authorization, struct http_str *token);
+IG_MUST_CHECK int http_bearer(struct http_str authorization, struct http_str *token);
 
 /*
  * Decode application/x-www-form-urlencoded <body> (WHATWG URL §5.1):

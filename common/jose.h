@@ -22,7 +22,7 @@
 #define b64url_enc_len(n) (((n) * 4 + 2) / 3)
 #define b64url_dec_max(n) (((n) * 3) / 4)
 size_t b64url_encode(const uint8_t *in, size_t n, char *out);
-int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+IG_MUST_CHECK int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 
 /* Base64 (RFC 4648 §4, '+' and '/') with its padding, as strictly: the
  * length a multiple of 4, one or two '=' only at the end and only where the
@@ -30,7 +30,7 @@ int b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
  * (§3.3), zero pad bits (§3.5).  Returns the decoded length or IG_EPROTO
  * (also beyond <cap>).  For values a peer sends in JSON (CSC hashes);
  * PEM (RFC 7468, line breaks allowed) is not this. */
-int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+IG_MUST_CHECK int b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 /* Base64 with padding into <out> (b64_enc_len(n) + 1 bytes, NUL-ended);
  * returns the length. */
 #define b64_enc_len(n) (((n) + 2) / 3 * 4)
@@ -110,6 +110,6 @@ int jws_split(const char *jws, size_t len, struct jws_parts *out,
 #define JWS_SEG_MAX 8192
 enum jws_seg { JWS_SEG_OK, JWS_SEG_B64, JWS_SEG_JSON, JWS_SEG_DUP, JWS_SEG_NOTOBJ };
 struct json_t;
-enum jws_seg jws_segment_json(const char *seg, size_t n, struct json_t **out);
+IG_MUST_CHECK enum jws_seg jws_segment_json(const char *seg, size_t n, struct json_t **out);
 
 #endif

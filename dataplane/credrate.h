@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/result.h"
+
 #define CREDRATE_WINDOW 8
 
 struct credrate;
@@ -43,7 +45,7 @@ void credrate_free(struct credrate *r);
  * filling the cache is refused, not everyone.  Returns 1 (go on) or 0
  * (over its rate: answer 429).  Thread-safe, lock-free.
  */
-int credrate_take(struct credrate *r, const void *id, size_t len, uint64_t now_ms,
+IG_MUST_CHECK int credrate_take(struct credrate *r, const void *id, size_t len, uint64_t now_ms,
 		  int strict);
 
 /* Requests let through because their window was full of busy credentials. */

@@ -640,7 +640,8 @@ static void csc_authorize(struct conn *c, struct request *r, const struct csc_ca
 		csc_denied(c, r, EP_CSC_AUTHORIZE, why);
 		goto out;
 	}
-	(void)jws_segment_json(a.parts.payload, a.parts.payload_len, &claims);
+	if (jws_segment_json(a.parts.payload, a.parts.payload_len, &claims) != JWS_SEG_OK)
+		claims = NULL; /* refused below with the reason of a mismatch */
 	if (!claims || strcmp(json_string_value(json_object_get(claims, "credentialID")) ?: "",
 			      sc->id) ||
 	    csc_hashes(json_object_get(claims, "hashes"), tmp, &cn, claimed, &why) < 0 ||

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/result.h"
+
 #define REPLAY_WINDOW 32        /* linear probe window, in slots */
 
 struct replay_cache;
@@ -74,7 +76,7 @@ void replay_set_key(struct replay_cache *c, const uint8_t key[16]);
  * caller's <now> is below the <exp> of the others' entries, i.e. while
  * the id is protected at all.
  */
-int replay_check_and_insert(struct replay_cache *c, const void *id,
+IG_MUST_CHECK int replay_check_and_insert(struct replay_cache *c, const void *id,
 			    size_t len, int64_t exp, int64_t now);
 
 #endif

@@ -209,7 +209,7 @@ unsigned worker_reap(struct worker *w);
 void conn_await(struct conn *c, conn_resume_fn *resume);
 /* <job> (in the connection's memory) to the HSM engine for <c>, which
  * then awaits it.  IG_OK, or hsm_submit's refusal with nothing changed. */
-int conn_hsm_submit(struct conn *c, struct hsm_job *job, conn_resume_fn *resume);
+IG_MUST_CHECK int conn_hsm_submit(struct conn *c, struct hsm_job *job, conn_resume_fn *resume);
 /* A request answered in this pass (its timers restart for the next). */
 void conn_answered(struct conn *c);
 /* tls_async_signer.start for a TLS key in the HSMs (tls.key_file = hsm):
@@ -242,8 +242,8 @@ struct request {
 void handle_request(struct conn *c, struct request *r);
 int handle_head(struct conn *c, struct request *r);
 struct assertion;
-int assertion_once(struct server *srv, const struct assertion *a, int64_t now);
-int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *what,
+IG_MUST_CHECK int assertion_once(struct server *srv, const struct assertion *a, int64_t now);
+IG_MUST_CHECK int single_use_gate(struct conn *c, const char *kid, int64_t iat, const char *what,
 		    uint64_t start_ns, enum endpoint ep, int keep_alive);
 /* The pairwise pseudonym of <citizen> for <sector> (base64url, 43 chars). */
 void pairwise_sub(const struct server *srv, const char *citizen,

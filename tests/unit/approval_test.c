@@ -467,7 +467,7 @@ static void test_tampering(void)
 	memset(sig, 0, sizeof(sig));
 	b64url_encode(sig, 64, strrchr(jws, '.') + 1);
 	expect_fail(jws, now, IG_EPROTO, "approval signature does not verify");
-	b64url_decode(s, strlen(s), sig, sizeof(sig));
+	CHECK_EQ(b64url_decode(s, strlen(s), sig, sizeof(sig)), 64);
 	{
 		uint8_t sw[64];
 

@@ -50,7 +50,7 @@ static void test_strict(void)
 	CHECK(ok >= 4 && ok <= 6);
 	/* a credential that used 6 of 10 passes normally, not strictly */
 	for (int i = 0; i < 6; i++)
-		credrate_take(r, "mid", 3, T0, 0);
+		CHECK_EQ(credrate_take(r, "mid", 3, T0, 0), 1);
 	CHECK_EQ(credrate_take(r, "mid", 3, T0, 1), 0);
 	CHECK_EQ(credrate_take(r, "mid", 3, T0, 0), 1);
 	/* a fresh one passes strictly */
