@@ -233,12 +233,7 @@ static void login(struct conn *c, struct request *r)
 	pol.skew = cfg->clock_skew_s;
 	if (assertion_verify(&a, &cred.device_key, &pol, &why) < 0)
 		return login_error(c, r, "invalid_grant", why);
-	if ((rc = single_use_gate(c, a.kid, a.iat, "login ", r->start_ns, EP_TOKEN,
-				  r->h.keep_alive)) < 0)
-		return rc == IG_EPROTO ? login_error(c, r, "invalid_grant", "assertion issued "
-			"before this server's single-use records were lost (a machine restart): "
-			"make a new one") : (void)0;
-	/* No HSM up: answer before the jti is spent, so the same assertion
+	/* No HSM up: answer before the jti or the device's rate is spent, so the same assertion
 	 * can be sent again after Retry-After. */
 	if (hsm_choose(srv->hsm, HSM_KEY_ISSUER, 0, w->now_s, NULL) < 0) {
 		M_INC(w->m.shed_hsm_queue);
@@ -246,6 +241,11 @@ static void login(struct conn *c, struct request *r)
 			   "no HSM available", "Retry-After: 1\r\n", r->h.keep_alive);
 		return;
 	}
+	if ((rc = single_use_gate(c, a.kid, a.iat, "login ", r->start_ns, EP_TOKEN,
+				  r->h.keep_alive)) < 0)
+		return rc == IG_EPROTO ? login_error(c, r, "invalid_grant", "assertion issued "
+			"before this server's single-use records were lost (a machine restart): "
+			"make a new one") : (void)0;
 	rc = assertion_once(srv, &a, w->now_s);
 	if (rc == IG_EPROTO)
 		return login_error(c, r, "invalid_grant", "assertion replayed: jti already used");
